@@ -1,0 +1,65 @@
+"""Who may see and do what. One access helper per object: 404 for outsiders, 403 when the role is too low."""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.projects.models import Project
+
+from .models import ROLE_RANK, Membership, Role
+
+
+def role_in_project(user, project: Project) -> str | None:
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    membership = Membership.objects.filter(project=project, user=user).only("role").first()
+    return membership.role if membership else None
+
+
+def project_for_user(user, project_id, *, role: str = Role.REVIEWER) -> Project:
+    """The project, with `user_role` set, if `user` is a member with at least `role`.
+
+    Outsiders get 404 (they may not learn that the project exists); members whose role
+    is too low get 403.
+    """
+    project = Project.objects.filter(id=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    return check_project_role(user, project, role=role)
+
+
+def check_project_role(user, project: Project, *, role: str = Role.REVIEWER) -> Project:
+    user_role = role_in_project(user, project)
+    if user_role is None:
+        raise Http404("No such project.")
+    if ROLE_RANK[user_role] < ROLE_RANK[role]:
+        raise PermissionDenied(f"This needs the {Role(role).label.lower()} role in {project.name}.")
+    project.user_role = user_role
+    return project
+
+
+def projects_for_user(user) -> QuerySet[Project]:
+    projects = Project.objects.all()
+    if not user.is_superuser:
+        projects = projects.filter(memberships__user=user)
+    return projects
+
+
+def can_create_projects(user) -> bool:
+    """Site admins, users granted the permission, and anyone who leads a project."""
+    if not user.is_authenticated:
+        return False
+    if user.has_perm("projects.add_project"):
+        return True
+    return Membership.objects.filter(user=user, role__in=[Role.LEAD, Role.ADMIN]).exists()
+
+
+def members_of(project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+def has_role(project: Project, role: str) -> bool:
+    """For a project returned by the access helpers: does the user hold at least `role`?"""
+    return ROLE_RANK[getattr(project, "user_role", Role.REVIEWER)] >= ROLE_RANK[role]

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from django import forms
+
+from .models import ImportFormat, Split
+
+FORMAT_BY_EXTENSION = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".conll": "conll", ".bio": "conll"}
+
+
+class DatasetForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV, JSONL or CoNLL, UTF-8.")
+    format = forms.ChoiceField(
+        choices=[("", "Detect from the file name"), *ImportFormat.choices], required=False,
+    )
+    text_column = forms.CharField(required=False, initial="text", help_text="CSV: the column with the text.")
+    label_column = forms.CharField(required=False, initial="label", help_text="CSV: the column with the label.")
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload and not cleaned.get("format"):
+            detected = FORMAT_BY_EXTENSION.get(Path(upload.name).suffix.lower())
+            if not detected:
+                raise forms.ValidationError("Choose the file's format: its name does not tell.")
+            cleaned["format"] = detected
+        return cleaned
+
+    def import_options(self) -> dict:
+        if self.cleaned_data["format"] != ImportFormat.CSV:
+            return {}
+        return {"text_column": self.cleaned_data.get("text_column") or "text",
+                "label_column": self.cleaned_data.get("label_column") or "label"}
+
+
+class RecordFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    label = forms.CharField(required=False)
+    split = forms.ChoiceField(
+        required=False, choices=[("", "Any split"), ("none", "Unassigned"), ("train", "Train"), ("test", "Test")],
+    )
+
+
+class SplitForm(forms.Form):
+    MODES = [("set", "Put the matching records in one split"), ("random", "Random train/test split")]
+    mode = forms.ChoiceField(choices=MODES, initial="random")
+    split = forms.ChoiceField(choices=Split.choices, required=False)
+    test_percent = forms.IntegerField(min_value=0, max_value=100, initial=20, required=False)
+    seed = forms.IntegerField(initial=0, required=False)

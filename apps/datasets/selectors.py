@@ -1,0 +1,88 @@
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import check_project_role
+from apps.projects.models import Project
+
+from .models import Dataset, DatasetImport, ImportStatus, Record
+
+
+def dataset_for_user(user, dataset_id, *, role: str = Role.REVIEWER) -> Dataset:
+    """The dataset if `user` holds `role` in its project: 404 for outsiders, 403 for too low a role."""
+    dataset = get_object_or_404(Dataset.objects.select_related("project"), id=dataset_id)
+    check_project_role(user, dataset.project, role=role)
+    return dataset
+
+
+def import_for_user(user, import_id, *, role: str = Role.REVIEWER) -> DatasetImport:
+    dataset_import = get_object_or_404(DatasetImport.objects.select_related("dataset__project"), id=import_id)
+    check_project_role(user, dataset_import.dataset.project, role=role)
+    return dataset_import
+
+
+def datasets_of(project: Project) -> QuerySet[Dataset]:
+    return project.datasets.annotate(
+        record_count=Count("records"),
+        train_count=Count("records", filter=Q(records__split="train")),
+        test_count=Count("records", filter=Q(records__split="test")),
+    ).order_by("-created_at", "-id")
+
+
+def record_filters(params) -> dict:
+    """Filters from query parameters: q, label, split (train, test, none for unassigned, empty for any)."""
+    split = params.get("split") or None
+    return {"q": params.get("q", "").strip(), "label": params.get("label", ""),
+            "split": "" if split == "none" else split}
+
+
+def records_filtered(dataset: Dataset, *, q: str = "", label: str = "", split: str | None = None) -> QuerySet[Record]:
+    records = dataset.records.order_by("position")
+    if q:
+        records = records.filter(text__icontains=q)
+    if label:
+        records = records.filter(label=label)
+    if split is not None:
+        records = records.filter(split=split)
+    return records
+
+
+def label_counts(dataset: Dataset) -> list[dict]:
+    return list(dataset.records.values("label").annotate(n=Count("id")).order_by("-n", "label"))
+
+
+HEARTBEAT_SECONDS = 120
+
+
+def import_heartbeat_key(import_id: int) -> str:
+    return f"dataset-import:{import_id}:bytes-read"
+
+
+def import_heartbeat(dataset_import: DatasetImport) -> int | None:
+    """Bytes read by the running import, or None when no worker has reported lately."""
+    return cache.get(import_heartbeat_key(dataset_import.id))
+
+
+def import_worker_alive(dataset_import: DatasetImport) -> bool:
+    """Has the worker running this import reported (or started it) within the heartbeat period?"""
+    if import_heartbeat(dataset_import) is not None:
+        return True
+    recently = timezone.now() - timedelta(seconds=HEARTBEAT_SECONDS)
+    return bool(dataset_import.started_at and dataset_import.started_at > recently)
+
+
+def import_progress(dataset_import: DatasetImport) -> dict:
+    """Percent done and whether a worker is reporting, for the progress bar."""
+    if dataset_import.is_finished:
+        return {"percent": 100, "alive": True}
+    if dataset_import.status == ImportStatus.QUEUED:
+        return {"percent": 0, "alive": True}
+    bytes_read = import_heartbeat(dataset_import)
+    if bytes_read is None:
+        return {"percent": 0, "alive": import_worker_alive(dataset_import)}
+    size = max(dataset_import.size_bytes, 1)
+    return {"percent": min(99, int(100 * bytes_read / size)), "alive": True}

@@ -1,0 +1,226 @@
+"""Writes for datasets: create, import (all or nothing), split assignment, delete."""
+
+import logging
+import random
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Max, QuerySet
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.kinds import kind_for
+from apps.projects.models import Project, TaskKind
+
+from .formats import READERS, ParsedRecord, Problem
+from .selectors import HEARTBEAT_SECONDS, import_heartbeat_key, import_worker_alive
+from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
+
+logger = logging.getLogger(__name__)
+
+IMPORT_BATCH_SIZE = 5000
+IMPORT_MAX_ATTEMPTS = 3
+SPLIT_VALUES = {choice.value for choice in Split}
+
+
+class ImportRejected(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
+
+
+def dataset_create(*, project: Project, name: str, description: str = "", user=None) -> Dataset:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the dataset a name.")
+    return Dataset.objects.create(project=project, name=name, description=description, created_by=user)
+
+
+def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dataset:
+    dataset.name, dataset.description = name.strip() or dataset.name, description
+    dataset.save(update_fields=["name", "description"])
+    return dataset
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    dataset.delete()
+
+
+# --- import ------------------------------------------------------------------------------
+
+def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options: dict | None = None,
+                         user=None) -> DatasetImport:
+    """Store the uploaded file and import it: small files at once, larger ones as a Celery job.
+
+    `upload` is any Django File (an UploadedFile from a request, or a File around an
+    open file). The returned import is finished for small files and QUEUED otherwise.
+    """
+    if file_format not in ImportFormat.values:
+        raise ApplicationError(f"Unknown format '{file_format}'; use one of: {', '.join(ImportFormat.values)}.")
+    if file_format == ImportFormat.CONLL and dataset.project.task_kind != TaskKind.NER:
+        raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
+    dataset_import = DatasetImport(
+        dataset=dataset,
+        original_name=Path(upload.name or "upload").name[:255],
+        format=file_format,
+        options={k: v for k, v in (options or {}).items() if v},
+        size_bytes=upload.size or 0,
+        created_by=user,
+    )
+    dataset_import.file.save(dataset_import.original_name, upload, save=False)
+    dataset_import.save()
+    if dataset_import.size_bytes <= settings.TASKLLM_IMPORT_INLINE_MAX_BYTES:
+        return import_run(import_id=dataset_import.id)
+    from .tasks import dataset_import_task
+
+    transaction.on_commit(lambda: dataset_import_task.delay(dataset_import.id))
+    return dataset_import
+
+
+def import_run(*, import_id: int) -> DatasetImport:
+    """Run one import to its end. Safe to call again after a worker died mid-way.
+
+    Records are written inside one transaction, so a rejected or crashed import leaves
+    no record behind; a re-run after a crash starts again from the stored file.
+    """
+    if not _import_claim(import_id):
+        return DatasetImport.objects.get(id=import_id)
+    dataset_import = DatasetImport.objects.select_related("dataset__project").get(id=import_id)
+    try:
+        with transaction.atomic():
+            count = _import_records(dataset_import)
+    except ImportRejected as rejected:
+        _import_finish(dataset_import, ImportStatus.FAILED, problems=rejected.problems)
+    except Exception as exc:  # noqa: BLE001 - any failure must end visibly on the row
+        logger.exception("Import %s failed", import_id)
+        _import_finish(dataset_import, ImportStatus.FAILED, error=f"The import stopped: {exc}")
+    else:
+        _import_finish(dataset_import, ImportStatus.SUCCEEDED, records_imported=count)
+    return dataset_import
+
+
+def _import_claim(import_id: int) -> bool:
+    now = timezone.now()
+    queued = DatasetImport.objects.filter(id=import_id, status=ImportStatus.QUEUED)
+    if queued.update(status=ImportStatus.RUNNING, started_at=now, attempts=F("attempts") + 1):
+        return True
+    # A worker that died mid-import leaves the row RUNNING and its heartbeat expires: take it over.
+    dataset_import = DatasetImport.objects.get(id=import_id)
+    if dataset_import.status != ImportStatus.RUNNING or import_worker_alive(dataset_import):
+        return False
+    if dataset_import.attempts >= IMPORT_MAX_ATTEMPTS:
+        _import_finish(dataset_import, ImportStatus.FAILED,
+                       error=f"The worker stopped {dataset_import.attempts} times during this import; "
+                       "nothing was imported. Try a smaller file or check the worker's memory.")
+        return False
+    running = DatasetImport.objects.filter(id=import_id, status=ImportStatus.RUNNING,
+                                           attempts=dataset_import.attempts)
+    return running.update(attempts=F("attempts") + 1, started_at=now) == 1
+
+
+def _import_records(dataset_import: DatasetImport) -> int:
+    project = dataset_import.dataset.project
+    kind = kind_for(project)
+    read = READERS[dataset_import.format]
+    max_problems = settings.TASKLLM_IMPORT_MAX_PROBLEMS
+    problems: list[Problem] = []
+    batch: list[Record] = []
+    imported = seen = 0
+    position = (dataset_import.dataset.records.aggregate(top=Max("position"))["top"] or 0) + 1
+    with dataset_import.file.open("rb") as stored:
+        stream = getattr(stored, "file", stored)
+        for item in read(stream, **dataset_import.options):
+            seen += 1
+            if isinstance(item, Problem):
+                problems.append(item)
+            else:
+                reasons = _record_problems(project, kind, item)
+                problems.extend(Problem(item.line, reason) for reason in reasons)
+                if not problems:
+                    batch.append(_record_from(dataset_import.dataset_id, position + imported + len(batch), item))
+            if len(problems) >= max_problems:
+                break
+            if len(batch) >= IMPORT_BATCH_SIZE:
+                imported += _insert(batch)
+                batch = []
+            if seen % IMPORT_BATCH_SIZE == 0:
+                _heartbeat(dataset_import, stream)
+        if problems:
+            raise ImportRejected(problems[:max_problems])
+        imported += _insert(batch)
+    if imported == 0:
+        raise ImportRejected([Problem(1, "the file holds no records")])
+    return imported
+
+
+def _record_problems(project: Project, kind, item: ParsedRecord) -> list[str]:
+    reasons = []
+    if not item.text.strip():
+        reasons.append("empty text")
+    if item.split.lower() not in SPLIT_VALUES:
+        reasons.append(f"unknown split '{item.split}' (use train, test or leave it empty)")
+    reasons.extend(kind.record_problems(project, text=item.text, label=item.label, entities=item.entities))
+    return reasons
+
+
+def _record_from(dataset_id: int, position: int, item: ParsedRecord) -> Record:
+    return Record(
+        dataset_id=dataset_id,
+        position=position,
+        text=item.text,
+        label=item.label,
+        entities=item.entities,
+        metadata=item.metadata,
+        split=item.split.lower(),
+    )
+
+
+def _insert(batch: list[Record]) -> int:
+    if batch:
+        Record.objects.bulk_create(batch)
+    return len(batch)
+
+
+def _heartbeat(dataset_import: DatasetImport, stream) -> None:
+    try:
+        position = stream.tell()
+    except (OSError, AttributeError):
+        position = 0
+    cache.set(import_heartbeat_key(dataset_import.id), position, timeout=HEARTBEAT_SECONDS)
+
+
+def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):
+    dataset_import.status = status
+    dataset_import.problems = [{"line": p.line, "message": p.message} for p in problems]
+    dataset_import.error = error
+    dataset_import.records_imported = records_imported
+    dataset_import.finished_at = timezone.now()
+    dataset_import.save(update_fields=["status", "problems", "error", "records_imported", "finished_at"])
+    cache.delete(import_heartbeat_key(dataset_import.id))
+    # The stored upload has served its purpose; the records (or the problems) are what stay.
+    if dataset_import.file:
+        dataset_import.file.delete(save=True)
+
+
+# --- splits ------------------------------------------------------------------------------
+
+def records_set_split(*, records: QuerySet[Record], split: str) -> int:
+    if split not in SPLIT_VALUES:
+        raise ApplicationError(f"Unknown split '{split}'.")
+    return records.update(split=split)
+
+
+@transaction.atomic
+def records_random_split(*, records: QuerySet[Record], test_share: float, seed: int = 0) -> dict[str, int]:
+    """Shuffle the records with `seed` and put `test_share` of them in test, the rest in train."""
+    if not 0 <= test_share <= 1:
+        raise ApplicationError("The test share must be between 0 and 100%.")
+    ids = list(records.order_by("id").values_list("id", flat=True))
+    random.Random(seed).shuffle(ids)
+    test_count = round(len(ids) * test_share)
+    for split, chunk_ids in ((Split.TEST, ids[:test_count]), (Split.TRAIN, ids[test_count:])):
+        for start in range(0, len(chunk_ids), 10000):
+            Record.objects.filter(id__in=chunk_ids[start : start + 10000]).update(split=split)
+    return {"test": test_count, "train": len(ids) - test_count}

@@ -1,0 +1,81 @@
+"""Named-entity recognition: the answer is a list of typed character spans of the text.
+
+A span is {"start": int, "end": int, "type": str} with end exclusive, as Python slices.
+"""
+
+
+def record_problems(project, *, text: str, label: str, entities) -> list[str]:
+    problems = []
+    if label:
+        problems.append("a label is only for classification projects; this is an NER project")
+    if entities is None:
+        return problems
+    if not isinstance(entities, list):
+        return [*problems, "entities must be a list of {start, end, type}"]
+    previous_end = -1
+    for number, span in enumerate(sorted(entities, key=_span_start), start=1):
+        problem = _span_problem(project, text, span)
+        if problem:
+            problems.append(f"entity {number}: {problem}")
+            continue
+        if span["start"] < previous_end:
+            problems.append(f"entity {number}: overlaps the entity before it ({span['start']}-{span['end']})")
+        previous_end = max(previous_end, span["end"])
+    return problems
+
+
+def _span_start(span) -> int:
+    return span.get("start", 0) if isinstance(span, dict) and isinstance(span.get("start"), int) else 0
+
+
+def _span_problem(project, text: str, span) -> str | None:
+    if not isinstance(span, dict):
+        return "must be an object with start, end and type"
+    start, end, kind = span.get("start"), span.get("end"), span.get("type")
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool):
+        return "start and end must be integers (character offsets)"
+    if not 0 <= start < end <= len(text):
+        return f"span {start}-{end} is outside the text (length {len(text)}) or empty"
+    if kind not in project.entity_types:
+        known = ", ".join(project.entity_types) or "none yet; add them in the project's settings"
+        return f"unknown entity type '{kind}' (the project's entity types are: {known})"
+    if "text" in span and span["text"] != text[start:end]:
+        return f"text '{span['text']}' does not match the text at {start}-{end} ('{text[start:end]}')"
+    return None
+
+
+def spans_from_tokens(tokens: list[tuple[str, str]]) -> tuple[str, list[dict]]:
+    """Join (token, BIO tag) pairs with single spaces into text and character-offset spans.
+
+    The tags must already be a valid BIO sequence.
+    """
+    text_parts, spans, offset = [], [], 0
+    for token, tag in tokens:
+        if text_parts:
+            offset += 1
+        start, end = offset, offset + len(token)
+        text_parts.append(token)
+        offset = end
+        if tag.startswith("B-"):
+            spans.append({"start": start, "end": end, "type": tag[2:]})
+        elif tag.startswith("I-"):
+            spans[-1]["end"] = end
+    return " ".join(text_parts), spans
+
+
+def tokens_with_tags(text: str, spans: list[dict]) -> list[tuple[str, str]]:
+    """Split text on whitespace and tag each token by the span it falls in (BIO)."""
+    tokens = []
+    ordered = sorted(spans or [], key=lambda s: s["start"])
+    position = 0
+    for token in text.split():
+        start = text.index(token, position)
+        end = start + len(token)
+        position = end
+        tag = "O"
+        for span in ordered:
+            if span["start"] <= start and end <= span["end"]:
+                tag = ("B-" if start == span["start"] else "I-") + span["type"]
+                break
+        tokens.append((token, tag))
+    return tokens

@@ -1,0 +1,35 @@
+from django.conf import settings
+from django.db import models
+
+
+class TaskKind(models.TextChoices):
+    CLASSIFICATION = "classification", "Classification"
+    NER = "ner", "Named-entity recognition"
+    GENERATION = "generation", "Generation"
+
+
+class Project(models.Model):
+    """A narrow task the organisation wants a model to do well.
+
+    `labels` is the label set of a classification project, `entity_types` the entity
+    types of an NER project. `glossary` is a list of {"term", "definition"}: the
+    organisation's own meaning of words, which feeds prompts and the review screen.
+    """
+
+    name = models.CharField(max_length=200)
+    task_kind = models.CharField(max_length=20, choices=TaskKind.choices)
+    labels = models.JSONField(default=list, blank=True)
+    entity_types = models.JSONField(default=list, blank=True)
+    guidelines = models.TextField(blank=True)
+    glossary = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

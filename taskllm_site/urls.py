@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="projects:list"), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("projects/", include("apps.projects.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.datasets.urls")),
+    path("api/", include("taskllm_site.api_urls")),
+    path("admin/", admin.site.urls),
+]
