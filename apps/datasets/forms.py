@@ -48,6 +48,6 @@ class RecordFilterForm(forms.Form):
 class SplitForm(forms.Form):
     MODES = [("set", "Put the matching records in one split"), ("random", "Random train/test split")]
     mode = forms.ChoiceField(choices=MODES, initial="random")
-    split = forms.ChoiceField(choices=Split.choices, required=False)
+    target = forms.ChoiceField(choices=Split.choices, required=False)
     test_percent = forms.IntegerField(min_value=0, max_value=100, initial=20, required=False)
     seed = forms.IntegerField(initial=0, required=False)

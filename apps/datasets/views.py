@@ -118,8 +118,9 @@ def dataset_split(request, dataset_id):
     if not form.is_valid():
         messages.error(request, "Choose how to split.")
     elif form.cleaned_data["mode"] == "set":
-        count = services.records_set_split(records=records, split=form.cleaned_data["split"] or "")
-        messages.success(request, f"Moved {count} records to {form.cleaned_data['split'] or 'unassigned'}.")
+        target = form.cleaned_data["target"] or ""
+        count = services.records_set_split(records=records, split=target)
+        messages.success(request, f"Moved {count} records to {target or 'unassigned'}.")
     else:
         share = (form.cleaned_data["test_percent"] or 0) / 100
         counts = services.records_random_split(records=records, test_share=share, seed=form.cleaned_data["seed"] or 0)

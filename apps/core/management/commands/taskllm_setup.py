@@ -1,0 +1,61 @@
+"""First-start set-up for the embedded defaults: demo logins and a demo project, once."""
+
+import os
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts.models import Membership, Role
+from apps.datasets.services import dataset_create, dataset_import_start
+from apps.projects.models import Project
+from apps.projects.services import project_create
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
+DEMO_USERS = [("admin", Role.ADMIN, True), ("lead", Role.LEAD, False), ("reviewer", Role.REVIEWER, False)]
+DEMO_PROJECT = "Support ticket router (demo)"
+GLOSSARY = [
+    {"term": "hold", "definition": "A customer-requested pause of their account or deliveries. "
+     "A block placed by our payment checks is a payment review, not a hold."},
+    {"term": "credit", "definition": "A service credit owed under the SLA after an outage. "
+     "Credit terms on invoices are billing."},
+    {"term": "escalation", "definition": "A request to involve a manager or a production-down incident; "
+     "an angry tone alone is not an escalation."},
+]
+LABELS = ["account_hold", "payment_review", "service_credit", "billing", "escalation", "technical"]
+
+
+class Command(BaseCommand):
+    help = "Create the demo logins and demo project if they do not exist yet (safe to run on every start)."
+
+    def handle(self, *args, **options):
+        password = os.environ.get("TASKLLM_DEMO_PASSWORD", "taskllm")
+        with transaction.atomic():
+            users = {name: self._user(name, is_admin, password) for name, _role, is_admin in DEMO_USERS}
+            project = Project.objects.filter(name=DEMO_PROJECT).first() or self._demo_project(users["admin"])
+            for name, role, _is_admin in DEMO_USERS:
+                Membership.objects.get_or_create(project=project, user=users[name], defaults={"role": role})
+        self.stdout.write(f"Demo logins (password '{password}'): admin, lead, reviewer")
+
+    def _user(self, username: str, is_admin: bool, password: str):
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User.objects.create_user(username=username, password=password,
+                                            is_staff=is_admin, is_superuser=is_admin)
+        return user
+
+    def _demo_project(self, admin) -> Project:
+        project = project_create(
+            user=admin, name=DEMO_PROJECT, task_kind="classification", labels=LABELS, glossary=GLOSSARY,
+            guidelines="Route each support ticket to the team that handles it. Words in the glossary "
+            "carry our own meaning, not their everyday one.",
+        )
+        dataset = dataset_create(project=project, name="Support tickets", user=admin,
+                                 description="Hand-written tickets where everyday words carry our own meaning.")
+        with open(DEMO_DIR / "support_tickets.jsonl", "rb") as handle:
+            dataset_import_start(dataset=dataset, upload=File(handle, name="support_tickets.jsonl"),
+                                 file_format="jsonl", user=admin)
+        return project

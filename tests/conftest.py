@@ -1,0 +1,53 @@
+"""Shared fixtures: one project with an admin, a lead, a reviewer, and an outsider who belongs elsewhere."""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from rest_framework.test import APIClient
+
+from apps.accounts.models import Role
+from tests.factories import DatasetFactory, MembershipFactory, ProjectFactory, RecordFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media_and_cache(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(name="Ticket router")
+
+
+@pytest.fixture
+def people(project):
+    """Users by role name; 'outsider' is a member of another project only."""
+    users = {}
+    for role in (Role.ADMIN, Role.LEAD, Role.REVIEWER):
+        users[role.value] = MembershipFactory(project=project, user=UserFactory(username=role.value), role=role).user
+    users["outsider"] = MembershipFactory(user=UserFactory(username="outsider"), role=Role.ADMIN).user
+    return users
+
+
+@pytest.fixture
+def dataset(project):
+    dataset = DatasetFactory(project=project, name="Tickets")
+    RecordFactory.create_batch(3, dataset=dataset)
+    return dataset
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_as(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
