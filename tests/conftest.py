@@ -51,3 +51,11 @@ def api_as(user) -> APIClient:
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+def htmx_as(user, target: str | None = None) -> Client:
+    """A logged-in client whose requests look like htmx's (HX-Request, and HX-Target when given)."""
+    headers = {"HX-Request": "true", **({"HX-Target": target} if target else {})}
+    client = Client(headers=headers)
+    client.force_login(user)
+    return client
