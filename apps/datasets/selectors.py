@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -55,9 +56,6 @@ def label_counts(dataset: Dataset) -> list[dict]:
     return list(dataset.records.values("label").annotate(n=Count("id")).order_by("-n", "label"))
 
 
-HEARTBEAT_SECONDS = 120
-
-
 def import_heartbeat_key(import_id: int) -> str:
     return f"dataset-import:{import_id}:bytes-read"
 
@@ -71,7 +69,7 @@ def import_worker_alive(dataset_import: DatasetImport) -> bool:
     """Has the worker running this import reported (or started it) within the heartbeat period?"""
     if import_heartbeat(dataset_import) is not None:
         return True
-    recently = timezone.now() - timedelta(seconds=HEARTBEAT_SECONDS)
+    recently = timezone.now() - timedelta(seconds=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
     return bool(dataset_import.started_at and dataset_import.started_at > recently)
 
 

@@ -15,7 +15,7 @@ from apps.projects.kinds import kind_for
 from apps.projects.models import Project, TaskKind
 
 from .formats import READERS, ParsedRecord, Problem
-from .selectors import HEARTBEAT_SECONDS, import_heartbeat_key, import_worker_alive
+from .selectors import import_heartbeat_key, import_worker_alive
 from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def _heartbeat(dataset_import: DatasetImport, stream) -> None:
         position = stream.tell()
     except (OSError, AttributeError):
         position = 0
-    cache.set(import_heartbeat_key(dataset_import.id), position, timeout=HEARTBEAT_SECONDS)
+    cache.set(import_heartbeat_key(dataset_import.id), position, timeout=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
 
 
 def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):
