@@ -51,11 +51,12 @@ def dataset_delete(*, dataset: Dataset) -> None:
 # --- import ------------------------------------------------------------------------------
 
 def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options: dict | None = None,
-                         user=None) -> DatasetImport:
+                         user=None, inline: bool | None = None) -> DatasetImport:
     """Store the uploaded file and import it: small files at once, larger ones as a Celery job.
 
     `upload` is any Django File (an UploadedFile from a request, or a File around an
-    open file). The returned import is finished for small files and QUEUED otherwise.
+    open file). `inline` forces one way or the other; by default the file's size decides.
+    The returned import is finished when it ran inline and QUEUED otherwise.
     """
     if file_format not in ImportFormat.values:
         raise ApplicationError(f"Unknown format '{file_format}'; use one of: {', '.join(ImportFormat.values)}.")
@@ -71,7 +72,9 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     )
     dataset_import.file.save(dataset_import.original_name, upload, save=False)
     dataset_import.save()
-    if dataset_import.size_bytes <= settings.TASKLLM_IMPORT_INLINE_MAX_BYTES:
+    if inline is None:
+        inline = dataset_import.size_bytes <= settings.TASKLLM_IMPORT_INLINE_MAX_BYTES
+    if inline:
         return import_run(import_id=dataset_import.id)
     from .tasks import dataset_import_task
 

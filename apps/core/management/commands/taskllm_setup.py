@@ -57,5 +57,5 @@ class Command(BaseCommand):
                                  description="Hand-written tickets where everyday words carry our own meaning.")
         with open(DEMO_DIR / "support_tickets.jsonl", "rb") as handle:
             dataset_import_start(dataset=dataset, upload=File(handle, name="support_tickets.jsonl"),
-                                 file_format="jsonl", user=admin)
+                                 file_format="jsonl", user=admin, inline=True)
         return project
