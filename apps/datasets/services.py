@@ -1,12 +1,13 @@
 """Writes for datasets: create, import (all or nothing), split assignment, delete."""
 
+import json
 import logging
 import random
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
@@ -129,7 +130,7 @@ def _import_records(dataset_import: DatasetImport) -> int:
     read = READERS[dataset_import.format]
     max_problems = settings.TASKLLM_IMPORT_MAX_PROBLEMS
     problems: list[Problem] = []
-    batch: list[Record] = []
+    batch: list[tuple] = []
     imported = seen = 0
     position = (dataset_import.dataset.records.aggregate(top=Max("position"))["top"] or 0) + 1
     with dataset_import.file.open("rb") as stored:
@@ -142,7 +143,7 @@ def _import_records(dataset_import: DatasetImport) -> int:
                 reasons = _record_problems(project, kind, item)
                 problems.extend(Problem(item.line, reason) for reason in reasons)
                 if not problems:
-                    batch.append(_record_from(dataset_import.dataset_id, position + imported + len(batch), item))
+                    batch.append(_record_row(dataset_import.dataset_id, position + imported + len(batch), item))
             if len(problems) >= max_problems:
                 break
             if len(batch) >= IMPORT_BATCH_SIZE:
@@ -168,22 +169,31 @@ def _record_problems(project: Project, kind, item: ParsedRecord) -> list[str]:
     return reasons
 
 
-def _record_from(dataset_id: int, position: int, item: ParsedRecord) -> Record:
-    return Record(
-        dataset_id=dataset_id,
-        position=position,
-        text=item.text,
-        label=item.label,
-        entities=item.entities,
-        metadata=item.metadata,
-        split=item.split.lower(),
-    )
+RECORD_COLUMNS = ("dataset_id", "position", "text", "label", "entities", "metadata", "split")
 
 
-def _insert(batch: list[Record]) -> int:
-    if batch:
-        Record.objects.bulk_create(batch)
-    return len(batch)
+def _record_row(dataset_id: int, position: int, item: ParsedRecord) -> tuple:
+    return (dataset_id, position, item.text, item.label, item.entities, item.metadata, item.split.lower())
+
+
+def _insert(rows: list[tuple]) -> int:
+    """Write a batch of record rows: COPY on PostgreSQL (several times faster), bulk_create elsewhere."""
+    if not rows:
+        return 0
+    if connection.vendor == "postgresql":
+        _copy_rows(rows)
+    else:
+        Record.objects.bulk_create([Record(**dict(zip(RECORD_COLUMNS, row))) for row in rows])
+    return len(rows)
+
+
+def _copy_rows(rows: list[tuple]) -> None:
+    dumps = json.dumps
+    statement = f"COPY {Record._meta.db_table} ({', '.join(RECORD_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for dataset_id, position, text, label, entities, metadata, split in rows:
+            copy.write_row((dataset_id, position, text, label,
+                            None if entities is None else dumps(entities), dumps(metadata), split))
 
 
 def _heartbeat(dataset_import: DatasetImport, stream) -> None:
