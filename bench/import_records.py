@@ -74,7 +74,8 @@ def main() -> None:
     source = work / "records.jsonl"
     started = time.perf_counter()
     write_jsonl(source, count)
-    print(f"generated {count:,} records ({source.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
+    megabytes = source.stat().st_size / 1e6
+    print(f"generated {count:,} records ({megabytes:.0f} MB) in {time.perf_counter() - started:.1f} s")
 
     project = Project.objects.create(name=f"bench {time.time():.0f}", task_kind="classification", labels=LABELS)
     dataset = dataset_create(project=project, name="bench")
@@ -90,7 +91,8 @@ def main() -> None:
     print(f"imported {result.records_imported:,} records in {seconds:.1f} s")
     print(f"peak RSS of the importing process: {peak_rss_mb():.0f} MB (before the import: {rss_before:.0f} MB)")
     project.delete()
-    print(f"import_records: {rate:,.0f} records/s, peak RSS {peak_rss_mb():.0f} MB (target >= 20,000 records/s, < 300 MB)")
+    print(f"import_records: {rate:,.0f} records/s, peak RSS {peak_rss_mb():.0f} MB "
+          "(target >= 20,000 records/s, < 300 MB)")
 
 
 if __name__ == "__main__":

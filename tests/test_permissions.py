@@ -2,8 +2,8 @@
 users are sent to log in (pages) or get 401 (API), outsiders get 404, a role too low gets 403, and a
 wrong HTTP method gets 405."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -39,7 +39,7 @@ class Endpoint:
 P = lambda ctx: {"project_id": ctx["project"].id}  # noqa: E731
 D = lambda ctx: {"dataset_id": ctx["dataset"].id}  # noqa: E731
 M = lambda ctx: {"project_id": ctx["project"].id, "membership_id": ctx["membership"].id}  # noqa: E731
-I = lambda ctx: {"import_id": ctx["import"].id}  # noqa: E731
+IMP = lambda ctx: {"import_id": ctx["import"].id}  # noqa: E731
 
 PAGES = [
     Endpoint("projects:detail", "get", Role.REVIEWER, P),
@@ -59,7 +59,7 @@ PAGES = [
     Endpoint("datasets:export", "get", Role.REVIEWER, D, query="?format=csv"),
     Endpoint("datasets:split", "post", Role.LEAD, D, lambda ctx: {"mode": "random", "test_percent": "50"}),
     Endpoint("datasets:delete", "post", Role.LEAD, D),
-    Endpoint("datasets:import_detail", "get", Role.REVIEWER, I),
+    Endpoint("datasets:import_detail", "get", Role.REVIEWER, IMP),
 ]
 
 APIS = [
@@ -79,7 +79,7 @@ APIS = [
     Endpoint("api-records", "get", Role.REVIEWER, D, api=True),
     Endpoint("api-imports", "get", Role.REVIEWER, D, api=True),
     Endpoint("api-imports", "post", Role.LEAD, D, lambda ctx: {"file": csv_upload()}, api=True),
-    Endpoint("api-import", "get", Role.REVIEWER, I, api=True),
+    Endpoint("api-import", "get", Role.REVIEWER, IMP, api=True),
     Endpoint("api-export", "get", Role.REVIEWER, D, api=True, query="?format=jsonl"),
     Endpoint("api-split", "post", Role.LEAD, D, lambda ctx: {"test_share": 0.5}, api=True),
 ]

@@ -16,8 +16,8 @@ from apps.projects.kinds import kind_for
 from apps.projects.models import Project, TaskKind
 
 from .formats import READERS, ParsedRecord, Problem
-from .selectors import import_heartbeat_key, import_worker_alive
 from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
+from .selectors import import_heartbeat_key, import_worker_alive
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _insert(rows: list[tuple]) -> int:
     if connection.vendor == "postgresql":
         _copy_rows(rows)
     else:
-        Record.objects.bulk_create([Record(**dict(zip(RECORD_COLUMNS, row))) for row in rows])
+        Record.objects.bulk_create([Record(**dict(zip(RECORD_COLUMNS, row, strict=True))) for row in rows])
     return len(rows)
 
 

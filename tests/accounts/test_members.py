@@ -13,7 +13,8 @@ def test_admin_invites_a_new_person_who_sets_a_password(people, project, client)
     assert Membership.objects.get(project=project, user__username="dana").role == Role.LEAD
     form_page = client.get(invite_url, follow=True)
     assert "Choose a password for" in form_page.content.decode()
-    done = client.post(form_page.redirect_chain[-1][0], {"new_password1": "a-long-pass-1", "new_password2": "a-long-pass-1"})
+    passwords = {"new_password1": "a-long-pass-1", "new_password2": "a-long-pass-1"}
+    done = client.post(form_page.redirect_chain[-1][0], passwords)
     assert done.status_code == 302
     assert client.login(username="dana", password="a-long-pass-1")
 

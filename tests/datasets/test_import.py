@@ -135,7 +135,7 @@ def test_bad_ner_spans_are_rejected(ner_dataset, entities, fragment):
 
 
 def test_wrong_encoding_names_the_line(dataset):
-    content = "text,label\nfine,billing\n".encode() + "caf\xe9,billing\n".encode("latin-1")
+    content = b"text,label\nfine,billing\n" + "caf\xe9,billing\n".encode("latin-1")
     before = dataset.records.count()
     assert_rejected(dataset, run_import(dataset, content, "csv"), 3, "not valid UTF-8", before)
 
