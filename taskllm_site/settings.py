@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.projects",
     "apps.datasets",
+    "apps.llm",
+    "apps.prompts",
+    "apps.runs",
 ]
 
 MIDDLEWARE = [

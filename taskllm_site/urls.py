@@ -10,6 +10,9 @@ urlpatterns = [
     path("projects/", include("apps.projects.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.datasets.urls")),
+    path("", include("apps.llm.urls")),
+    path("", include("apps.prompts.urls")),
+    path("", include("apps.runs.urls")),
     path("api/", include("taskllm_site.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -79,3 +79,47 @@ def tokens_with_tags(text: str, spans: list[dict]) -> list[tuple[str, str]]:
                 break
         tokens.append((token, tag))
     return tokens
+
+
+def answer_properties(project) -> dict:
+    entity = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}, "type": {"type": "string", "enum": list(project.entity_types)}},
+        "required": ["text", "type"],
+        "additionalProperties": False,
+    }
+    return {"entities": {"type": "array", "items": entity}}
+
+
+def answer_instruction(project) -> str:
+    return ('Answer with JSON only, in the form {"entities": [{"text": "<exact words from the text>", '
+            '"type": "<type>"}]}, where <type> is one of: ' + ", ".join(project.entity_types)
+            + '. Use {"entities": []} when there is none.')
+
+
+def answer_problems(project, answer: dict, *, text: str) -> list[str]:
+    entities = answer.get("entities")
+    if not isinstance(entities, list):
+        return ["the answer has no entities list"]
+    problems = []
+    for number, entity in enumerate(entities, start=1):
+        if not isinstance(entity, dict) or not isinstance(entity.get("text"), str):
+            problems.append(f"entity {number} has no text")
+        elif entity.get("type") not in project.entity_types:
+            problems.append(f"entity {number} has unknown type '{entity.get('type')}'")
+        elif entity["text"] not in text:
+            problems.append(f"entity {number} ('{entity['text']}') is not in the text")
+    return problems
+
+
+def answer_summary(answer) -> str:
+    entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
+    if not isinstance(entities, list):
+        return ""
+    return ", ".join(f"{e.get('text')} ({e.get('type')})" for e in entities if isinstance(e, dict))
+
+
+def expected_answer(record) -> dict | None:
+    if record.entities is None:
+        return None
+    return {"entities": [{"text": record.text[e["start"]:e["end"]], "type": e["type"]} for e in record.entities]}

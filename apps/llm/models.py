@@ -1,0 +1,50 @@
+from django.conf import settings
+from django.db import models
+
+
+class Provider(models.TextChoices):
+    OPENAI = "openai", "OpenAI-compatible API"
+    LOCAL = "local", "Bundled local model (SmolLM2-135M-Instruct)"
+
+
+class Model(models.Model):
+    """A model that can answer: an OpenAI-compatible endpoint, or the bundled local model.
+
+    A model with no project is shared by every project (site admins manage it); a
+    project's own models (fine-tunes among them) are managed by its leads. A fine-tuned
+    model points at its base through `parent`; a local fine-tune also names its LoRA adapter.
+    The API key is write-only: it is never shown back in full, logged or returned by the API.
+    """
+
+    project = models.ForeignKey("projects.Project", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="models")
+    name = models.CharField(max_length=200)
+    provider = models.CharField(max_length=10, choices=Provider.choices, default=Provider.OPENAI)
+    base_url = models.URLField(blank=True, help_text="e.g. https://api.openai.com/v1 or http://localhost:8000/v1")
+    model_id = models.CharField(max_length=200, blank=True, help_text="The server's name for the model.")
+    api_key = models.TextField(blank=True)
+    temperature = models.FloatField(default=0.0)
+    max_tokens = models.PositiveIntegerField(default=256)
+    timeout_seconds = models.FloatField(default=30.0)
+    max_retries = models.PositiveSmallIntegerField(default=4)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    adapter = models.CharField(max_length=500, blank=True, help_text="Storage name of a LoRA adapter (local models).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def api_key_hint(self) -> str:
+        """The key as people may see it: its last four characters."""
+        if not self.api_key:
+            return ""
+        return "…" + self.api_key[-4:] if len(self.api_key) > 8 else "…"
+
+    def __repr__(self) -> str:  # never let the key reach a log through repr()
+        return f"<Model {self.id} {self.name!r} {self.provider}>"

@@ -1,0 +1,122 @@
+"""Any OpenAI-compatible chat completions server (OpenAI, vLLM, Ollama, llama.cpp's server).
+
+Structured output asks for `json_schema`; a server that refuses it gets `json_object`
+from then on. Rate limits, server errors, timeouts and dropped connections are retried
+with exponential backoff and jitter, honouring Retry-After; other errors fail at once.
+"""
+
+import random
+import threading
+import time
+from email.utils import parsedate_to_datetime
+
+import openai
+
+from ..client import ModelCallError, RawReply
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+RETRY_AFTER_CAP_SECONDS = 60.0
+TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+
+_clients: dict[tuple, openai.OpenAI] = {}
+_json_object_only: set[tuple] = set()  # (base_url, model_id) of servers that refused json_schema
+_lock = threading.Lock()
+
+
+def prepare(model) -> None:
+    """Nothing to load for a remote server."""
+
+
+def reply(model, messages: list[dict], schema: dict) -> RawReply:
+    client = _client(model)
+    server = (model.base_url, model.model_id)
+    attempts = model.max_retries + 1
+    for attempt in range(attempts):
+        try:
+            response = client.chat.completions.create(
+                model=model.model_id, messages=messages, temperature=model.temperature,
+                max_tokens=model.max_tokens, response_format=_response_format(server, schema),
+            )
+        except openai.BadRequestError as exc:
+            if server not in _json_object_only and _refuses_json_schema(exc):
+                _json_object_only.add(server)
+                continue
+            raise ModelCallError(f"The server refused the request: {_describe(exc)}") from None
+        except TRANSIENT as exc:
+            if attempt == attempts - 1:
+                raise ModelCallError(f"Gave up after {attempts} tries: {_describe(exc)}") from None
+            time.sleep(_delay(attempt, exc))
+            continue
+        except openai.APIStatusError as exc:
+            raise ModelCallError(f"The server answered {exc.status_code}: {_describe(exc)}") from None
+        return _reply_of(response)
+    raise ModelCallError(f"Gave up after {attempts} tries.")
+
+
+def _client(model) -> openai.OpenAI:
+    key = (model.base_url, model.api_key, model.timeout_seconds)
+    with _lock:
+        if key not in _clients:
+            # Retries are ours (with Retry-After and jitter); the client's own are off.
+            _clients[key] = openai.OpenAI(base_url=model.base_url or None, api_key=model.api_key or "not-needed",
+                                          timeout=model.timeout_seconds, max_retries=0)
+        return _clients[key]
+
+
+def _response_format(server: tuple, schema: dict) -> dict:
+    if server in _json_object_only:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+
+
+def _refuses_json_schema(exc: openai.BadRequestError) -> bool:
+    text = str(exc).lower()
+    return "response_format" in text or "json_schema" in text
+
+
+def _reply_of(response) -> RawReply:
+    if not response.choices:
+        raise ModelCallError("The server answered with no choices.")
+    usage = response.usage
+    return RawReply(
+        text=response.choices[0].message.content or "",
+        input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+    )
+
+
+def _delay(attempt: int, exc: Exception) -> float:
+    backoff = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) * random.uniform(0.5, 1.5)
+    return max(backoff, _retry_after(exc))
+
+
+def _retry_after(exc: Exception) -> float:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return 0.0
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return min(RETRY_AFTER_CAP_SECONDS, float(headers["retry-after-ms"]) / 1000)
+        if "retry-after" in headers:
+            value = headers["retry-after"]
+            try:
+                return min(RETRY_AFTER_CAP_SECONDS, float(value))
+            except ValueError:
+                return min(RETRY_AFTER_CAP_SECONDS, max(0.0, parsedate_to_datetime(value).timestamp() - time.time()))
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, openai.APITimeoutError):
+        return "the request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return "could not connect to the server (or it dropped the connection)"
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = body.get("message") or (body.get("error") or {}).get("message") if body else None
+        return f"HTTP {exc.status_code}: {message or exc.message}"
+    return str(exc)

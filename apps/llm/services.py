@@ -1,0 +1,45 @@
+from apps.core.exceptions import ApplicationError
+
+from .client import Completion, complete
+from .models import Model, Provider
+
+EDITABLE_FIELDS = ("name", "provider", "base_url", "model_id", "temperature", "max_tokens", "timeout_seconds",
+                   "max_retries")
+PING_SCHEMA = {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"],
+               "additionalProperties": False}
+
+
+def model_create(*, project=None, user=None, api_key: str = "", **fields) -> Model:
+    model = Model(project=project, created_by=user, api_key=api_key.strip())
+    return _save(model, fields)
+
+
+def model_update(*, model: Model, api_key: str | None = None, **fields) -> Model:
+    """Update a model; an empty or missing `api_key` keeps the stored key (it is never shown to be edited)."""
+    if api_key:
+        model.api_key = api_key.strip()
+    return _save(model, fields)
+
+
+def _save(model: Model, fields: dict) -> Model:
+    for name in EDITABLE_FIELDS:
+        if name in fields:
+            setattr(model, name, fields[name])
+    if not model.name.strip():
+        raise ApplicationError("Give the model a name.")
+    if model.provider == Provider.OPENAI and (not model.base_url or not model.model_id):
+        raise ApplicationError("An OpenAI-compatible model needs a base URL and a model id.")
+    model.save()
+    return model
+
+
+def model_delete(*, model: Model) -> None:
+    if model.runs.exists():
+        raise ApplicationError("Runs used this model, so it stays for their record.")
+    model.delete()
+
+
+def model_test_connection(*, model: Model) -> Completion:
+    """Send one tiny request and return what came back (or the error)."""
+    messages = [{"role": "system", "content": 'Reply with JSON: {"reply": "pong"}.'}, {"role": "user", "content": "ping"}]
+    return complete(model, messages, schema=PING_SCHEMA)

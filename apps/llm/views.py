@@ -1,0 +1,86 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import has_role, project_for_user
+from apps.core.exceptions import ApplicationError
+
+from . import services
+from .forms import ModelForm
+from .selectors import model_for_user, models_for_project
+
+
+def _model_in_project(request, project, model_id, role):
+    model = model_for_user(request.user, model_id, project=project, role=role)
+    if model.project_id not in (None, project.id):
+        raise Http404("No such model.")
+    return model
+
+
+@require_GET
+@login_required
+def model_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    return render(request, "llm/list.html", {
+        "project": project, "models": models_for_project(project), "is_lead": has_role(project, Role.LEAD),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def model_create(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    form = ModelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        shared = request.user.is_superuser and request.POST.get("shared") == "on"
+        try:
+            model = services.model_create(project=None if shared else project, user=request.user,
+                                          **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Added {model.name}. Test its connection before a run.")
+            return redirect("llm:list", project_id=project.id)
+    return render(request, "llm/form.html", {"project": project, "form": form, "model": None})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def model_edit(request, project_id, model_id):
+    project = project_for_user(request.user, project_id)
+    model = _model_in_project(request, project, model_id, Role.LEAD)
+    form = ModelForm(request.POST or None, initial=ModelForm.initial_for(model))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.model_update(model=model, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Saved {model.name}.")
+            return redirect("llm:list", project_id=project.id)
+    return render(request, "llm/form.html", {"project": project, "form": form, "model": model})
+
+
+@require_POST
+@login_required
+def model_test(request, project_id, model_id):
+    project = project_for_user(request.user, project_id)
+    model = _model_in_project(request, project, model_id, Role.LEAD)
+    result = services.model_test_connection(model=model)
+    return render(request, "llm/_test_result.html", {"model": model, "result": result})
+
+
+@require_POST
+@login_required
+def model_delete(request, project_id, model_id):
+    project = project_for_user(request.user, project_id)
+    model = _model_in_project(request, project, model_id, Role.LEAD)
+    try:
+        services.model_delete(model=model)
+        messages.success(request, f"Deleted {model.name}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("llm:list", project_id=project.id)

@@ -1,0 +1,55 @@
+from django.conf import settings
+from django.db import models
+
+
+class PromptStyle(models.TextChoices):
+    PLAIN = "plain", "Plain"
+    CHAIN_OF_THOUGHT = "cot", "Chain of thought"
+    DEFINITIONS = "definitions", "With the glossary's definitions"
+    FEW_SHOT = "few_shot", "Few-shot examples"
+
+
+class PromptTemplate(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prompt_templates")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_prompt_name_per_project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PromptVersion(models.Model):
+    """One immutable version of a prompt: editing a prompt makes a new version, so every run is reproducible.
+
+    `user_template` and `system` may use {text}, {labels}, {entity_types}, {glossary} and
+    {examples}. `examples` is frozen at creation: [{"text": ..., "answer": {...}}].
+    """
+
+    template = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    style = models.CharField(max_length=12, choices=PromptStyle.choices, default=PromptStyle.PLAIN)
+    system = models.TextField(blank=True)
+    user_template = models.TextField(default="{text}")
+    examples = models.JSONField(default=list, blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="What changed in this version.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template_id", "-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="unique_prompt_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} v{self.number}"
+
+    @property
+    def wants_reasoning(self) -> bool:
+        return self.style == PromptStyle.CHAIN_OF_THOUGHT

@@ -1,0 +1,50 @@
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.kinds import kind_for
+
+from .models import PromptStyle, PromptTemplate, PromptVersion
+
+
+@transaction.atomic
+def prompt_create(*, project, name: str, user=None, description: str = "", **version_fields) -> PromptTemplate:
+    """A new prompt with its first version."""
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the prompt a name.")
+    try:
+        with transaction.atomic():
+            template = PromptTemplate.objects.create(project=project, name=name, description=description,
+                                                     created_by=user)
+    except IntegrityError:
+        raise ApplicationError(f"This project already has a prompt called '{name}'.") from None
+    prompt_version_create(template=template, user=user, **version_fields)
+    return template
+
+
+@transaction.atomic
+def prompt_version_create(*, template: PromptTemplate, style: str = PromptStyle.PLAIN, system: str = "",
+                          user_template: str = "{text}", examples: list | None = None, example_records=(),
+                          note: str = "", user=None) -> PromptVersion:
+    """Save an edit as the next version; versions are never changed afterwards.
+
+    Few-shot examples come either as `examples` ([{"text", "answer"}]) or as records whose
+    text and expected answer are copied in now, so later edits to a record never change it.
+    """
+    if "{text}" not in user_template:
+        raise ApplicationError("The user message must contain {text}, where the record's text goes.")
+    frozen = list(examples or []) + [_example_from(template.project, record) for record in example_records]
+    if style == PromptStyle.FEW_SHOT and not frozen:
+        raise ApplicationError("A few-shot prompt needs at least one example.")
+    PromptTemplate.objects.select_for_update().filter(id=template.id).first()
+    number = (template.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+    return PromptVersion.objects.create(template=template, number=number, style=style, system=system,
+                                        user_template=user_template, examples=frozen, note=note, created_by=user)
+
+
+def _example_from(project, record) -> dict:
+    answer = kind_for(project).expected_answer(record)
+    if answer is None:
+        raise ApplicationError(f"Record #{record.position} has no expected answer to show as an example.")
+    return {"text": record.text, "answer": answer}

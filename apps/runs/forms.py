@@ -1,0 +1,41 @@
+from django import forms
+
+from apps.datasets.models import Dataset
+from apps.llm.selectors import models_for_project
+from apps.prompts.selectors import versions_in_project
+
+from .models import OutputStatus
+
+SPLIT_CHOICES = [("", "All records"), ("train", "Train split"), ("test", "Test split"), ("none", "Unassigned")]
+
+
+class RunForm(forms.Form):
+    prompt_version = forms.ModelChoiceField(queryset=None, label="Prompt version")
+    model = forms.ModelChoiceField(queryset=None)
+    dataset = forms.ModelChoiceField(queryset=None)
+    split = forms.ChoiceField(choices=SPLIT_CHOICES, required=False)
+    q = forms.CharField(required=False, label="Only records containing")
+    label = forms.CharField(required=False, label="Only records labelled")
+    repeats = forms.IntegerField(min_value=1, max_value=20, initial=1,
+                                 help_text="Ask the same question several times to measure consistency.")
+    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8,
+                                     help_text="Requests in flight at once (the local model always uses 1).")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["prompt_version"].queryset = versions_in_project(project)
+        self.fields["prompt_version"].label_from_instance = lambda v: f"{v.template.name} v{v.number} ({v.get_style_display()})"
+        self.fields["model"].queryset = models_for_project(project)
+        self.fields["dataset"].queryset = Dataset.objects.filter(project=project)
+
+    def run_arguments(self) -> dict:
+        data = dict(self.cleaned_data)
+        split = data.pop("split") or None
+        data["split"] = "" if split == "none" else split
+        return data
+
+
+class OutputFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "All outputs"), *OutputStatus.choices], required=False)
+    label = forms.CharField(required=False)
+    q = forms.CharField(required=False)

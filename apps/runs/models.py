@@ -1,0 +1,88 @@
+from django.conf import settings
+from django.db import models
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Running"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Run(models.Model):
+    """A prompt version × a model × records × repeats, executed as a Celery job.
+
+    The records are fixed at launch (`record_ids`), so a run is reproducible even when its
+    dataset grows. Outputs are saved as they arrive; a run that stops half-way resumes
+    with the (record, repeat) pairs that have no output yet.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="runs")
+    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="runs")
+    dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="runs")
+    selection = models.JSONField(default=dict, blank=True, help_text="The filters that chose the records.")
+    record_ids = models.JSONField(default=list)
+    repeats = models.PositiveSmallIntegerField(default=1)
+    concurrency = models.PositiveSmallIntegerField(default=8)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Run {self.id}: {self.prompt_version} × {self.model}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class OutputStatus(models.TextChoices):
+    OK = "ok", "Valid"
+    INVALID = "invalid", "Invalid answer"
+    ERROR = "error", "Error"
+
+
+class Output(models.Model):
+    """One answer of the model to one record (one repeat of it). Exactly one per (run, record, repeat)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outputs")
+    record = models.ForeignKey("datasets.Record", on_delete=models.CASCADE, related_name="outputs")
+    repeat = models.PositiveSmallIntegerField(default=0)
+    messages = models.JSONField(default=list)
+    raw_text = models.TextField(blank=True)
+    answer = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=OutputStatus.choices)
+    problems = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_id", "record_id", "repeat"]
+        constraints = [models.UniqueConstraint(fields=["run", "record", "repeat"], name="one_output_per_record_repeat")]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"Output {self.id} of run {self.run_id}"
+
+    @property
+    def reasoning(self) -> str:
+        return (self.answer or {}).get("reasoning", "") if isinstance(self.answer, dict) else ""

@@ -1,0 +1,44 @@
+from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import check_project_role
+
+from .models import Output, OutputStatus, Run
+
+
+def runs_of(project) -> QuerySet[Run]:
+    return project.runs.select_related("prompt_version__template", "model", "dataset").order_by("-created_at", "-id")
+
+
+def run_for_user(user, run_id, *, role: str = Role.REVIEWER) -> Run:
+    run = get_object_or_404(Run.objects.select_related("project", "prompt_version__template", "model", "dataset"),
+                            id=run_id)
+    check_project_role(user, run.project, role=role)
+    return run
+
+
+def output_for_user(user, output_id, *, role: str = Role.REVIEWER) -> Output:
+    output = get_object_or_404(Output.objects.select_related("run__project", "record"), id=output_id)
+    check_project_role(user, output.run.project, role=role)
+    return output
+
+
+def output_counts(run: Run) -> dict:
+    """How many outputs are valid, invalid and errors, how many in all, and the percent done."""
+    counts = {status: 0 for status in OutputStatus.values}
+    for row in run.outputs.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    done = sum(counts.values())
+    return {**counts, "done": done, "percent": int(100 * done / run.total) if run.total else 100}
+
+
+def outputs_filtered(run: Run, *, status: str = "", label: str = "", q: str = "") -> QuerySet[Output]:
+    outputs = run.outputs.select_related("record").order_by("record__position", "repeat")
+    if status:
+        outputs = outputs.filter(status=status)
+    if label:
+        outputs = outputs.filter(answer__label=label)
+    if q:
+        outputs = outputs.filter(Q(record__text__icontains=q) | Q(raw_text__icontains=q))
+    return outputs

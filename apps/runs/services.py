@@ -1,0 +1,221 @@
+"""Runs: create, launch, execute (resumably, exactly one output per record and repeat), cancel."""
+
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.datasets.models import Record
+from apps.datasets.selectors import records_filtered
+from apps.llm.client import Completion, complete
+from apps.llm.models import Provider
+from apps.projects.kinds import answer_problems
+from apps.prompts.rendering import render_messages, schema_for
+
+from .models import ACTIVE_STATUSES, Output, Run, RunStatus
+from .selectors import output_counts
+
+logger = logging.getLogger(__name__)
+
+MAX_REPEATS = 20
+MAX_CONCURRENCY = 64
+RECORD_CHUNK = 500
+HEARTBEAT_EVERY_SECONDS = 1.0
+
+
+def run_create(*, project, prompt_version, model, dataset, split: str | None = None, q: str = "", label: str = "",
+               repeats: int = 1, concurrency: int = 8, user=None, launch: bool = True) -> Run:
+    """Fix the records a run will answer and queue it (after the transaction commits)."""
+    _check_parts(project, prompt_version, model, dataset)
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise ApplicationError(f"Repeats must be between 1 and {MAX_REPEATS}.")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ApplicationError(f"Concurrency must be between 1 and {MAX_CONCURRENCY}.")
+    if model.provider == Provider.LOCAL:
+        concurrency = 1  # the bundled model runs in-process and already uses every core
+    record_ids = list(records_filtered(dataset, q=q, label=label, split=split).values_list("id", flat=True))
+    if not record_ids:
+        raise ApplicationError("No record matches this selection: choose another dataset, split or filter.")
+    run = Run.objects.create(
+        project=project, prompt_version=prompt_version, model=model, dataset=dataset,
+        selection={"split": split, "q": q, "label": label}, record_ids=record_ids, repeats=repeats,
+        concurrency=concurrency, total=len(record_ids) * repeats, created_by=user,
+    )
+    if launch:
+        run_enqueue(run=run)
+    return run
+
+
+def _check_parts(project, prompt_version, model, dataset) -> None:
+    if prompt_version.template.project_id != project.id:
+        raise ApplicationError("That prompt belongs to another project.")
+    if model.project_id not in (None, project.id):
+        raise ApplicationError("That model belongs to another project.")
+    if dataset is None or dataset.project_id != project.id:
+        raise ApplicationError("Choose a dataset of this project.")
+
+
+def run_enqueue(*, run: Run, countdown: float = 0) -> None:
+    from .tasks import run_execute_task
+
+    transaction.on_commit(lambda: run_execute_task.apply_async((run.id,), countdown=countdown))
+
+
+def run_cancel(*, run: Run) -> bool:
+    """Stop a queued or running run; the outputs it has are kept. The worker stops within about a second."""
+    cancelled = Run.objects.filter(id=run.id, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now())
+    run.refresh_from_db()
+    return bool(cancelled)
+
+
+def run_resume(*, run: Run) -> None:
+    """Queue a failed, cancelled or stalled run again: it answers only the pairs that have no output yet."""
+    if run.status == RunStatus.SUCCEEDED:
+        raise ApplicationError("This run has finished; start a new one to run it again.")
+    if run.status == RunStatus.RUNNING and run_is_alive(run):
+        raise ApplicationError("This run is still running.")
+    Run.objects.filter(id=run.id).update(status=RunStatus.QUEUED, error="", finished_at=None)
+    run.refresh_from_db()
+    run_enqueue(run=run)
+
+
+def run_is_alive(run: Run) -> bool:
+    stale_after = timedelta(seconds=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
+    return bool(run.heartbeat_at and run.heartbeat_at > timezone.now() - stale_after)
+
+
+def runs_resume_interrupted() -> int:
+    """Queue every run left RUNNING (its worker may have died); live ones are looked at again later."""
+    runs = list(Run.objects.filter(status=RunStatus.RUNNING))
+    for run in runs:
+        countdown = 0 if not run_is_alive(run) else settings.TASKLLM_JOB_HEARTBEAT_SECONDS
+        run_enqueue(run=run, countdown=countdown)
+    return len(runs)
+
+
+# --- execution ---------------------------------------------------------------------------
+
+def run_execute(*, run_id: int) -> Run:
+    """Answer every (record, repeat) of the run that has no output yet. Safe to call again at any time."""
+    if not _run_claim(run_id):
+        return Run.objects.get(id=run_id)
+    run = Run.objects.select_related("project", "prompt_version__template", "model").get(id=run_id)
+    try:
+        _answer_pending(run)
+    except Exception as exc:  # noqa: BLE001 - the run must end visibly, its outputs kept
+        logger.exception("Run %s failed", run_id)
+        _run_finish(run, RunStatus.FAILED, error=f"The run stopped: {exc}")
+        return run
+    _run_finish_after_answers(run)
+    return run
+
+
+def _run_claim(run_id: int) -> bool:
+    now = timezone.now()
+    queued = Run.objects.filter(id=run_id, status=RunStatus.QUEUED)
+    if queued.update(status=RunStatus.RUNNING, started_at=Coalesce(F("started_at"), now), heartbeat_at=now,
+                     attempts=F("attempts") + 1):
+        return True
+    run = Run.objects.get(id=run_id)
+    if run.status != RunStatus.RUNNING or run_is_alive(run):
+        return False
+    # Its worker died: take it over, unless another worker just did.
+    taken = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at)
+    return taken.update(heartbeat_at=now, attempts=F("attempts") + 1) == 1
+
+
+def _pending_pairs(run: Run) -> list[tuple[int, int]]:
+    done = set(run.outputs.values_list("record_id", "repeat"))
+    return [(record_id, repeat) for record_id in run.record_ids for repeat in range(run.repeats)
+            if (record_id, repeat) not in done]
+
+
+def _texts(record_ids: list[int]) -> dict[int, str]:
+    texts: dict[int, str] = {}
+    for start in range(0, len(record_ids), RECORD_CHUNK):
+        chunk = record_ids[start : start + RECORD_CHUNK]
+        texts.update(Record.objects.filter(id__in=chunk).values_list("id", "text"))
+    return texts
+
+
+def _answer_pending(run: Run) -> None:
+    pending = _pending_pairs(run)
+    texts = _texts(sorted({record_id for record_id, _ in pending}))
+    pending = [pair for pair in pending if pair[0] in texts]  # records deleted since launch are skipped
+    project, version, model = run.project, run.prompt_version, run.model
+    schema = schema_for(project, version)
+    pairs = iter(pending)
+    in_flight: dict[Future, tuple] = {}
+    last_beat = time.monotonic()
+    stopping = False
+    with ThreadPoolExecutor(max_workers=run.concurrency, thread_name_prefix=f"run{run.id}") as pool:
+        while True:
+            while not stopping and len(in_flight) < run.concurrency:
+                pair = next(pairs, None)
+                if pair is None:
+                    break
+                text = texts[pair[0]]
+                messages = render_messages(project, version, text)
+                future = pool.submit(complete, model, messages, schema=schema,
+                                     validate=lambda answer, text=text: answer_problems(project, answer, text=text))
+                in_flight[future] = (*pair, messages)
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, timeout=HEARTBEAT_EVERY_SECONDS, return_when=FIRST_COMPLETED)
+            _save_outputs(run, [(*in_flight.pop(f), _result(f)) for f in finished])
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY_SECONDS:
+                last_beat = time.monotonic()
+                stopping = stopping or not _heartbeat(run)
+
+
+def _result(future: Future) -> Completion:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - one broken call is one error output, not a dead run
+        logger.exception("A model call raised")
+        return Completion(error=f"Unexpected error: {exc}")
+
+
+def _save_outputs(run: Run, results: list[tuple]) -> None:
+    if not results:
+        return
+    outputs = [
+        Output(run=run, record_id=record_id, repeat=repeat, messages=messages, raw_text=c.text, answer=c.answer,
+               status=c.status, problems=c.problems, error=c.error, latency_ms=c.latency_ms,
+               input_tokens=c.input_tokens, output_tokens=c.output_tokens)
+        for record_id, repeat, messages, c in results
+    ]
+    # The unique (run, record, repeat) constraint makes a resumed run's writes exactly-once.
+    Output.objects.bulk_create(outputs, ignore_conflicts=True)
+
+
+def _heartbeat(run: Run) -> bool:
+    """Report that this worker is alive; False when the run was cancelled meanwhile."""
+    return Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now()) == 1
+
+
+def _run_finish_after_answers(run: Run) -> None:
+    current = Run.objects.get(id=run.id)
+    if current.status != RunStatus.RUNNING:
+        return  # cancelled while it ran
+    counts = output_counts(run)
+    done = counts["done"]
+    if done and counts["error"] == done:
+        first = run.outputs.exclude(error="").values_list("error", flat=True).first()
+        _run_finish(run, RunStatus.FAILED, error=f"All {done} model calls failed. The first error: {first}")
+    else:
+        _run_finish(run, RunStatus.SUCCEEDED)
+
+
+def _run_finish(run: Run, status: str, *, error: str = "") -> None:
+    Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(status=status, error=error,
+                                                                  finished_at=timezone.now())
+    run.refresh_from_db()

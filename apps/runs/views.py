@@ -1,0 +1,93 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import has_role, project_for_user
+from apps.core.exceptions import ApplicationError
+from apps.projects.kinds import kind_for
+
+from . import selectors, services
+from .forms import OutputFilterForm, RunForm
+
+OUTPUTS_PER_PAGE = 50
+
+
+@require_GET
+@login_required
+def run_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    page = Paginator(selectors.runs_of(project), 25).get_page(request.GET.get("page"))
+    return render(request, "runs/list.html", {"project": project, "page": page, "is_lead": has_role(project, Role.LEAD)})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def run_create(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    form = RunForm(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = services.run_create(project=project, user=request.user, **form.run_arguments())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Run {run.id} queued: {run.total} outputs to make.")
+            return redirect("runs:detail", run_id=run.id)
+    return render(request, "runs/form.html", {"project": project, "form": form})
+
+
+@require_GET
+@login_required
+def run_detail(request, run_id):
+    run = selectors.run_for_user(request.user, run_id)
+    context = {"run": run, "project": run.project, "counts": selectors.output_counts(run),
+               "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run)}
+    if request.htmx and request.htmx.target == "run-status":
+        response = render(request, "runs/_status.html", context)
+        if not run.is_active:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    filter_form = OutputFilterForm(request.GET)
+    filters = filter_form.cleaned_data if filter_form.is_valid() else {}
+    outputs = selectors.outputs_filtered(run, **{k: v for k, v in filters.items() if v})
+    page = Paginator(outputs, OUTPUTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update({"page": page, "filter_form": filter_form, "filter_query": query.urlencode(),
+                    "summarize": kind_for(run.project).answer_summary})
+    for output in page.object_list:
+        output.summary = context["summarize"](output.answer)
+    template = "runs/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "runs/detail.html"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def output_detail(request, output_id):
+    output = selectors.output_for_user(request.user, output_id)
+    return render(request, "runs/_output_detail.html", {"output": output})
+
+
+@require_POST
+@login_required
+def run_cancel(request, run_id):
+    run = selectors.run_for_user(request.user, run_id, role=Role.LEAD)
+    if services.run_cancel(run=run):
+        messages.success(request, f"Cancelled run {run.id}; its outputs so far are kept.")
+    return redirect("runs:detail", run_id=run.id)
+
+
+@require_POST
+@login_required
+def run_resume(request, run_id):
+    run = selectors.run_for_user(request.user, run_id, role=Role.LEAD)
+    try:
+        services.run_resume(run=run)
+        messages.success(request, f"Run {run.id} queued again: it continues where it stopped.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("runs:detail", run_id=run.id)
