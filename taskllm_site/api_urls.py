@@ -3,7 +3,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts_api
 from apps.datasets import api as datasets_api
+from apps.llm import api as llm_api
 from apps.projects import api as projects_api
+from apps.prompts import api as prompts_api
+from apps.runs import api as runs_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -20,4 +23,17 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/export/", datasets_api.DatasetExportApi.as_view(), name="api-export"),
     path("datasets/<int:dataset_id>/split/", datasets_api.DatasetSplitApi.as_view(), name="api-split"),
     path("imports/<int:import_id>/", datasets_api.ImportDetailApi.as_view(), name="api-import"),
+    path("projects/<int:project_id>/models/", llm_api.ModelListApi.as_view(), name="api-models"),
+    path("projects/<int:project_id>/models/<int:model_id>/", llm_api.ModelDetailApi.as_view(), name="api-model"),
+    path("projects/<int:project_id>/models/<int:model_id>/test/", llm_api.ModelTestApi.as_view(),
+         name="api-model-test"),
+    path("projects/<int:project_id>/prompts/", prompts_api.PromptListApi.as_view(), name="api-prompts"),
+    path("prompts/<int:template_id>/", prompts_api.PromptDetailApi.as_view(), name="api-prompt"),
+    path("prompts/<int:template_id>/versions/", prompts_api.PromptVersionListApi.as_view(),
+         name="api-prompt-versions"),
+    path("projects/<int:project_id>/runs/", runs_api.RunListApi.as_view(), name="api-runs"),
+    path("runs/<int:run_id>/", runs_api.RunDetailApi.as_view(), name="api-run"),
+    path("runs/<int:run_id>/launch/", runs_api.RunLaunchApi.as_view(), name="api-run-launch"),
+    path("runs/<int:run_id>/cancel/", runs_api.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("runs/<int:run_id>/outputs/", runs_api.OutputListApi.as_view(), name="api-outputs"),
 ]

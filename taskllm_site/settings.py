@@ -165,6 +165,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, members, datasets, records, imports and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RecordSplitEnum": "apps.datasets.models.Split",
+        "SplitSelectionEnum": ["train", "test", "none"],
+    },
 }
 
 # Dataset files at or under this many bytes import inside the request; larger ones run as a Celery job.
@@ -178,5 +182,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # One line per model request is too much in a worker's log; failures are reported on the outputs.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+    },
 }

@@ -59,3 +59,20 @@ def htmx_as(user, target: str | None = None) -> Client:
     client = Client(headers=headers)
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def llm_server():
+    """A real OpenAI-compatible server on loopback with scripted answers (tests/support/fake_llm.py)."""
+    from tests.support.fake_llm import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def remote_model(project, llm_server):
+    from apps.llm.models import Model
+
+    return Model.objects.create(project=project, name="Fake GPT", provider="openai", base_url=llm_server.base_url,
+                                model_id="fake-1", api_key="sk-test-secret-1234", timeout_seconds=2, max_retries=3)

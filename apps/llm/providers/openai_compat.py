@@ -5,6 +5,7 @@ from then on. Rate limits, server errors, timeouts and dropped connections are r
 with exponential backoff and jitter, honouring Retry-After; other errors fail at once.
 """
 
+import json
 import random
 import threading
 import time
@@ -17,7 +18,9 @@ from ..client import ModelCallError, RawReply
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 RETRY_AFTER_CAP_SECONDS = 60.0
-TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError)
+# A malformed 200 (invalid JSON, or JSON of the wrong shape) is a server hiccup too: retried.
+TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
+             openai.APIResponseValidationError, json.JSONDecodeError)
 
 _clients: dict[tuple, openai.OpenAI] = {}
 _json_object_only: set[tuple] = set()  # (base_url, model_id) of servers that refused json_schema
@@ -113,6 +116,8 @@ def _retry_after(exc: Exception) -> float:
 def _describe(exc: Exception) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "the request timed out"
+    if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
+        return "the server's answer was not valid JSON"
     if isinstance(exc, openai.APIConnectionError):
         return "could not connect to the server (or it dropped the connection)"
     if isinstance(exc, openai.APIStatusError):

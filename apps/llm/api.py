@@ -1,0 +1,82 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import project_for_user
+from apps.core.api import paginate
+
+from . import services
+from .models import Model
+from .selectors import model_for_user, models_for_project
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """The API key can be written, never read: responses carry only `api_key_hint`."""
+
+    api_key = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    api_key_hint = serializers.CharField(read_only=True)
+    shared = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Model
+        fields = ["id", "name", "provider", "base_url", "model_id", "api_key", "api_key_hint", "temperature",
+                  "max_tokens", "timeout_seconds", "max_retries", "parent", "adapter", "shared", "created_at"]
+        read_only_fields = ["id", "parent", "adapter", "created_at"]
+
+    def get_shared(self, obj) -> bool:
+        return obj.project_id is None
+
+
+TestResultSerializer = inline_serializer("ModelTestResult", {
+    "ok": serializers.BooleanField(), "text": serializers.CharField(), "error": serializers.CharField(),
+    "latency_ms": serializers.IntegerField(),
+})
+
+
+class ModelListApi(APIView):
+    @extend_schema(responses=ModelSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        return paginate(request, self, models_for_project(project), ModelSerializer)
+
+    @extend_schema(request=ModelSerializer, responses={201: ModelSerializer})
+    def post(self, request, project_id):
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        serializer = ModelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model = services.model_create(project=project, user=request.user, **serializer.validated_data)
+        return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(responses=ModelSerializer)
+    def get(self, request, project_id, model_id):
+        project = project_for_user(request.user, project_id)
+        return Response(ModelSerializer(model_for_user(request.user, model_id, project=project)).data)
+
+    @extend_schema(request=ModelSerializer, responses=ModelSerializer)
+    def patch(self, request, project_id, model_id):
+        project = project_for_user(request.user, project_id)
+        model = model_for_user(request.user, model_id, project=project, role=Role.LEAD)
+        serializer = ModelSerializer(model, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        return Response(ModelSerializer(services.model_update(model=model, **serializer.validated_data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id, model_id):
+        project = project_for_user(request.user, project_id)
+        services.model_delete(model=model_for_user(request.user, model_id, project=project, role=Role.LEAD))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelTestApi(APIView):
+    @extend_schema(request=None, responses=TestResultSerializer)
+    def post(self, request, project_id, model_id):
+        """Send one tiny request to the model and report what came back."""
+        project = project_for_user(request.user, project_id)
+        model = model_for_user(request.user, model_id, project=project, role=Role.LEAD)
+        result = services.model_test_connection(model=model)
+        return Response({"ok": not result.error, "text": result.text, "error": result.error,
+                         "latency_ms": result.latency_ms})

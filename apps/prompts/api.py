@@ -1,0 +1,77 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import project_for_user
+from apps.core.api import paginate
+
+from . import selectors, services
+from .models import PromptStyle, PromptTemplate, PromptVersion
+
+
+class PromptVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PromptVersion
+        fields = ["id", "number", "style", "system", "user_template", "examples", "note", "created_at"]
+        read_only_fields = ["id", "number", "created_at"]
+
+
+class PromptTemplateSerializer(serializers.ModelSerializer):
+    latest_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["id", "name", "description", "latest_version", "created_at"]
+
+    def get_latest_version(self, obj) -> PromptVersionSerializer:
+        version = selectors.latest_version(obj)
+        return PromptVersionSerializer(version).data if version else None
+
+
+class PromptCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    style = serializers.ChoiceField(choices=PromptStyle.choices, default=PromptStyle.PLAIN)
+    system = serializers.CharField(required=False, allow_blank=True, default="")
+    user_template = serializers.CharField(default="{text}")
+    examples = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PromptListApi(APIView):
+    @extend_schema(responses=PromptTemplateSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        return paginate(request, self, selectors.prompts_of(project), PromptTemplateSerializer)
+
+    @extend_schema(request=PromptCreateSerializer, responses={201: PromptTemplateSerializer})
+    def post(self, request, project_id):
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        serializer = PromptCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        template = services.prompt_create(project=project, user=request.user, **serializer.validated_data)
+        return Response(PromptTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class PromptDetailApi(APIView):
+    @extend_schema(responses=PromptTemplateSerializer)
+    def get(self, request, template_id):
+        return Response(PromptTemplateSerializer(selectors.prompt_for_user(request.user, template_id)).data)
+
+
+class PromptVersionListApi(APIView):
+    @extend_schema(responses=PromptVersionSerializer(many=True))
+    def get(self, request, template_id):
+        template = selectors.prompt_for_user(request.user, template_id)
+        return paginate(request, self, template.versions.all(), PromptVersionSerializer)
+
+    @extend_schema(request=PromptVersionSerializer, responses={201: PromptVersionSerializer})
+    def post(self, request, template_id):
+        """Save a new version (versions are never edited)."""
+        template = selectors.prompt_for_user(request.user, template_id, role=Role.LEAD)
+        serializer = PromptVersionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.prompt_version_create(template=template, user=request.user, **serializer.validated_data)
+        return Response(PromptVersionSerializer(version).data, status=status.HTTP_201_CREATED)

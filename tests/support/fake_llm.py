@@ -1,0 +1,140 @@
+"""An OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks: scripted answers, faults on demand.
+
+    with FakeLLMServer() as server:
+        server.answer = lambda body: '{"label": "billing"}'
+        server.faults.append(Fault.status(429, retry_after="1"))
+        ...  # point a Model at server.base_url
+
+It is a real server (ThreadingHTTPServer in a thread), so the code under test talks HTTP
+to it exactly as to OpenAI, vLLM or Ollama; other processes (a Celery worker) can use it too.
+"""
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Fault:
+    kind: str  # status, slow, malformed, drop
+    status: int = 500
+    headers: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @classmethod
+    def status_code(cls, code: int, retry_after: str | None = None) -> "Fault":
+        return cls("status", status=code, headers={"Retry-After": retry_after} if retry_after else {})
+
+    @classmethod
+    def slow(cls, seconds: float) -> "Fault":
+        return cls("slow", seconds=seconds)
+
+    @classmethod
+    def malformed(cls) -> "Fault":
+        return cls("malformed")
+
+    @classmethod
+    def drop(cls) -> "Fault":
+        return cls("drop")
+
+
+def first_enum_answer(body: dict) -> str:
+    """The default answer: the first allowed label of the requested schema, or an empty object."""
+    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
+    label = (schema.get("properties", {}).get("label") or {}).get("enum")
+    return json.dumps({"label": label[0]}) if label else "{}"
+
+
+class FakeLLMServer:
+    def __init__(self, *, delay: float = 0.0):
+        self.delay = delay
+        self.answer = first_enum_answer
+        self.faults: deque[Fault] = deque()
+        self.refuse_json_schema = False
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 256
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            return self.faults.popleft() if self.faults else None
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/v1/models":
+                    return self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._json(404, {"error": {"message": f"no route {self.path}"}})
+                with server._lock:
+                    server.requests.append(body)
+                fault = server.next_fault()
+                if fault and fault.kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault and fault.kind == "status":
+                    return self._json(fault.status, {"error": {"message": f"scripted {fault.status}"}}, fault.headers)
+                if server.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+                    return self._json(400, {"error": {"message": "response_format json_schema is not supported",
+                                                      "param": "response_format"}})
+                time.sleep(server.delay + (fault.seconds if fault and fault.kind == "slow" else 0))
+                if fault and fault.kind == "malformed":
+                    return self._raw(200, b'{"id": "x", "choices": [')
+                content = server.answer(body)
+                words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                self._json(200, {
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": words, "completion_tokens": len(content.split()),
+                              "total_tokens": words + len(content.split())},
+                })
+
+            def _json(self, status: int, payload: dict, headers: dict | None = None):
+                self._raw(status, json.dumps(payload).encode(), headers)
+
+            def _raw(self, status: int, data: bytes, headers: dict | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout under test): nothing to tell it
+
+        return Handler
