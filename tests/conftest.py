@@ -76,3 +76,12 @@ def remote_model(project, llm_server):
 
     return Model.objects.create(project=project, name="Fake GPT", provider="openai", base_url=llm_server.base_url,
                                 model_id="fake-1", api_key="sk-test-secret-1234", timeout_seconds=2, max_retries=3)
+
+
+@pytest.fixture
+def prompt_version(project):
+    from apps.prompts.services import prompt_create
+
+    template = prompt_create(project=project, name="Router", system="Route the ticket. Labels: {labels}.",
+                             user_template="Ticket: {text}")
+    return template.versions.get()

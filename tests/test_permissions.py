@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from apps.accounts.models import Membership, Role
 from apps.datasets.models import DatasetImport, ImportStatus
+from apps.llm.models import Model
+from apps.runs.models import Output, Run, RunStatus
 from tests.conftest import api_as, login
 
 ROLE_BELOW = {Role.LEAD: Role.REVIEWER, Role.ADMIN: Role.LEAD}
@@ -30,7 +32,7 @@ class Endpoint:
     data: Callable = lambda ctx: {}
     api: bool = False
     query: str = ""
-    ok: set = field(default_factory=lambda: {200, 201, 204, 302})
+    ok: set = field(default_factory=lambda: {200, 201, 202, 204, 302})
 
     def __str__(self):
         return f"{self.method} {self.name}"
@@ -40,6 +42,14 @@ P = lambda ctx: {"project_id": ctx["project"].id}  # noqa: E731
 D = lambda ctx: {"dataset_id": ctx["dataset"].id}  # noqa: E731
 M = lambda ctx: {"project_id": ctx["project"].id, "membership_id": ctx["membership"].id}  # noqa: E731
 IMP = lambda ctx: {"import_id": ctx["import"].id}  # noqa: E731
+PM = lambda ctx: {"project_id": ctx["project"].id, "model_id": ctx["model"].id}  # noqa: E731
+SPARE = lambda ctx: {"project_id": ctx["project"].id, "model_id": ctx["spare_model"].id}  # noqa: E731
+T = lambda ctx: {"template_id": ctx["version"].template_id}  # noqa: E731
+V = lambda ctx: {"version_id": ctx["version"].id}  # noqa: E731
+R = lambda ctx: {"run_id": ctx["run"].id}  # noqa: E731
+O = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
+MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
+              "max_retries": "0"}
 
 PAGES = [
     Endpoint("projects:detail", "get", Role.REVIEWER, P),
@@ -60,6 +70,31 @@ PAGES = [
     Endpoint("datasets:split", "post", Role.LEAD, D, lambda ctx: {"mode": "random", "test_percent": "50"}),
     Endpoint("datasets:delete", "post", Role.LEAD, D),
     Endpoint("datasets:import_detail", "get", Role.REVIEWER, IMP),
+    Endpoint("llm:list", "get", Role.REVIEWER, P),
+    Endpoint("llm:create", "get", Role.LEAD, P),
+    Endpoint("llm:create", "post", Role.LEAD, P, lambda ctx: MODEL_FORM),
+    Endpoint("llm:edit", "get", Role.LEAD, PM),
+    Endpoint("llm:edit", "post", Role.LEAD, PM, lambda ctx: MODEL_FORM),
+    Endpoint("llm:test", "post", Role.LEAD, PM),
+    Endpoint("llm:delete", "post", Role.LEAD, SPARE),
+    Endpoint("prompts:list", "get", Role.REVIEWER, P),
+    Endpoint("prompts:create", "get", Role.LEAD, P),
+    Endpoint("prompts:create", "post", Role.LEAD, P, lambda ctx: {"name": "New", "style": "plain",
+                                                                  "user_template": "{text}"}),
+    Endpoint("prompts:detail", "get", Role.REVIEWER, T),
+    Endpoint("prompts:edit", "get", Role.LEAD, T),
+    Endpoint("prompts:edit", "post", Role.LEAD, T, lambda ctx: {"style": "plain", "user_template": "{text}"}),
+    Endpoint("prompts:diff", "get", Role.REVIEWER, T),
+    Endpoint("prompts:preview", "get", Role.REVIEWER, V),
+    Endpoint("runs:list", "get", Role.REVIEWER, P),
+    Endpoint("runs:create", "get", Role.LEAD, P),
+    Endpoint("runs:create", "post", Role.LEAD, P, lambda ctx: {
+        "prompt_version": ctx["version"].id, "model": ctx["model"].id, "dataset": ctx["dataset"].id,
+        "repeats": "1", "concurrency": "1"}),
+    Endpoint("runs:detail", "get", Role.REVIEWER, R),
+    Endpoint("runs:cancel", "post", Role.LEAD, R),
+    Endpoint("runs:resume", "post", Role.LEAD, R),
+    Endpoint("runs:output", "get", Role.REVIEWER, O),
 ]
 
 APIS = [
@@ -82,14 +117,41 @@ APIS = [
     Endpoint("api-import", "get", Role.REVIEWER, IMP, api=True),
     Endpoint("api-export", "get", Role.REVIEWER, D, api=True, query="?format=jsonl"),
     Endpoint("api-split", "post", Role.LEAD, D, lambda ctx: {"test_share": 0.5}, api=True),
+    Endpoint("api-models", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-models", "post", Role.LEAD, P, lambda ctx: MODEL_FORM, api=True),
+    Endpoint("api-model", "get", Role.REVIEWER, PM, api=True),
+    Endpoint("api-model", "patch", Role.LEAD, PM, lambda ctx: {"name": "Renamed"}, api=True),
+    Endpoint("api-model", "delete", Role.LEAD, SPARE, api=True),
+    Endpoint("api-model-test", "post", Role.LEAD, PM, api=True),
+    Endpoint("api-prompts", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-prompts", "post", Role.LEAD, P, lambda ctx: {"name": "Via API"}, api=True),
+    Endpoint("api-prompt", "get", Role.REVIEWER, T, api=True),
+    Endpoint("api-prompt-versions", "get", Role.REVIEWER, T, api=True),
+    Endpoint("api-prompt-versions", "post", Role.LEAD, T, lambda ctx: {"user_template": "{text}"}, api=True),
+    Endpoint("api-runs", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-runs", "post", Role.LEAD, P, lambda ctx: {
+        "prompt_version": ctx["version"].id, "model": ctx["model"].id, "dataset": ctx["dataset"].id}, api=True),
+    Endpoint("api-run", "get", Role.REVIEWER, R, api=True),
+    Endpoint("api-run-launch", "post", Role.LEAD, R, api=True),
+    Endpoint("api-run-cancel", "post", Role.LEAD, R, api=True),
+    Endpoint("api-outputs", "get", Role.REVIEWER, R, api=True),
 ]
 ALL = PAGES + APIS
 
 
 @pytest.fixture
-def ctx(project, people, dataset):
+def ctx(project, people, dataset, prompt_version):
+    # A model nobody can reach: the "test connection" endpoint answers with its error, quickly.
+    model = Model.objects.create(project=project, name="Unreachable", provider="openai",
+                                 base_url="http://127.0.0.1:9/v1", model_id="x", max_retries=0)
+    run = Run.objects.create(project=project, prompt_version=prompt_version, model=model, dataset=dataset,
+                             record_ids=[], total=0, status=RunStatus.FAILED)
+    record = dataset.records.first()
+    output = Output.objects.create(run=run, record=record, status="ok", answer={"label": "billing"})
     return {
-        "project": project, "dataset": dataset, "people": people,
+        "project": project, "dataset": dataset, "people": people, "version": prompt_version, "model": model,
+        "run": run, "output": output,
+        "spare_model": Model.objects.create(project=project, name="Unused", provider="local"),
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
                                                status=ImportStatus.SUCCEEDED),

@@ -64,5 +64,8 @@ def project_update(*, project: Project, **fields) -> Project:
     return project
 
 
+@transaction.atomic
 def project_delete(*, project: Project) -> None:
+    # Runs protect the prompt versions and models they used; with the project gone, they go first.
+    project.runs.all().delete()
     project.delete()

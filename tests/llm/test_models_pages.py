@@ -1,0 +1,61 @@
+from django.urls import reverse
+
+from apps.llm.models import Model
+from tests.conftest import api_as, htmx_as, login
+
+
+def test_lead_adds_a_model_and_its_key_is_never_shown(people, project):
+    response = login(people["lead"]).post(reverse("llm:create", args=[project.id]), {
+        "name": "GPT", "provider": "openai", "base_url": "https://api.example.org/v1", "model_id": "gpt-x",
+        "api_key": "sk-very-secret-9876", "temperature": "0", "max_tokens": "64", "timeout_seconds": "10",
+        "max_retries": "2"})
+    assert response.status_code == 302
+    model = Model.objects.get(name="GPT")
+    assert model.api_key == "sk-very-secret-9876" and model.project == project
+    page = login(people["reviewer"]).get(reverse("llm:list", args=[project.id])).content.decode()
+    edit = login(people["lead"]).get(reverse("llm:edit", args=[project.id, model.id])).content.decode()
+    api = api_as(people["lead"]).get(reverse("api-model", args=[project.id, model.id])).content.decode()
+    for text in (page, edit, api):
+        assert "sk-very-secret" not in text
+    assert "…9876" in page and '"api_key_hint":"…9876"' in api
+
+
+def test_saving_without_a_key_keeps_the_stored_key(people, project, remote_model):
+    login(people["lead"]).post(reverse("llm:edit", args=[project.id, remote_model.id]), {
+        "name": "Renamed", "provider": "openai", "base_url": remote_model.base_url, "model_id": "fake-1",
+        "api_key": "", "temperature": "0", "max_tokens": "64", "timeout_seconds": "10", "max_retries": "2"})
+    remote_model.refresh_from_db()
+    assert remote_model.name == "Renamed" and remote_model.api_key == "sk-test-secret-1234"
+
+
+def test_an_openai_model_needs_a_url_and_an_id(people, project):
+    response = login(people["lead"]).post(reverse("llm:create", args=[project.id]), {
+        "name": "Broken", "provider": "openai", "temperature": "0", "max_tokens": "64", "timeout_seconds": "10",
+        "max_retries": "2"})
+    assert "needs a base URL and a model id" in response.content.decode()
+
+
+def test_test_connection_shows_the_answer(people, project, remote_model, llm_server):
+    llm_server.answer = lambda body: '{"reply": "pong"}'
+    html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, remote_model.id])).content.decode()
+    assert "Answered in" in html and "pong" in html
+
+
+def test_test_connection_shows_the_error(people, project, remote_model):
+    remote_model.base_url, remote_model.max_retries = "http://127.0.0.1:9/v1", 0
+    remote_model.save()
+    html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, remote_model.id])).content.decode()
+    assert "Failed:" in html and "could not connect" in html
+
+
+def test_shared_models_are_changed_by_site_admins_only(people, project):
+    shared = Model.objects.create(name="Shared", provider="local")
+    assert login(people["admin"]).get(reverse("llm:edit", args=[project.id, shared.id])).status_code == 403
+    assert "Shared" in login(people["reviewer"]).get(reverse("llm:list", args=[project.id])).content.decode()
+
+
+def test_another_projects_model_is_invisible(people, project):
+    from tests.factories import ProjectFactory
+
+    theirs = Model.objects.create(name="Theirs", provider="local", project=ProjectFactory())
+    assert login(people["admin"]).get(reverse("llm:edit", args=[project.id, theirs.id])).status_code == 404

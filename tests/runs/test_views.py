@@ -1,0 +1,86 @@
+from django.urls import reverse
+
+from apps.runs.models import Output, Run, RunStatus
+from apps.runs.services import run_execute
+from tests.conftest import api_as, htmx_as, login
+
+
+def launch(client, project, prompt_version, remote_model, dataset, **extra):
+    return client.post(reverse("runs:create", args=[project.id]), {
+        "prompt_version": prompt_version.id, "model": remote_model.id, "dataset": dataset.id, "repeats": "1",
+        "concurrency": "4", **extra})
+
+
+def test_lead_launches_a_run_and_sees_its_outputs(people, project, prompt_version, remote_model, dataset,
+                                                  django_capture_on_commit_callbacks):
+    client = login(people["lead"])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = launch(client, project, prompt_version, remote_model, dataset)
+    run = Run.objects.get()
+    assert response.url == reverse("runs:detail", args=[run.id]) and len(callbacks) == 1
+    queued = client.get(response.url).content.decode()
+    assert "0 of 3 outputs" in queued and "Outputs appear here as they arrive" in queued
+    run_execute(run_id=run.id)
+    page = client.get(response.url).content.decode()
+    assert "3 of 3 outputs (100%)" in page and "Ticket number" in page and "billing" in page
+
+
+def test_status_partial_polls_until_the_run_ends(people, project, prompt_version, remote_model, dataset,
+                                                 django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        launch(login(people["lead"]), project, prompt_version, remote_model, dataset)
+    run = Run.objects.get()
+    client = htmx_as(people["reviewer"], target="run-status")
+    polling = client.get(reverse("runs:detail", args=[run.id]))
+    assert polling.status_code == 200 and 'hx-trigger="every 1s"' in polling.content.decode()
+    run_execute(run_id=run.id)
+    done = client.get(reverse("runs:detail", args=[run.id]))
+    assert done.status_code == 286 and "Succeeded" in done.content.decode()
+
+
+def test_outputs_filter_by_status_and_show_messages(people, project, prompt_version, remote_model, dataset,
+                                                    llm_server, django_capture_on_commit_callbacks):
+    llm_server.answer = lambda body: "not json"
+    with django_capture_on_commit_callbacks(execute=False):
+        launch(login(people["lead"]), project, prompt_version, remote_model, dataset)
+    run = run_execute(run_id=Run.objects.get().id)
+    client = login(people["reviewer"])
+    assert "3 outputs" in client.get(reverse("runs:detail", args=[run.id]), {"status": "invalid"}).content.decode()
+    assert "0 outputs" in client.get(reverse("runs:detail", args=[run.id]), {"status": "ok"}).content.decode()
+    output = Output.objects.filter(run=run).first()
+    detail = client.get(reverse("runs:output", args=[output.id])).content.decode()
+    assert "Ticket: Ticket number" in detail and "not json" in detail
+
+
+def test_cancel_and_resume_buttons(people, project, prompt_version, remote_model, dataset,
+                                   django_capture_on_commit_callbacks):
+    client = login(people["lead"])
+    with django_capture_on_commit_callbacks(execute=False):
+        launch(client, project, prompt_version, remote_model, dataset)
+        run = Run.objects.get()
+        client.post(reverse("runs:cancel", args=[run.id]))
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLED
+        client.post(reverse("runs:resume", args=[run.id]))
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+
+
+def test_the_form_says_what_is_missing(people, project):
+    page = login(people["lead"]).get(reverse("runs:create", args=[project.id])).content.decode()
+    assert "A run needs" in page and "a prompt" in page and "a model" in page
+
+
+def test_api_creates_a_run_and_lists_outputs(people, project, prompt_version, remote_model, dataset,
+                                             django_capture_on_commit_callbacks):
+    client = api_as(people["lead"])
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("api-runs", args=[project.id]), {
+            "prompt_version": prompt_version.id, "model": remote_model.id, "dataset": dataset.id, "repeats": 2},
+            format="json")
+    assert response.status_code == 201 and response.json()["total"] == 6
+    run_execute(run_id=response.json()["id"])
+    status = client.get(reverse("api-run", args=[response.json()["id"]])).json()
+    assert status["status"] == "SUCCEEDED" and status["counts"]["ok"] == 6
+    outputs = client.get(reverse("api-outputs", args=[response.json()["id"]])).json()
+    assert outputs["count"] == 6 and outputs["results"][0]["answer"] == {"label": "billing"}
