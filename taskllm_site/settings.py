@@ -139,7 +139,7 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKLLM_CELERY_QUEUE", "default")
 CELERY_TASK_ROUTES = {"apps.tuning.tasks.*": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,0 +1,87 @@
+"""Start and stop real `celery worker` processes against the test database and Redis."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from taskllm_site.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+HEARTBEAT_SECONDS = 2
+
+
+def wait_for(condition, *, timeout: float, what: str, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    pytest.fail(f"Timed out waiting for {what}.\n{tail}")
+
+
+class Workers:
+    """Celery workers on a queue of this test's own, sharing its database, media folder and heartbeat."""
+
+    def __init__(self, settings, tmp_path: Path):
+        db = connection.settings_dict
+        if db["ENGINE"] != "django.db.backends.postgresql" or not django_settings.REDIS_URL:
+            pytest.fail("The worker tests need PostgreSQL and Redis: run them with `make test`.")
+        settings.TASKLLM_JOB_HEARTBEAT_SECONDS = HEARTBEAT_SECONDS
+        self.queue = f"test-{uuid.uuid4().hex[:8]}"
+        self.tmp_path = tmp_path
+        self.processes: list[subprocess.Popen] = []
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "REDIS_URL": django_settings.REDIS_URL,
+            "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "TASKLLM_JOB_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            "TASKLLM_CELERY_QUEUE": self.queue,
+        }
+        self._old_queue = celery_app.conf.task_default_queue
+        celery_app.conf.task_default_queue = self.queue
+
+    def start(self, *, concurrency: int = 1) -> subprocess.Popen:
+        log_path = self.tmp_path / f"worker-{len(self.processes)}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "taskllm_site", "worker", "-Q", self.queue,
+                 f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
+                 "-n", f"{self.queue}-{len(self.processes)}@%h", "--loglevel=INFO"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        process.log_path = log_path
+        self.processes.append(process)
+        wait_for(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="the worker to start", log=log_path)
+        return process
+
+    def kill_hard(self, process: subprocess.Popen) -> None:
+        """kill -9 the worker and its pool processes at once, as a crash or an OOM kill would."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        celery_app.conf.task_default_queue = self._old_queue
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def workers(settings, tmp_path):
+    pool = Workers(settings, tmp_path)
+    yield pool
+    pool.stop_all()
