@@ -7,7 +7,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test venv chromium lint bench clean
+.PHONY: run test venv chromium lint clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,14 @@ run: venv
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
+# Prism checks that what we send matches OpenAI's published API description.
+.tools/node_modules/.bin/prism:
+	npm install --silent --no-audit --no-fund --prefix .tools @stoplight/prism-cli@5
+
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: venv chromium
+test: venv chromium .tools/node_modules/.bin/prism
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -49,14 +49,14 @@ def first_enum_answer(body: dict) -> str:
 
 
 class FakeLLMServer:
-    def __init__(self, *, delay: float = 0.0):
+    def __init__(self, *, delay: float = 0.0, port: int = 0):
         self.delay = delay
         self.answer = first_enum_answer
         self.faults: deque[Fault] = deque()
         self.refuse_json_schema = False
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._server.request_queue_size = 256
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -138,3 +138,20 @@ class FakeLLMServer:
                     pass  # the client gave up (a timeout under test): nothing to tell it
 
         return Handler
+
+
+def main() -> None:
+    """Serve on a fixed port from a process of its own (benchmarks): python -m tests.support.fake_llm --delay 0.1"""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeLLMServer(delay=args.delay, port=args.port)
+    print(server.base_url, flush=True)
+    server._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
