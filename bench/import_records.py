@@ -9,30 +9,15 @@ Prints records/s and the importing process's peak RSS; the last line is the head
 
 import argparse
 import json
-import os
 import random
-import resource
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/taskllm_bench"
+from _common import peak_rss_mb, setup_django
+
 LABELS = ["account_hold", "payment_review", "service_credit", "billing", "escalation", "technical"]
 WORDS = ("invoice hold credit account payment refund order card outage escalate manager please urgent "
          "charged twice login error export report subscription pause travel review fraud transfer").split()
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def write_jsonl(path: Path, count: int) -> None:
@@ -43,10 +28,6 @@ def write_jsonl(path: Path, count: int) -> None:
             out.write(json.dumps({"text": f"#{n} {text}", "label": rng.choice(LABELS), "ticket": n}) + "\n")
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="50,000 records instead of 1,000,000")
@@ -54,23 +35,12 @@ def main() -> None:
     args = parser.parse_args()
     count = args.records or (50_000 if args.quick else 1_000_000)
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    os.environ["DATABASE_URL"] = url
-    ensure_database(url)
-    work = Path(tempfile.mkdtemp(prefix="taskllm-bench-"))
-    os.environ["DJANGO_MEDIA_ROOT"] = str(work / "media")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskllm_site.settings")
-
-    import django
-
-    django.setup()
+    work = setup_django()
     from django.core.files import File
-    from django.core.management import call_command
 
     from apps.datasets.services import dataset_create, dataset_import_start
     from apps.projects.models import Project
 
-    call_command("migrate", verbosity=0)
     source = work / "records.jsonl"
     started = time.perf_counter()
     write_jsonl(source, count)

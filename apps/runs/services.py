@@ -2,7 +2,7 @@
 
 import logging
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.core.exceptions import ApplicationError
 from apps.datasets.models import Record
 from apps.datasets.selectors import records_filtered
-from apps.llm.client import Completion, complete
+from apps.llm.client import Caller
 from apps.llm.models import Provider
 from apps.projects.kinds import answer_problems
 from apps.prompts.rendering import render_messages, schema_for
@@ -28,6 +28,8 @@ MAX_REPEATS = 20
 MAX_CONCURRENCY = 64
 RECORD_CHUNK = 500
 HEARTBEAT_EVERY_SECONDS = 1.0
+SAVE_EVERY_SECONDS = 0.25
+SAVE_BATCH = 64
 
 
 def run_create(*, project, prompt_version, model, dataset, split: str | None = None, q: str = "", label: str = "",
@@ -149,39 +151,35 @@ def _texts(record_ids: list[int]) -> dict[int, str]:
 def _answer_pending(run: Run) -> None:
     pending = _pending_pairs(run)
     texts = _texts(sorted({record_id for record_id, _ in pending}))
-    pending = [pair for pair in pending if pair[0] in texts]  # records deleted since launch are skipped
     project, version, model = run.project, run.prompt_version, run.model
-    schema = schema_for(project, version)
-    pairs = iter(pending)
-    in_flight: dict[Future, tuple] = {}
-    last_beat = time.monotonic()
-    stopping = False
-    with ThreadPoolExecutor(max_workers=run.concurrency, thread_name_prefix=f"run{run.id}") as pool:
-        while True:
-            while not stopping and len(in_flight) < run.concurrency:
-                pair = next(pairs, None)
-                if pair is None:
-                    break
-                text = texts[pair[0]]
-                messages = render_messages(project, version, text)
-                future = pool.submit(complete, model, messages, schema=schema,
-                                     validate=lambda answer, text=text: answer_problems(project, answer, text=text))
-                in_flight[future] = (*pair, messages)
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, timeout=HEARTBEAT_EVERY_SECONDS, return_when=FIRST_COMPLETED)
-            _save_outputs(run, [(*in_flight.pop(f), _result(f)) for f in finished])
-            if time.monotonic() - last_beat >= HEARTBEAT_EVERY_SECONDS:
-                last_beat = time.monotonic()
-                stopping = stopping or not _heartbeat(run)
 
+    def jobs():
+        for record_id, repeat in pending:
+            text = texts.get(record_id)
+            if text is None:
+                continue  # the record was deleted since the run was launched
+            messages = render_messages(project, version, text)
+            yield (record_id, repeat, messages), messages, lambda answer, text=text: answer_problems(
+                project, answer, text=text)
 
-def _result(future: Future) -> Completion:
-    try:
-        return future.result()
-    except Exception as exc:  # noqa: BLE001 - one broken call is one error output, not a dead run
-        logger.exception("A model call raised")
-        return Completion(error=f"Unexpected error: {exc}")
+    stop = threading.Event()
+    unsaved: list[tuple] = []
+    last_save = last_beat = time.monotonic()
+    with Caller(model, concurrency=run.concurrency) as caller:
+        for arrived in caller.stream(jobs(), schema=schema_for(project, version), stop=stop,
+                                     tick_seconds=SAVE_EVERY_SECONDS):
+            unsaved.extend((*key, completion) for key, completion in arrived)
+            now = time.monotonic()
+            # Outputs are written in small batches: after a crash at most SAVE_EVERY_SECONDS of answers
+            # are asked again, and the database is not hit once per answer.
+            if len(unsaved) >= SAVE_BATCH or now - last_save >= SAVE_EVERY_SECONDS:
+                _save_outputs(run, unsaved)
+                unsaved, last_save = [], now
+            if now - last_beat >= HEARTBEAT_EVERY_SECONDS:
+                last_beat = now
+                if not _heartbeat(run):
+                    stop.set()  # cancelled: start nothing new; what is in flight still gets saved
+    _save_outputs(run, unsaved)
 
 
 def _save_outputs(run: Run, results: list[tuple]) -> None:

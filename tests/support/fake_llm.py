@@ -48,6 +48,11 @@ def first_enum_answer(body: dict) -> str:
     return json.dumps({"label": label[0]}) if label else "{}"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # many clients at once (a benchmark runs 32 in flight)
+
+
 class FakeLLMServer:
     def __init__(self, *, delay: float = 0.0, port: int = 0):
         self.delay = delay
@@ -56,9 +61,7 @@ class FakeLLMServer:
         self.refuse_json_schema = False
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -82,6 +85,7 @@ class FakeLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, *args):  # quiet
                 pass

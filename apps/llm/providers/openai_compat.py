@@ -5,9 +5,9 @@ from then on. Rate limits, server errors, timeouts and dropped connections are r
 with exponential backoff and jitter, honouring Retry-After; other errors fail at once.
 """
 
+import asyncio
 import json
 import random
-import threading
 import time
 from email.utils import parsedate_to_datetime
 
@@ -22,25 +22,30 @@ RETRY_AFTER_CAP_SECONDS = 60.0
 TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
              openai.APIResponseValidationError, json.JSONDecodeError)
 
-_clients: dict[tuple, openai.OpenAI] = {}
+ASYNC = True  # called from an asyncio event loop (see llm.client.Caller)
 _json_object_only: set[tuple] = set()  # (base_url, model_id) of servers that refused json_schema
-_lock = threading.Lock()
 
 
 def prepare(model) -> None:
     """Nothing to load for a remote server."""
 
 
-def reply(model, messages: list[dict], schema: dict) -> RawReply:
-    client = _client(model)
+async def open_client(model) -> openai.AsyncOpenAI:
+    # Retries are ours (with Retry-After and jitter); the client's own are off.
+    return openai.AsyncOpenAI(base_url=model.base_url or None, api_key=model.api_key or "not-needed",
+                              timeout=model.timeout_seconds, max_retries=0)
+
+
+async def areply(client: openai.AsyncOpenAI, model, messages: list[dict], schema: dict) -> RawReply:
     server = (model.base_url, model.model_id)
     attempts = model.max_retries + 1
     for attempt in range(attempts):
+        body = {"model": model.model_id, "messages": messages, "temperature": model.temperature,
+                "max_tokens": model.max_tokens, "response_format": _response_format(server, schema)}
         try:
-            response = client.chat.completions.create(
-                model=model.model_id, messages=messages, temperature=model.temperature,
-                max_tokens=model.max_tokens, response_format=_response_format(server, schema),
-            )
+            # The client's generic post: the same request, errors and auth as chat.completions.create, without
+            # re-validating our plain-dict parameters or building typed objects, which cost CPU on every call.
+            response = await client.post("/chat/completions", cast_to=dict, body=body)
         except openai.BadRequestError as exc:
             if server not in _json_object_only and _refuses_json_schema(exc):
                 _json_object_only.add(server)
@@ -49,22 +54,12 @@ def reply(model, messages: list[dict], schema: dict) -> RawReply:
         except TRANSIENT as exc:
             if attempt == attempts - 1:
                 raise ModelCallError(f"Gave up after {attempts} tries: {_describe(exc)}") from None
-            time.sleep(_delay(attempt, exc))
+            await asyncio.sleep(_delay(attempt, exc))
             continue
         except openai.APIStatusError as exc:
             raise ModelCallError(f"The server answered {exc.status_code}: {_describe(exc)}") from None
         return _reply_of(response)
     raise ModelCallError(f"Gave up after {attempts} tries.")
-
-
-def _client(model) -> openai.OpenAI:
-    key = (model.base_url, model.api_key, model.timeout_seconds)
-    with _lock:
-        if key not in _clients:
-            # Retries are ours (with Retry-After and jitter); the client's own are off.
-            _clients[key] = openai.OpenAI(base_url=model.base_url or None, api_key=model.api_key or "not-needed",
-                                          timeout=model.timeout_seconds, max_retries=0)
-        return _clients[key]
 
 
 def _response_format(server: tuple, schema: dict) -> dict:
@@ -79,13 +74,15 @@ def _refuses_json_schema(exc: openai.BadRequestError) -> bool:
 
 
 def _reply_of(response) -> RawReply:
-    if not response.choices:
+    choices = response.get("choices") if isinstance(response, dict) else None
+    if not choices:
         raise ModelCallError("The server answered with no choices.")
-    usage = response.usage
+    usage = response.get("usage") or {}
+    message = choices[0].get("message") or {}
     return RawReply(
-        text=response.choices[0].message.content or "",
-        input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-        output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        text=message.get("content") or "",
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
     )
 
 

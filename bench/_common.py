@@ -1,0 +1,43 @@
+"""Set-up shared by the benchmarks: a PostgreSQL database of their own and Django."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/taskllm_bench"
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> Path:
+    """Point Django at the benchmark database and a scratch media folder, migrate, and return the scratch folder."""
+    sys.path.insert(0, str(ROOT))
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    os.environ["DATABASE_URL"] = url
+    ensure_database(url)
+    work = Path(tempfile.mkdtemp(prefix="taskllm-bench-"))
+    os.environ["DJANGO_MEDIA_ROOT"] = str(work / "media")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskllm_site.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return work
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
