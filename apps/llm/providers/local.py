@@ -83,22 +83,31 @@ def _adapter_dir(model_row) -> str:
 
 
 def _best_label(tokenizer, model, prompt: str, labels: list[str]) -> RawReply:
-    """Score `{"label": "<label>"}` for every label in one batch; the highest log-likelihood wins."""
+    """Score `{"label": "<label>"}` for every label; the highest log-likelihood wins.
+
+    The shared prefix (the whole prompt) is run once and its cache reused for all the
+    labels, so a record costs one pass over the prompt plus a few tokens per label.
+    """
     import torch
 
     prefix_ids = tokenizer(prompt + '{"label": "', add_special_tokens=False).input_ids
     candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
     longest = max(len(c) for c in candidates)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    rows = [prefix_ids + c + [pad] * (longest - len(c)) for c in candidates]
-    attention = [[1] * (len(prefix_ids) + len(c)) + [0] * (longest - len(c)) for c in candidates]
     with torch.inference_mode():
-        logits = model(input_ids=torch.tensor(rows), attention_mask=torch.tensor(attention)).logits
-    log_probs = torch.log_softmax(logits[:, len(prefix_ids) - 1 : -1, :], dim=-1)
-    scores = []
-    for row, candidate in enumerate(candidates):
-        positions = torch.arange(len(candidate))
-        scores.append(log_probs[row, positions, torch.tensor(candidate)].sum().item())
+        prefix = model(input_ids=torch.tensor([prefix_ids]), use_cache=True)
+        first_token = torch.log_softmax(prefix.logits[0, -1], dim=-1)
+        cache = getattr(prefix, "cache", None) or prefix.past_key_values
+        cache.batch_repeat_interleave(len(candidates))
+        rest = model(
+            input_ids=torch.tensor([c + [pad] * (longest - len(c)) for c in candidates]),
+            attention_mask=torch.tensor([[1] * (len(prefix_ids) + len(c)) + [0] * (longest - len(c))
+                                         for c in candidates]),
+            cache=cache,
+        )
+        following = torch.log_softmax(rest.logits, dim=-1)  # position j predicts token j + 1
+    scores = [first_token[c[0]].item() + sum(following[row, j - 1, c[j]].item() for j in range(1, len(c)))
+              for row, c in enumerate(candidates)]
     best = max(range(len(labels)), key=scores.__getitem__)
     return RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(prefix_ids),
                     output_tokens=len(candidates[best]))
