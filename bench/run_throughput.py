@@ -56,7 +56,8 @@ def main() -> None:
         assert run.status == "SUCCEEDED" and run.outputs.filter(status="ok").count() == count, run.error
         rate = count / seconds
         ideal = args.concurrency / DELAY_SECONDS
-        print(f"{count} outputs in {seconds:.1f} s at concurrency {args.concurrency} ({DELAY_SECONDS * 1000:.0f} ms answers)")
+        print(f"{count} outputs in {seconds:.1f} s at concurrency {args.concurrency} "
+              f"({DELAY_SECONDS * 1000:.0f} ms answers)")
         print(f"throughput {rate:.0f} outputs/s; ideal {ideal:.0f} outputs/s; peak RSS {peak_rss_mb():.0f} MB")
         from django.db.models import Avg
         print("mean latency ms", run.outputs.aggregate(m=Avg("latency_ms"))["m"])

@@ -85,3 +85,13 @@ def prompt_version(project):
     template = prompt_create(project=project, name="Router", system="Route the ticket. Labels: {labels}.",
                              user_template="Ticket: {text}")
     return template.versions.get()
+
+
+@pytest.fixture
+def workers(settings, tmp_path):
+    """Real Celery worker processes on a queue of the test's own (tests/support/worker.py)."""
+    from tests.support.worker import Workers
+
+    pool = Workers(settings, tmp_path)
+    yield pool
+    pool.stop_all()

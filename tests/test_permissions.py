@@ -47,7 +47,7 @@ SPARE = lambda ctx: {"project_id": ctx["project"].id, "model_id": ctx["spare_mod
 T = lambda ctx: {"template_id": ctx["version"].template_id}  # noqa: E731
 V = lambda ctx: {"version_id": ctx["version"].id}  # noqa: E731
 R = lambda ctx: {"run_id": ctx["run"].id}  # noqa: E731
-O = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
+OUT = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
 
@@ -94,7 +94,7 @@ PAGES = [
     Endpoint("runs:detail", "get", Role.REVIEWER, R),
     Endpoint("runs:cancel", "post", Role.LEAD, R),
     Endpoint("runs:resume", "post", Role.LEAD, R),
-    Endpoint("runs:output", "get", Role.REVIEWER, O),
+    Endpoint("runs:output", "get", Role.REVIEWER, OUT),
 ]
 
 APIS = [

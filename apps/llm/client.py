@@ -6,9 +6,9 @@ if they want validity checked, a `validate` callable that returns the answer's p
 
 import asyncio
 import json
+import queue
 import threading
 import time
-import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field

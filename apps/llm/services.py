@@ -41,5 +41,6 @@ def model_delete(*, model: Model) -> None:
 
 def model_test_connection(*, model: Model) -> Completion:
     """Send one tiny request and return what came back (or the error)."""
-    messages = [{"role": "system", "content": 'Reply with JSON: {"reply": "pong"}.'}, {"role": "user", "content": "ping"}]
+    messages = [{"role": "system", "content": 'Reply with JSON: {"reply": "pong"}.'},
+                {"role": "user", "content": "ping"}]
     return complete(model, messages, schema=PING_SCHEMA)

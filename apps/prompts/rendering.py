@@ -43,7 +43,8 @@ def render_messages(project, version: PromptVersion, text: str) -> list[dict]:
     messages = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
     if version.style == PromptStyle.FEW_SHOT and "{examples}" not in templates:
         for example in version.examples:
-            messages.append({"role": "user", "content": _fill(version.user_template, {**values, "text": example["text"]})})
+            example_text = _fill(version.user_template, {**values, "text": example["text"]})
+            messages.append({"role": "user", "content": example_text})
             messages.append({"role": "assistant", "content": json.dumps(example["answer"], ensure_ascii=False)})
     messages.append({"role": "user", "content": _fill(version.user_template, values)})
     return messages

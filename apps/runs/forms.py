@@ -24,7 +24,8 @@ class RunForm(forms.Form):
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["prompt_version"].queryset = versions_in_project(project)
-        self.fields["prompt_version"].label_from_instance = lambda v: f"{v.template.name} v{v.number} ({v.get_style_display()})"
+        self.fields["prompt_version"].label_from_instance = (
+            lambda v: f"{v.template.name} v{v.number} ({v.get_style_display()})")
         self.fields["model"].queryset = models_for_project(project)
         self.fields["dataset"].queryset = Dataset.objects.filter(project=project)
 

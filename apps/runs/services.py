@@ -1,8 +1,8 @@
 """Runs: create, launch, execute (resumably, exactly one output per record and repeat), cancel."""
 
 import logging
-import time
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings

@@ -21,7 +21,8 @@ OUTPUTS_PER_PAGE = 50
 def run_list(request, project_id):
     project = project_for_user(request.user, project_id)
     page = Paginator(selectors.runs_of(project), 25).get_page(request.GET.get("page"))
-    return render(request, "runs/list.html", {"project": project, "page": page, "is_lead": has_role(project, Role.LEAD)})
+    return render(request, "runs/list.html",
+                  {"project": project, "page": page, "is_lead": has_role(project, Role.LEAD)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -12,7 +12,7 @@ from apps.datasets.models import DatasetImport, ImportStatus, Record
 from apps.datasets.selectors import import_heartbeat
 from apps.datasets.services import dataset_import_start
 from tests.factories import DatasetFactory, ProjectFactory
-from tests.support.worker import wait_for, workers  # noqa: F401 - the fixture
+from tests.support.worker import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from apps.runs.models import Output, Run, RunStatus
 from apps.runs.services import run_create
 from tests.factories import DatasetFactory, RecordFactory
-from tests.support.worker import wait_for, workers  # noqa: F401 - the fixture
+from tests.support.worker import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

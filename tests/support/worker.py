@@ -79,9 +79,3 @@ class Workers:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
 
-
-@pytest.fixture
-def workers(settings, tmp_path):
-    pool = Workers(settings, tmp_path)
-    yield pool
-    pool.stop_all()
