@@ -10,8 +10,11 @@ from django.db import transaction
 
 from apps.accounts.models import Membership, Role
 from apps.datasets.services import dataset_create, dataset_import_start
+from apps.llm.models import Model, Provider
 from apps.projects.models import Project
 from apps.projects.services import project_create
+from apps.prompts.models import PromptStyle
+from apps.prompts.services import prompt_create
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_USERS = [("admin", Role.ADMIN, True), ("lead", Role.LEAD, False), ("reviewer", Role.REVIEWER, False)]
@@ -25,6 +28,13 @@ GLOSSARY = [
      "an angry tone alone is not an escalation."},
 ]
 LABELS = ["account_hold", "payment_review", "service_credit", "billing", "escalation", "technical"]
+LOCAL_MODEL = "SmolLM2-135M-Instruct (bundled)"
+SYSTEM = "You route support tickets to the team that handles them. The teams: {labels}."
+DEMO_PROMPTS = [
+    ("Router: plain", PromptStyle.PLAIN, SYSTEM),
+    ("Router: chain of thought", PromptStyle.CHAIN_OF_THOUGHT, SYSTEM),
+    ("Router: our definitions", PromptStyle.DEFINITIONS, SYSTEM),
+]
 
 
 class Command(BaseCommand):
@@ -37,6 +47,8 @@ class Command(BaseCommand):
             project = Project.objects.filter(name=DEMO_PROJECT).first() or self._demo_project(users["admin"])
             for name, role, _is_admin in DEMO_USERS:
                 Membership.objects.get_or_create(project=project, user=users[name], defaults={"role": role})
+            if not Model.objects.filter(provider=Provider.LOCAL, project=None).exists():
+                Model.objects.create(name=LOCAL_MODEL, provider=Provider.LOCAL, max_tokens=128)
         self.stdout.write(f"Demo logins (password '{password}'): admin, lead, reviewer")
 
     def _user(self, username: str, is_admin: bool, password: str):
@@ -58,4 +70,7 @@ class Command(BaseCommand):
         with open(DEMO_DIR / "support_tickets.jsonl", "rb") as handle:
             dataset_import_start(dataset=dataset, upload=File(handle, name="support_tickets.jsonl"),
                                  file_format="jsonl", user=admin, inline=True)
+        for name, style, system in DEMO_PROMPTS:
+            prompt_create(project=project, name=name, style=style, system=system, user_template="Ticket: {text}",
+                          user=admin)
         return project
