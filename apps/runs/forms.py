@@ -28,6 +28,10 @@ class RunForm(forms.Form):
             lambda v: f"{v.template.name} v{v.number} ({v.get_style_display()})")
         self.fields["model"].queryset = models_for_project(project)
         self.fields["dataset"].queryset = Dataset.objects.filter(project=project)
+        for name in ("prompt_version", "model", "dataset"):
+            choices = list(self.fields[name].queryset[:2])
+            if len(choices) == 1:  # nothing to choose: preselect it
+                self.fields[name].initial = choices[0].pk
 
     def run_arguments(self) -> dict:
         data = dict(self.cleaned_data)

@@ -59,3 +59,13 @@ def test_another_projects_model_is_invisible(people, project):
 
     theirs = Model.objects.create(name="Theirs", provider="local", project=ProjectFactory())
     assert login(people["admin"]).get(reverse("llm:edit", args=[project.id, theirs.id])).status_code == 404
+
+
+def test_test_connection_of_the_bundled_model_checks_its_weights_without_loading_it(people, project):
+    from apps.llm.providers import local
+
+    model = Model.objects.create(project=project, name="Local", provider="local")
+    local.load.cache_clear()
+    html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, model.id])).content.decode()
+    assert "The bundled weights are installed (SmolLM2-135M-Instruct.Q4_1.gguf, 98 MB)" in html
+    assert local.load.cache_info().currsize == 0
