@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.llm",
     "apps.prompts",
     "apps.runs",
+    "apps.review",
 ]
 
 MIDDLEWARE = [

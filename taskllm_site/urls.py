@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.llm.urls")),
     path("", include("apps.prompts.urls")),
     path("", include("apps.runs.urls")),
+    path("", include("apps.review.urls")),
     path("api/", include("taskllm_site.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -21,7 +21,8 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Run
-        fields = ["id", "prompt_version", "model", "dataset", "selection", "repeats", "concurrency", "status",
+        fields = ["id", "prompt_version", "model", "dataset", "selection", "repeats", "concurrency",
+                  "reviews_per_output", "status",
                   "total", "counts", "error", "created_at", "started_at", "finished_at"]
 
     def get_counts(self, obj) -> dict:
@@ -37,6 +38,7 @@ class RunCreateSerializer(serializers.Serializer):
     label = serializers.CharField(required=False, default="", allow_blank=True)
     repeats = serializers.IntegerField(min_value=1, max_value=20, default=1)
     concurrency = serializers.IntegerField(min_value=1, max_value=64, default=8)
+    reviews_per_output = serializers.IntegerField(min_value=1, max_value=5, default=1)
     launch = serializers.BooleanField(default=True, help_text="Queue it now (the default).")
 
     def __init__(self, *args, project=None, **kwargs):

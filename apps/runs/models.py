@@ -30,6 +30,8 @@ class Run(models.Model):
     record_ids = models.JSONField(default=list)
     repeats = models.PositiveSmallIntegerField(default=1)
     concurrency = models.PositiveSmallIntegerField(default=8)
+    reviews_per_output = models.PositiveSmallIntegerField(
+        default=1, help_text="How many reviewers grade each output (2 or more measures agreement).")
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -73,12 +75,13 @@ class Output(models.Model):
     latency_ms = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    review_count = models.PositiveSmallIntegerField(default=0, help_text="Grades given so far (kept by review).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["run_id", "record_id", "repeat"]
         constraints = [models.UniqueConstraint(fields=["run", "record", "repeat"], name="one_output_per_record_repeat")]
-        indexes = [models.Index(fields=["run", "status"])]
+        indexes = [models.Index(fields=["run", "status"]), models.Index(fields=["run", "review_count", "id"])]
 
     def __str__(self) -> str:
         return f"Output {self.id} of run {self.run_id}"

@@ -33,7 +33,8 @@ SAVE_BATCH = 64
 
 
 def run_create(*, project, prompt_version, model, dataset, split: str | None = None, q: str = "", label: str = "",
-               repeats: int = 1, concurrency: int = 8, user=None, launch: bool = True) -> Run:
+               repeats: int = 1, concurrency: int = 8, reviews_per_output: int = 1, user=None,
+               launch: bool = True) -> Run:
     """Fix the records a run will answer and queue it (after the transaction commits)."""
     _check_parts(project, prompt_version, model, dataset)
     if not 1 <= repeats <= MAX_REPEATS:
@@ -48,7 +49,8 @@ def run_create(*, project, prompt_version, model, dataset, split: str | None = N
     run = Run.objects.create(
         project=project, prompt_version=prompt_version, model=model, dataset=dataset,
         selection={"split": split, "q": q, "label": label}, record_ids=record_ids, repeats=repeats,
-        concurrency=concurrency, total=len(record_ids) * repeats, created_by=user,
+        concurrency=concurrency, reviews_per_output=max(1, reviews_per_output), total=len(record_ids) * repeats,
+        created_by=user,
     )
     if launch:
         run_enqueue(run=run)
@@ -217,3 +219,8 @@ def _run_finish(run: Run, status: str, *, error: str = "") -> None:
     Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(status=status, error=error,
                                                                   finished_at=timezone.now())
     run.refresh_from_db()
+
+
+def output_review_count_add(*, output_id: int, delta: int) -> None:
+    """Keep an output's count of grades (the review queue reads it); called by the review app."""
+    Output.objects.filter(id=output_id).update(review_count=F("review_count") + delta)

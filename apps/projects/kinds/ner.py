@@ -109,6 +109,8 @@ def answer_problems(project, answer: dict, *, text: str) -> list[str]:
             problems.append(f"entity {number} has unknown type '{entity.get('type')}'")
         elif entity["text"] not in text:
             problems.append(f"entity {number} ('{entity['text']}') is not in the text")
+        elif "start" in entity and text[entity.get("start", 0):entity.get("end", 0)] != entity["text"]:
+            problems.append(f"entity {number} ('{entity['text']}') does not match the text at its offsets")
     return problems
 
 
@@ -123,3 +125,31 @@ def expected_answer(record) -> dict | None:
     if record.entities is None:
         return None
     return {"entities": [{"text": record.text[e["start"]:e["end"]], "type": e["type"]} for e in record.entities]}
+
+
+def answer_spans(answer, text: str) -> list[dict]:
+    """Entities of an answer as character spans of `text`, each found after the one before it.
+
+    Spans that already carry offsets are kept; an entity whose text is not found is left out.
+    """
+    entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
+    spans, position = [], 0
+    for entity in entities or []:
+        if not isinstance(entity, dict):
+            continue
+        if isinstance(entity.get("start"), int) and isinstance(entity.get("end"), int):
+            spans.append({"start": entity["start"], "end": entity["end"], "type": entity.get("type", "")})
+            continue
+        found = text.find(str(entity.get("text", "")), position)
+        if found == -1:
+            found = text.find(str(entity.get("text", "")))
+        if found == -1 or not entity.get("text"):
+            continue
+        spans.append({"start": found, "end": found + len(entity["text"]), "type": entity.get("type", "")})
+        position = found + len(entity["text"])
+    return sorted(spans, key=lambda s: s["start"])
+
+
+def answer_from_spans(spans: list[dict], text: str) -> dict:
+    return {"entities": [{"text": text[s["start"]:s["end"]], "type": s["type"], "start": s["start"], "end": s["end"]}
+                         for s in sorted(spans, key=lambda s: s["start"])]}

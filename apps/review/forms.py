@@ -1,0 +1,85 @@
+import json
+
+from django import forms
+
+from .models import PointStatus, Verdict
+from .selectors import SHOW_CHOICES
+
+
+class ReviewFilterForm(forms.Form):
+    show = forms.ChoiceField(choices=SHOW_CHOICES, required=False)
+    label = forms.CharField(required=False)
+    point = forms.IntegerField(required=False)
+    by = forms.IntegerField(required=False)
+
+    def filters(self) -> dict:
+        data = self.cleaned_data if self.is_valid() else {}
+        return {"show": data.get("show") or "ungraded", "label": data.get("label") or "",
+                "point_id": data.get("point"), "graded_by": data.get("by")}
+
+
+class GradeForm(forms.Form):
+    verdict = forms.ChoiceField(choices=Verdict.choices, required=False)
+    corrected_answer = forms.CharField(required=False)
+    point_names = forms.CharField(required=False)
+    comment = forms.CharField(required=False)
+    seconds_spent = forms.FloatField(required=False)
+    make_test_case = forms.BooleanField(required=False)
+
+    def clean_corrected_answer(self):
+        raw = self.cleaned_data["corrected_answer"].strip()
+        if not raw:
+            return None
+        try:
+            answer = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError("The corrected answer is not valid JSON.") from exc
+        if not isinstance(answer, dict):
+            raise forms.ValidationError("The corrected answer must be a JSON object.")
+        return answer
+
+    def clean_point_names(self):
+        return [name.strip() for name in self.cleaned_data["point_names"].split("\n") if name.strip()]
+
+    def grade_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {"verdict": data.get("verdict") or None, "corrected_answer": data.get("corrected_answer"),
+                "point_names": data.get("point_names") or [], "comment": data.get("comment") or "",
+                "seconds_spent": data.get("seconds_spent") or 0, "make_test_case": data.get("make_test_case")}
+
+
+class PointForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                  help_text="What the model gets wrong, in the organisation's words.")
+    status = forms.ChoiceField(choices=PointStatus.choices, initial=PointStatus.OPEN)
+
+
+class MergeForm(forms.Form):
+    into = forms.IntegerField(label="Merge into")
+
+
+class TestCaseForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    expected = forms.CharField(label="Expected answer (JSON)", help_text='e.g. {"label": "billing"}')
+    paraphrase_group = forms.CharField(required=False, max_length=100,
+                                       help_text="Variants with the same group must get the same answer.")
+    points = forms.CharField(required=False, help_text="Training point names, one per line.",
+                             widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_expected(self):
+        try:
+            value = json.loads(self.cleaned_data["expected"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError("Not valid JSON.") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object.")
+        return value
+
+    def clean_points(self):
+        return [n.strip() for n in self.cleaned_data["points"].splitlines() if n.strip()]
+
+
+class TestCaseImportForm(forms.Form):
+    file = forms.FileField(help_text='JSONL: {"text": ..., "expected": {...}, "points": [names], '
+                                     '"paraphrase_group": ...} per line.')

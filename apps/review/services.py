@@ -1,0 +1,297 @@
+"""Writes of the review loop: grades, training points, training examples, test cases, adjudication."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+
+from apps.core.exceptions import ApplicationError
+from apps.projects.kinds import answer_problems
+from apps.projects.models import Project
+from apps.runs.models import Output
+from apps.runs.services import output_review_count_add
+
+from .models import Adjudication, Grade, PointStatus, TestCase, TrainingExample, TrainingPoint, Verdict
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).encode()).hexdigest()
+
+
+def same_answer(a, b) -> bool:
+    return json.dumps(_comparable(a), sort_keys=True) == json.dumps(_comparable(b), sort_keys=True)
+
+
+def _comparable(answer):
+    if not isinstance(answer, dict):
+        return answer
+    answer = {k: v for k, v in answer.items() if k != "reasoning"}
+    if isinstance(answer.get("entities"), list):
+        answer["entities"] = sorted(({"text": e.get("text"), "type": e.get("type")} for e in answer["entities"]
+                                     if isinstance(e, dict)), key=lambda e: (str(e["text"]), str(e["type"])))
+    return answer
+
+
+# --- training points ---------------------------------------------------------------------
+
+def point_create(*, project: Project, name: str, description: str = "", user=None) -> TrainingPoint:
+    name = " ".join(name.split())
+    if not name:
+        raise ApplicationError("Give the training point a name.")
+    try:
+        with transaction.atomic():
+            return TrainingPoint.objects.create(project=project, name=name, description=description,
+                                                created_by=user)
+    except IntegrityError:
+        raise ApplicationError(f"There is already a training point called '{name}'.") from None
+
+
+def point_update(*, point: TrainingPoint, name: str | None = None, description: str | None = None,
+                 status: str | None = None) -> TrainingPoint:
+    if name is not None and " ".join(name.split()):
+        point.name = " ".join(name.split())
+    if description is not None:
+        point.description = description
+    if status is not None:
+        if status not in PointStatus.values:
+            raise ApplicationError(f"Unknown status '{status}'.")
+        point.status = status
+    try:
+        with transaction.atomic():
+            point.save()
+    except IntegrityError:
+        raise ApplicationError(f"There is already a training point called '{point.name}'.") from None
+    return point
+
+
+@transaction.atomic
+def point_merge(*, source: TrainingPoint, target: TrainingPoint) -> TrainingPoint:
+    """Move everything tagged with `source` to `target`, then delete `source`."""
+    if source.project_id != target.project_id or source.id == target.id:
+        raise ApplicationError("Merge two different points of the same project.")
+    for relation in ("grades", "training_examples", "test_cases"):
+        getattr(target, relation).add(*getattr(source, relation).all())
+    if source.description and source.description not in target.description:
+        target.description = "\n\n".join(d for d in (target.description, source.description) if d)
+        target.save(update_fields=["description"])
+    source.delete()
+    return target
+
+
+def points_by_names(*, project: Project, names: list[str], user=None) -> list[TrainingPoint]:
+    """The named points of the project, creating the ones that do not exist yet (tagging on the fly)."""
+    points = []
+    for name in dict.fromkeys(" ".join(n.split()) for n in names if n.strip()):
+        point = TrainingPoint.objects.filter(project=project, name__iexact=name).first()
+        points.append(point or point_create(project=project, name=name, user=user))
+    return points
+
+
+# --- the leakage guard -------------------------------------------------------------------
+
+def _ensure_not_a_test_case(project: Project, *, record_id, text: str) -> None:
+    clash = TestCase.objects.filter(project=project, text_hash=text_hash(text)).first()
+    if clash is None and record_id:
+        clash = TestCase.objects.filter(project=project, record_id=record_id).first()
+    if clash:
+        raise ApplicationError(f"This text is held out as test case #{clash.id} (\"{clash.text[:60]}\"): "
+                               "it cannot also be a training example.")
+
+
+def _ensure_not_a_training_example(project: Project, *, record_id, text: str) -> None:
+    clash = TrainingExample.objects.filter(project=project, text_hash=text_hash(text)).first()
+    if clash is None and record_id:
+        clash = TrainingExample.objects.filter(project=project, record_id=record_id).first()
+    if clash:
+        raise ApplicationError(f"This text is training example #{clash.id} (\"{clash.text[:60]}\"): "
+                               "it cannot also be a held-out test case.")
+
+
+# --- training examples and test cases ----------------------------------------------------
+
+@transaction.atomic
+def training_example_create(*, project: Project, messages: list, answer: dict, text: str, points=(), user=None,
+                            record=None, source_grade=None) -> TrainingExample:
+    problems = answer_problems(project, answer, text=text)
+    if problems:
+        raise ApplicationError(f"The answer is not valid: {problems[0]}.")
+    Project.objects.select_for_update().filter(id=project.id).first()  # one leakage check at a time
+    _ensure_not_a_test_case(project, record_id=getattr(record, "id", None), text=text)
+    example = TrainingExample.objects.create(project=project, record=record, source_grade=source_grade,
+                                             messages=messages, answer=answer, text=text,
+                                             text_hash=text_hash(text), created_by=user)
+    example.points.set(points)
+    return example
+
+
+def training_example_update(*, example: TrainingExample, answer: dict | None = None, points=None) -> TrainingExample:
+    if answer is not None:
+        problems = answer_problems(example.project, answer, text=example.text)
+        if problems:
+            raise ApplicationError(f"The answer is not valid: {problems[0]}.")
+        example.answer = answer
+        example.save(update_fields=["answer"])
+    if points is not None:
+        example.points.set(points)
+    return example
+
+
+@transaction.atomic
+def test_case_create(*, project: Project, text: str, expected: dict, points=(), paraphrase_group: str = "",
+                     user=None, record=None, source_grade=None) -> TestCase:
+    if not text.strip():
+        raise ApplicationError("A test case needs a text.")
+    problems = answer_problems(project, expected, text=text)
+    if problems:
+        raise ApplicationError(f"The expected answer is not valid: {problems[0]}.")
+    Project.objects.select_for_update().filter(id=project.id).first()
+    _ensure_not_a_training_example(project, record_id=getattr(record, "id", None), text=text)
+    case = TestCase.objects.create(project=project, record=record, source_grade=source_grade, text=text,
+                                   text_hash=text_hash(text), expected=expected,
+                                   paraphrase_group=paraphrase_group.strip(), created_by=user)
+    case.points.set(points)
+    return case
+
+
+# --- grades ------------------------------------------------------------------------------
+
+@dataclass
+class GradeResult:
+    grade: Grade
+    notes: list[str] = field(default_factory=list)
+
+
+@transaction.atomic
+def grade_submit(*, output: Output, reviewer, verdict: str | None = None, corrected_answer: dict | None = None,
+                 point_names=(), comment: str = "", seconds_spent: float = 0,
+                 make_test_case: bool = False) -> GradeResult:
+    """Save `reviewer`'s grade of `output` (replacing their earlier one; other reviewers' grades stay).
+
+    A corrected answer that differs from the model's makes the grade a fail and becomes a
+    training example of the tagged points; with `make_test_case` it becomes a held-out test
+    case instead. What could not be done (the leakage guard) is said in the result's notes.
+    """
+    run = output.run
+    project = run.project
+    text = output.record.text
+    if make_test_case and verdict is None and corrected_answer is None:
+        # "Make this a test case" on its own keeps the reviewer's earlier judgement, or accepts the model's answer.
+        earlier = Grade.objects.filter(output=output, reviewer=reviewer).first()
+        verdict = earlier.verdict if earlier else Verdict.PASS
+        corrected_answer = earlier.corrected_answer if earlier else None
+    if corrected_answer is not None:
+        problems = answer_problems(project, corrected_answer, text=text)
+        if problems:
+            raise ApplicationError(f"The corrected answer is not valid: {problems[0]}.")
+        if same_answer(corrected_answer, output.answer):
+            corrected_answer, verdict = None, verdict or Verdict.PASS
+        else:
+            verdict = Verdict.FAIL
+    if verdict not in Verdict.values:
+        raise ApplicationError("Say pass or fail (or choose the right answer).")
+    points = points_by_names(project=project, names=list(point_names), user=reviewer)
+    grade = Grade.objects.select_for_update().filter(output=output, reviewer=reviewer).first()
+    is_new = grade is None
+    grade = grade or Grade(output=output, reviewer=reviewer)
+    grade.verdict, grade.corrected_answer, grade.comment = verdict, corrected_answer, comment
+    grade.seconds_spent = max(0.0, min(float(seconds_spent or 0), 3600.0))
+    try:
+        with transaction.atomic():
+            grade.save()
+    except IntegrityError:
+        raise ApplicationError("You graded this output in another tab a moment ago; reload to see it.") from None
+    grade.points.set(points)
+    if is_new:
+        output_review_count_add(output_id=output.id, delta=1)
+    return GradeResult(grade=grade, notes=_derive_items(grade, output, points, make_test_case, reviewer))
+
+
+def _derive_items(grade: Grade, output: Output, points, make_test_case: bool, user) -> list[str]:
+    """Keep the training example or test case that this grade stands for in step with it."""
+    project, record = output.run.project, output.record
+    TrainingExample.objects.filter(source_grade=grade).delete()
+    TestCase.objects.filter(source_grade=grade).delete()
+    answer = grade.corrected_answer if grade.corrected_answer is not None else output.answer
+    try:
+        if make_test_case:
+            if not isinstance(answer, dict):
+                raise ApplicationError("There is no answer to expect: choose the right answer first.")
+            case = test_case_create(project=project, text=record.text, expected=_clean(answer), points=points,
+                                    user=user, record=record, source_grade=grade)
+            return [f"Made test case #{case.id}."]
+        if grade.corrected_answer is not None:
+            example = training_example_create(project=project, messages=output.messages, text=record.text,
+                                              answer=_clean(grade.corrected_answer), points=points, user=user,
+                                              record=record, source_grade=grade)
+            return [f"Saved training example #{example.id}."]
+    except ApplicationError as exc:
+        return [exc.message]
+    return []
+
+
+def _clean(answer: dict) -> dict:
+    return {k: v for k, v in answer.items() if k != "reasoning"}
+
+
+@transaction.atomic
+def grade_undo(*, reviewer, run) -> Output | None:
+    """Take back the reviewer's latest grade in this run, with what it created; the output to show again."""
+    grade = Grade.objects.select_for_update().filter(reviewer=reviewer, output__run=run).order_by(
+        "-updated_at", "-id").first()
+    if grade is None:
+        return None
+    output = grade.output
+    TrainingExample.objects.filter(source_grade=grade).delete()
+    TestCase.objects.filter(source_grade=grade).delete()
+    grade.delete()
+    output_review_count_add(output_id=output.id, delta=-1)
+    return output
+
+
+@transaction.atomic
+def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | None = None,
+               comment: str = "") -> Adjudication:
+    if verdict not in Verdict.values:
+        raise ApplicationError("Say pass or fail.")
+    if corrected_answer is not None:
+        problems = answer_problems(output.run.project, corrected_answer, text=output.record.text)
+        if problems:
+            raise ApplicationError(f"The corrected answer is not valid: {problems[0]}.")
+    decision, _ = Adjudication.objects.update_or_create(output=output, defaults={
+        "lead": lead, "verdict": verdict, "corrected_answer": corrected_answer, "comment": comment})
+    return decision
+
+
+@transaction.atomic
+def test_cases_import(*, project: Project, stream, user=None) -> int:
+    """Import test cases from JSONL, all or nothing; problems name their lines (the first 50)."""
+    problems, created = [], 0
+    for number, raw in enumerate(stream, start=1):
+        line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise ApplicationError('each line needs "text" and "expected"')
+            with transaction.atomic():
+                points = points_by_names(project=project, names=list(item.get("points") or []), user=user)
+                test_case_create(project=project, text=item["text"], expected=item.get("expected"), points=points,
+                                 paraphrase_group=str(item.get("paraphrase_group") or ""), user=user)
+            created += 1
+        except json.JSONDecodeError as exc:
+            problems.append({"line": number, "message": f"not valid JSON ({exc.msg})"})
+        except ApplicationError as exc:
+            problems.append({"line": number, "message": exc.message})
+        if len(problems) >= 50:
+            break
+    if problems:
+        raise ApplicationError("Nothing was imported: fix these lines and upload the file again.", problems=problems)
+    if not created:
+        raise ApplicationError("The file holds no test cases.")
+    return created

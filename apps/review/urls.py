@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views
+
+app_name = "review"
+urlpatterns = [
+    path("runs/<int:run_id>/review/", views.review_start, name="start"),
+    path("runs/<int:run_id>/review/undo/", views.review_undo, name="undo"),
+    path("runs/<int:run_id>/review/<int:output_id>/", views.review_output, name="output"),
+    path("runs/<int:run_id>/review/<int:output_id>/grade/", views.review_grade, name="grade"),
+    path("projects/<int:project_id>/points/", views.point_list, name="points"),
+    path("points/<int:point_id>/", views.point_detail, name="point"),
+    path("points/<int:point_id>/edit/", views.point_edit, name="point_edit"),
+    path("points/<int:point_id>/merge/", views.point_merge, name="point_merge"),
+    path("projects/<int:project_id>/training-examples/", views.example_list, name="examples"),
+    path("projects/<int:project_id>/training-examples/export/", views.example_export, name="examples_export"),
+    path("projects/<int:project_id>/test-cases/", views.test_case_list, name="test_cases"),
+    path("projects/<int:project_id>/test-cases/import/", views.test_case_import, name="test_case_import"),
+    path("projects/<int:project_id>/agreement/", views.agreement, name="agreement"),
+    path("projects/<int:project_id>/adjudicate/<int:output_id>/", views.adjudicate, name="adjudicate"),
+]

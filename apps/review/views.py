@@ -1,0 +1,304 @@
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import has_role, members_of, project_for_user
+from apps.core.exceptions import ApplicationError
+from apps.runs.selectors import run_for_user
+
+from . import exporters, selectors, services
+from .forms import GradeForm, MergeForm, PointForm, ReviewFilterForm, TestCaseForm, TestCaseImportForm
+
+
+# --- the review screen -------------------------------------------------------------------
+
+def _review_url(run, output_id, query: str) -> str:
+    url = reverse("review:output", args=[run.id, output_id])
+    return f"{url}?{query}" if query else url
+
+
+def _filters_and_query(request) -> tuple[dict, str]:
+    params = request.GET if request.method == "GET" else request.POST
+    form = ReviewFilterForm(params)
+    query = "&".join(f"{k}={params[k]}" for k in ("show", "label", "point", "by") if params.get(k))
+    return form.filters(), query
+
+
+@require_GET
+@login_required
+def review_start(request, run_id):
+    run = run_for_user(request.user, run_id)
+    filters, query = _filters_and_query(request)
+    output = selectors.queue_next(run, request.user, **filters)
+    if output is None:
+        return render(request, "review/done.html", {"run": run, "project": run.project, "query": query,
+                                                    "counts": selectors.queue_counts(run, request.user)})
+    return redirect(_review_url(run, output.id, query))
+
+
+@require_GET
+@login_required
+def review_output(request, run_id, output_id):
+    run = run_for_user(request.user, run_id)
+    output = selectors.output_in_run(run, output_id)
+    filters, query = _filters_and_query(request)
+    return _render_screen(request, run, output, filters, query)
+
+
+def _render_screen(request, run, output, filters, query, notes=(), status=200):
+    project = run.project
+    grade = selectors.my_grade(output, request.user)
+    sequence = selectors.review_outputs(run, request.user, **{**filters, "show": "all"}
+                                        if filters["show"] == "ungraded" else filters)
+    previous_id, next_id = selectors.neighbour_ids(sequence, output)
+    spans = selectors.screen_spans(project, output, grade)
+    context = {
+        "run": run, "project": project, "output": output, "record": output.record, "grade": grade,
+        "segments": selectors.text_segments(output.record.text, glossary=project.glossary, spans=spans),
+        "spans": spans, "model_spans": selectors.screen_spans(project, output, None),
+        "answer_summary": selectors.answer_summary(project, output.answer),
+        "expected": output.record.label or "", "points": project.training_points.exclude(status="archived"),
+        "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
+        "counts": selectors.queue_counts(run, request.user), "notes": notes, "is_lead": has_role(project, Role.LEAD),
+        "show_choices": selectors.SHOW_CHOICES,
+        "screen_data": json.dumps({"kind": project.task_kind, "labels": project.labels,
+                                   "entity_types": project.entity_types, "spans": spans,
+                                   "model_spans": selectors.screen_spans(project, output, None),
+                                   "text": output.record.text if project.task_kind == "ner" else "",
+                                   "terms": selectors.glossary_matches(output.record.text, project.glossary)
+                                   if project.task_kind == "ner" else []}),
+    }
+    template = "review/_panel.html" if request.htmx else "review/screen.html"
+    response = render(request, template, context, status=status)
+    if request.htmx:
+        response["HX-Push-Url"] = _review_url(run, output.id, query)
+    return response
+
+
+@require_POST
+@login_required
+def review_grade(request, run_id, output_id):
+    run = run_for_user(request.user, run_id)
+    output = selectors.output_in_run(run, output_id)
+    filters, query = _filters_and_query(request)
+    form = GradeForm(request.POST)
+    if not form.is_valid():
+        return _render_screen(request, run, output, filters, query, notes=_errors(form), status=400)
+    try:
+        result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
+    except ApplicationError as exc:
+        return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
+    following = selectors.queue_next(run, request.user, after_id=output.id, **filters)
+    if following is None:
+        if request.htmx:
+            response = render(request, "review/_done_panel.html", {
+                "run": run, "project": run.project, "query": query, "notes": result.notes,
+                "counts": selectors.queue_counts(run, request.user)})
+            response["HX-Push-Url"] = reverse("review:start", args=[run.id]) + (f"?{query}" if query else "")
+            return response
+        return redirect(reverse("review:start", args=[run.id]) + (f"?{query}" if query else ""))
+    if not request.htmx:
+        for note in result.notes:
+            messages.info(request, note)
+        return redirect(_review_url(run, following.id, query))
+    return _render_screen(request, run, selectors.output_in_run(run, following.id), filters, query,
+                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes])
+
+
+def _errors(form) -> list[str]:
+    return [str(e) for errors in form.errors.values() for e in errors]
+
+
+@require_POST
+@login_required
+def review_undo(request, run_id):
+    run = run_for_user(request.user, run_id)
+    filters, query = _filters_and_query(request)
+    output = services.grade_undo(reviewer=request.user, run=run)
+    if output is None:
+        notes = ["Nothing to undo."]
+        output = selectors.queue_next(run, request.user, **filters)
+        if output is None:
+            return redirect("review:start", run_id=run.id)
+    else:
+        notes = ["Undone: the grade was taken back."]
+    output = selectors.output_in_run(run, output.id)
+    if not request.htmx:
+        return redirect(_review_url(run, output.id, query))
+    return _render_screen(request, run, output, filters, query, notes=notes)
+
+
+# --- training points ---------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def point_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    form = PointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            point = services.point_create(project=project, user=request.user, name=form.cleaned_data["name"],
+                                          description=form.cleaned_data["description"])
+            messages.success(request, f"Created the training point '{point.name}'.")
+            return redirect("review:point", point_id=point.id)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    return render(request, "review/points.html", {
+        "project": project, "points": selectors.points_of(project), "form": form,
+        "is_lead": has_role(project, Role.LEAD),
+    })
+
+
+@require_GET
+@login_required
+def point_detail(request, point_id):
+    point = selectors.point_for_user(request.user, point_id)
+    project = point.project
+    return render(request, "review/point.html", {
+        "project": project, "point": point, "is_lead": has_role(project, Role.LEAD),
+        "failures": point.grades.filter(verdict="fail").select_related("output__record", "output__run",
+                                                                        "reviewer")[:100],
+        "examples": point.training_examples.all()[:100], "test_cases": point.test_cases.all()[:100],
+        "edit_form": PointForm(initial={"name": point.name, "description": point.description,
+                                        "status": point.status}),
+        "others": project.training_points.exclude(id=point.id),
+    })
+
+
+@require_POST
+@login_required
+def point_edit(request, point_id):
+    point = selectors.point_for_user(request.user, point_id, role=Role.LEAD)
+    form = PointForm(request.POST)
+    if form.is_valid():
+        try:
+            services.point_update(point=point, **form.cleaned_data)
+            messages.success(request, "Saved the training point.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    return redirect("review:point", point_id=point.id)
+
+
+@require_POST
+@login_required
+def point_merge(request, point_id):
+    point = selectors.point_for_user(request.user, point_id, role=Role.LEAD)
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the point to merge into.")
+        return redirect("review:point", point_id=point.id)
+    target = selectors.point_for_user(request.user, form.cleaned_data["into"], role=Role.LEAD)
+    try:
+        services.point_merge(source=point, target=target)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("review:point", point_id=point.id)
+    messages.success(request, f"Merged into '{target.name}'.")
+    return redirect("review:point", point_id=target.id)
+
+
+# --- training examples and test cases ----------------------------------------------------
+
+@require_GET
+@login_required
+def example_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    examples = project.training_examples.prefetch_related("points")
+    point_id = request.GET.get("point")
+    if point_id:
+        examples = examples.filter(points=point_id)
+    return render(request, "review/examples.html", {
+        "project": project, "examples": examples[:500], "points": project.training_points.all(),
+        "point_id": point_id, "is_lead": has_role(project, Role.LEAD),
+    })
+
+
+@require_GET
+@login_required
+def example_export(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    export_format = request.GET.get("format", "openai")
+    examples = project.training_examples.all()
+    if request.GET.get("point"):
+        examples = examples.filter(points=request.GET["point"])
+    response = StreamingHttpResponse(exporters.training_examples(examples, export_format),
+                                     content_type="application/jsonl; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="training-examples-{export_format}.jsonl"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def test_case_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    form = TestCaseForm(request.POST or None)
+    if request.method == "POST":
+        project_for_user(request.user, project_id, role=Role.LEAD)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                points = services.points_by_names(project=project, names=data["points"], user=request.user)
+                case = services.test_case_create(project=project, text=data["text"], expected=data["expected"],
+                                                 points=points, paraphrase_group=data["paraphrase_group"],
+                                                 user=request.user)
+                messages.success(request, f"Added test case #{case.id}.")
+                return redirect("review:test_cases", project_id=project.id)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+    cases = project.test_cases.prefetch_related("points")
+    if request.GET.get("point"):
+        cases = cases.filter(points=request.GET["point"])
+    return render(request, "review/test_cases.html", {
+        "project": project, "cases": cases[:500], "form": form, "import_form": TestCaseImportForm(),
+        "is_lead": has_role(project, Role.LEAD),
+    })
+
+
+@require_POST
+@login_required
+def test_case_import(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    form = TestCaseImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a JSONL file.")
+        return redirect("review:test_cases", project_id=project.id)
+    try:
+        count = services.test_cases_import(project=project, stream=form.cleaned_data["file"], user=request.user)
+        messages.success(request, f"Imported {count} test cases.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message + " " + " ".join(f"Line {p['line']}: {p['message']}."
+                                                             for p in exc.problems))
+    return redirect("review:test_cases", project_id=project.id)
+
+
+# --- agreement and adjudication ----------------------------------------------------------
+
+@require_GET
+@login_required
+def agreement(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    return render(request, "review/agreement.html", {
+        "project": project, "agreement": selectors.agreement(project),
+        "disagreements": selectors.disagreements(project)[:100], "members": members_of(project),
+    })
+
+
+@require_POST
+@login_required
+def adjudicate(request, project_id, output_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    output = selectors.output_in_project(project, output_id)
+    label = request.POST.get("label")
+    try:
+        services.adjudicate(output=output, lead=request.user, verdict=request.POST.get("verdict", ""),
+                            corrected_answer={"label": label} if label else None)
+        messages.success(request, "Decided.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("review:agreement", project_id=project.id)
