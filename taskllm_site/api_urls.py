@@ -6,6 +6,7 @@ from apps.datasets import api as datasets_api
 from apps.llm import api as llm_api
 from apps.projects import api as projects_api
 from apps.prompts import api as prompts_api
+from apps.review import api as review_api
 from apps.runs import api as runs_api
 
 urlpatterns = [
@@ -36,4 +37,12 @@ urlpatterns = [
     path("runs/<int:run_id>/launch/", runs_api.RunLaunchApi.as_view(), name="api-run-launch"),
     path("runs/<int:run_id>/cancel/", runs_api.RunCancelApi.as_view(), name="api-run-cancel"),
     path("runs/<int:run_id>/outputs/", runs_api.OutputListApi.as_view(), name="api-outputs"),
+    path("runs/<int:run_id>/grades/", review_api.GradeListApi.as_view(), name="api-grades"),
+    path("runs/<int:run_id>/review/next/", review_api.ReviewNextApi.as_view(), name="api-review-next"),
+    path("projects/<int:project_id>/training-points/", review_api.PointListApi.as_view(), name="api-points"),
+    path("training-points/<int:point_id>/", review_api.PointDetailApi.as_view(), name="api-point"),
+    path("training-points/<int:point_id>/merge/", review_api.PointMergeApi.as_view(), name="api-point-merge"),
+    path("projects/<int:project_id>/training-examples/", review_api.ExampleListApi.as_view(), name="api-examples"),
+    path("projects/<int:project_id>/test-cases/", review_api.TestCaseListApi.as_view(), name="api-test-cases"),
+    path("projects/<int:project_id>/agreement/", review_api.AgreementApi.as_view(), name="api-agreement"),
 ]

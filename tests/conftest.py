@@ -95,3 +95,20 @@ def workers(settings, tmp_path):
     pool = Workers(settings, tmp_path)
     yield pool
     pool.stop_all()
+
+
+@pytest.fixture
+def graded_run(project, dataset, prompt_version):
+    """A finished run of the fixture dataset: every output answered 'billing'."""
+    from apps.llm.models import Model
+    from apps.runs.models import Output, Run, RunStatus
+
+    model = Model.objects.create(project=project, name="Fake", provider="local")
+    records = list(dataset.records.order_by("position"))
+    run = Run.objects.create(project=project, prompt_version=prompt_version, model=model, dataset=dataset,
+                             record_ids=[r.id for r in records], total=len(records), status=RunStatus.SUCCEEDED)
+    for record in records:
+        Output.objects.create(run=run, record=record, status="ok", answer={"label": "billing"},
+                              messages=[{"role": "system", "content": "Route."},
+                                        {"role": "user", "content": record.text}])
+    return run

@@ -13,6 +13,7 @@ from django.urls import reverse
 from apps.accounts.models import Membership, Role
 from apps.datasets.models import DatasetImport, ImportStatus
 from apps.llm.models import Model
+from apps.review.models import TrainingPoint
 from apps.runs.models import Output, Run, RunStatus
 from tests.conftest import api_as, login
 
@@ -48,6 +49,9 @@ T = lambda ctx: {"template_id": ctx["version"].template_id}  # noqa: E731
 V = lambda ctx: {"version_id": ctx["version"].id}  # noqa: E731
 R = lambda ctx: {"run_id": ctx["run"].id}  # noqa: E731
 OUT = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
+RO = lambda ctx: {"run_id": ctx["run"].id, "output_id": ctx["output"].id}  # noqa: E731
+PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
+PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
 
@@ -95,6 +99,24 @@ PAGES = [
     Endpoint("runs:cancel", "post", Role.LEAD, R),
     Endpoint("runs:resume", "post", Role.LEAD, R),
     Endpoint("runs:output", "get", Role.REVIEWER, OUT),
+    Endpoint("review:start", "get", Role.REVIEWER, R),
+    Endpoint("review:output", "get", Role.REVIEWER, RO),
+    Endpoint("review:grade", "post", Role.REVIEWER, RO, lambda ctx: {"verdict": "pass"}),
+    Endpoint("review:undo", "post", Role.REVIEWER, R),
+    Endpoint("review:points", "get", Role.REVIEWER, P),
+    Endpoint("review:points", "post", Role.REVIEWER, P, lambda ctx: {"name": "New point", "status": "open"}),
+    Endpoint("review:point", "get", Role.REVIEWER, PT),
+    Endpoint("review:point_edit", "post", Role.LEAD, PT, lambda ctx: {"name": "Renamed", "status": "fixed"}),
+    Endpoint("review:point_merge", "post", Role.LEAD, PT, lambda ctx: {"into": ctx["other_point"].id}),
+    Endpoint("review:examples", "get", Role.REVIEWER, P),
+    Endpoint("review:examples_export", "get", Role.LEAD, P, query="?format=openai"),
+    Endpoint("review:test_cases", "get", Role.REVIEWER, P),
+    Endpoint("review:test_cases", "post", Role.LEAD, P, lambda ctx: {"text": "A held-out ticket",
+                                                                     "expected": '{"label": "billing"}'}),
+    Endpoint("review:test_case_import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
+        "cases.jsonl", b'{"text": "Held out", "expected": {"label": "billing"}}\n')}),
+    Endpoint("review:agreement", "get", Role.LEAD, P),
+    Endpoint("review:adjudicate", "post", Role.LEAD, PO, lambda ctx: {"verdict": "pass"}),
 ]
 
 APIS = [
@@ -135,6 +157,20 @@ APIS = [
     Endpoint("api-run-launch", "post", Role.LEAD, R, api=True),
     Endpoint("api-run-cancel", "post", Role.LEAD, R, api=True),
     Endpoint("api-outputs", "get", Role.REVIEWER, R, api=True),
+    Endpoint("api-grades", "get", Role.REVIEWER, R, api=True),
+    Endpoint("api-grades", "post", Role.REVIEWER, R, lambda ctx: {"output": ctx["output"].id, "verdict": "fail",
+                                                                  "points": ["new"]}, api=True),
+    Endpoint("api-review-next", "get", Role.REVIEWER, R, api=True),
+    Endpoint("api-points", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-points", "post", Role.REVIEWER, P, lambda ctx: {"name": "Via API"}, api=True),
+    Endpoint("api-point", "get", Role.REVIEWER, PT, api=True),
+    Endpoint("api-point", "patch", Role.LEAD, PT, lambda ctx: {"status": "fixed"}, api=True),
+    Endpoint("api-point-merge", "post", Role.LEAD, PT, lambda ctx: {"into": ctx["other_point"].id}, api=True),
+    Endpoint("api-examples", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-test-cases", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-test-cases", "post", Role.LEAD, P, lambda ctx: {"text": "Held", "expected": {"label": "billing"}},
+             api=True),
+    Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -152,6 +188,8 @@ def ctx(project, people, dataset, prompt_version):
         "project": project, "dataset": dataset, "people": people, "version": prompt_version, "model": model,
         "run": run, "output": output,
         "spare_model": Model.objects.create(project=project, name="Unused", provider="local"),
+        "point": TrainingPoint.objects.create(project=project, name="hold means pause"),
+        "other_point": TrainingPoint.objects.create(project=project, name="credit means SLA credit"),
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
                                                status=ImportStatus.SUCCEEDED),

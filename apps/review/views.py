@@ -15,7 +15,6 @@ from apps.runs.selectors import run_for_user
 from . import exporters, selectors, services
 from .forms import GradeForm, MergeForm, PointForm, ReviewFilterForm, TestCaseForm, TestCaseImportForm
 
-
 # --- the review screen -------------------------------------------------------------------
 
 def _review_url(run, output_id, query: str) -> str:

@@ -1,0 +1,175 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import project_for_user
+from apps.core.api import paginate
+from apps.runs.selectors import run_for_user
+
+from . import selectors, services
+from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
+
+
+class PointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingPoint
+        fields = ["id", "name", "description", "status", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class GradeSerializer(serializers.ModelSerializer):
+    points = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+
+    class Meta:
+        model = Grade
+        fields = ["id", "output", "reviewer", "verdict", "corrected_answer", "points", "comment", "seconds_spent",
+                  "created_at", "updated_at"]
+
+
+class GradeSubmitSerializer(serializers.Serializer):
+    output = serializers.IntegerField()
+    verdict = serializers.ChoiceField(choices=Verdict.choices, required=False)
+    corrected_answer = serializers.JSONField(required=False)
+    points = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                   help_text="Training point names; new names create points.")
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    seconds_spent = serializers.FloatField(required=False, default=0)
+    make_test_case = serializers.BooleanField(required=False, default=False)
+
+
+class ExampleSerializer(serializers.ModelSerializer):
+    points = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = TrainingExample
+        fields = ["id", "text", "messages", "answer", "points", "record", "created_at"]
+
+
+class TestCaseSerializer(serializers.ModelSerializer):
+    points = serializers.ListField(child=serializers.CharField(), write_only=True, required=False, default=list)
+    point_names = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TestCase
+        fields = ["id", "text", "expected", "paraphrase_group", "points", "point_names", "record", "created_at"]
+        read_only_fields = ["id", "record", "created_at"]
+
+    def get_point_names(self, obj) -> list[str]:
+        return [p.name for p in obj.points.all()]
+
+
+NextSerializer = inline_serializer("ReviewNext", {"output": serializers.IntegerField(allow_null=True),
+                                                  "text": serializers.CharField(), "answer": serializers.JSONField()})
+
+
+class PointListApi(APIView):
+    @extend_schema(responses=PointSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        return paginate(request, self, project.training_points.all(), PointSerializer)
+
+    @extend_schema(request=PointSerializer, responses={201: PointSerializer})
+    def post(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        serializer = PointSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        point = services.point_create(project=project, user=request.user, name=serializer.validated_data["name"],
+                                      description=serializer.validated_data.get("description", ""))
+        return Response(PointSerializer(point).data, status=status.HTTP_201_CREATED)
+
+
+class PointDetailApi(APIView):
+    @extend_schema(responses=PointSerializer)
+    def get(self, request, point_id):
+        return Response(PointSerializer(selectors.point_for_user(request.user, point_id)).data)
+
+    @extend_schema(request=PointSerializer, responses=PointSerializer)
+    def patch(self, request, point_id):
+        point = selectors.point_for_user(request.user, point_id, role=Role.LEAD)
+        serializer = PointSerializer(point, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        return Response(PointSerializer(services.point_update(point=point, **serializer.validated_data)).data)
+
+
+class PointMergeApi(APIView):
+    @extend_schema(request=inline_serializer("PointMerge", {"into": serializers.IntegerField()}),
+                   responses=PointSerializer)
+    def post(self, request, point_id):
+        """Move everything of this point to the point `into`, then delete this one."""
+        point = selectors.point_for_user(request.user, point_id, role=Role.LEAD)
+        target = selectors.point_for_user(request.user, request.data.get("into"), role=Role.LEAD)
+        return Response(PointSerializer(services.point_merge(source=point, target=target)).data)
+
+
+class GradeListApi(APIView):
+    @extend_schema(responses=GradeSerializer(many=True))
+    def get(self, request, run_id):
+        run = run_for_user(request.user, run_id)
+        grades = Grade.objects.filter(output__run=run).select_related("reviewer").prefetch_related("points")
+        return paginate(request, self, grades.order_by("id"), GradeSerializer)
+
+    @extend_schema(request=GradeSubmitSerializer, responses={201: GradeSerializer})
+    def post(self, request, run_id):
+        """Grade an output of the run (your earlier grade of it is replaced; other reviewers' stay)."""
+        run = run_for_user(request.user, run_id)
+        serializer = GradeSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        output = selectors.output_in_run(run, data.pop("output"))
+        result = services.grade_submit(output=output, reviewer=request.user, point_names=data.pop("points"),
+                                       **data)
+        body = {**GradeSerializer(result.grade).data, "notes": result.notes}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ReviewNextApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("after", int)], responses=NextSerializer)
+    def get(self, request, run_id):
+        """The next output of the run waiting for your grade (null when there is none)."""
+        run = run_for_user(request.user, run_id)
+        output = selectors.queue_next(run, request.user, after_id=int(request.query_params.get("after") or 0))
+        if output is None:
+            return Response({"output": None, "text": "", "answer": None})
+        return Response({"output": output.id, "text": output.record.text, "answer": output.answer})
+
+
+class ExampleListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("point", int)], responses=ExampleSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        examples = project.training_examples.prefetch_related("points").order_by("id")
+        if request.query_params.get("point"):
+            examples = examples.filter(points=request.query_params["point"])
+        return paginate(request, self, examples, ExampleSerializer)
+
+
+class TestCaseListApi(APIView):
+    @extend_schema(responses=TestCaseSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        return paginate(request, self, project.test_cases.prefetch_related("points").order_by("id"),
+                        TestCaseSerializer)
+
+    @extend_schema(request=TestCaseSerializer, responses={201: TestCaseSerializer})
+    def post(self, request, project_id):
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        serializer = TestCaseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        points = services.points_by_names(project=project, names=data.get("points", []), user=request.user)
+        case = services.test_case_create(project=project, text=data["text"], expected=data["expected"],
+                                         points=points, paraphrase_group=data.get("paraphrase_group", ""),
+                                         user=request.user)
+        return Response(TestCaseSerializer(case).data, status=status.HTTP_201_CREATED)
+
+
+class AgreementApi(APIView):
+    @extend_schema(responses={200: inline_serializer("Agreement", {
+        "outputs": serializers.IntegerField(), "verdict_kappa": serializers.FloatField(allow_null=True),
+        "label_kappa": serializers.FloatField(allow_null=True), "pairs": serializers.ListField()})})
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        return Response(selectors.agreement(project))
