@@ -57,8 +57,10 @@ def review_outputs(run: Run, reviewer, *, show: str = "ungraded", label: str = "
     """The outputs a reviewer steps through with j/k, in a stable order."""
     outputs = run.outputs.all()
     if show == "ungraded":
+        # Least-reviewed first: the (run, review_count, id) index serves this order directly, at any run size.
         mine = Grade.objects.filter(output=OuterRef("pk"), reviewer=reviewer)
         outputs = outputs.filter(review_count__lt=run.reviews_per_output).exclude(Exists(mine))
+        return outputs.order_by("review_count", "id")
     elif show == "failed":
         outputs = outputs.filter(Exists(Grade.objects.filter(output=OuterRef("pk"), verdict=Verdict.FAIL)))
     elif show == "invalid":
@@ -79,9 +81,12 @@ def queue_next(run: Run, reviewer, *, after_id: int = 0, **filters) -> Output | 
     while (a lease in the cache), so two reviewers working the same run see different outputs.
     """
     outputs = review_outputs(run, reviewer, **filters)
-    for start in (after_id, 0):
-        candidate_ids = list(outputs.filter(id__gt=start).values_list("id", flat=True)[:50])
-        chosen = _first_free(run, reviewer, candidate_ids)
+    # What waits for this reviewer needs no cursor: a graded output leaves that queue. Other views are
+    # walked in id order from the current output, wrapping round to the start.
+    starts = (None,) if filters.get("show", "ungraded") == "ungraded" else (after_id, 0)
+    for start in starts:
+        page = outputs if start is None else outputs.filter(id__gt=start)
+        chosen = _first_free(run, reviewer, list(page.values_list("id", flat=True)[:50]))
         if chosen:
             return Output.objects.select_related("record").get(id=chosen)
     return None
@@ -114,7 +119,7 @@ def my_grade(output: Output, reviewer) -> Grade | None:
 
 
 def queue_counts(run: Run, reviewer) -> dict:
-    total = run.outputs.count()
+    total = run.total  # fixed at launch; counting the outputs would cost a scan of the run
     mine = Grade.objects.filter(output__run=run, reviewer=reviewer).count()
     return {"total": total, "mine": mine}
 

@@ -218,5 +218,6 @@ def test_openai_chat_export_appends_the_answer_as_the_assistant_turn(project):
 
 
 def test_a_new_point_can_be_created_while_tagging(output, people, project):
-    services.grade_submit(output=output, reviewer=people["reviewer"], verdict="fail", point_names=["New one", "new ONE"])
+    services.grade_submit(output=output, reviewer=people["reviewer"], verdict="fail",
+                          point_names=["New one", "new ONE"])
     assert list(project.training_points.values_list("name", flat=True)) == ["New one"]
