@@ -123,3 +123,28 @@ def test_reviewer_adds_and_removes_entity_spans(page, live_server, shot):
     assert grade.corrected_answer == {"entities": [
         {"text": "Globex", "type": "PARTY", "start": 22, "end": 28},
         {"text": "May 1", "type": "DATE", "start": 32, "end": 37}]}
+
+
+def test_a_5000_word_record_with_200_spans_renders_and_takes_a_new_span(page, live_server):
+    reviewer = UserFactory(username="lena")
+    project = NerProjectFactory(entity_types=["PARTY", "DATE"])
+    words = [f"word{n}" for n in range(5000)]
+    text = " ".join(words)
+    entities = [{"text": words[n], "type": "PARTY"} for n in range(0, 5000, 25)]
+    run = make_run(project, [text], [{"entities": entities}], reviewer)
+    log_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/runs/{run.id}/review/")
+    page.wait_for_selector("#review-panel[data-ready='1']")
+    expect(page.locator("#record-text mark")).to_have_count(200)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.evaluate("""() => {
+        const box = document.getElementById('record-text');
+        const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        let node; while ((node = walker.nextNode())) {
+            const at = node.textContent.indexOf('word4999');
+            if (at >= 0) { const r = document.createRange(); r.setStart(node, at); r.setEnd(node, at + 8);
+                const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); return; } } }""")
+    page.keyboard.press("2")
+    expect(page.locator("#record-text mark")).to_have_count(201)
+    assert requests == []  # spans are edited in the page: no request per span
