@@ -9,7 +9,6 @@ measures, in-process with Django's test client (server time, no network), 200 re
 """
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -29,6 +28,7 @@ def copy_rows(cursor, table: str, columns: list[str], rows) -> None:
 
 
 def fill(total_outputs: int, name: str):
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from apps.accounts.models import Membership
@@ -36,9 +36,8 @@ def fill(total_outputs: int, name: str):
     from apps.llm.models import Model
     from apps.projects.models import Project
     from apps.prompts.services import prompt_create
-    from apps.runs.models import Output, Run
     from apps.review.models import Grade
-    from django.contrib.auth import get_user_model
+    from apps.runs.models import Output, Run
 
     reviewer, _ = get_user_model().objects.get_or_create(username="bench-reviewer")
     grader, _ = get_user_model().objects.get_or_create(username="bench-grader")
@@ -50,7 +49,8 @@ def fill(total_outputs: int, name: str):
     per_run = min(RECORDS_PER_RUN, total_outputs)
     text = "Please put a hold on my account while I travel; the invoice is also wrong. " * 3
     with connection.cursor() as cursor:
-        copy_rows(cursor.cursor, Record._meta.db_table, ["dataset_id", "position", "text", "label", "metadata", "split"],
+        copy_rows(cursor.cursor, Record._meta.db_table,
+                  ["dataset_id", "position", "text", "label", "metadata", "split"],
                   ((dataset.id, n, f"#{n} {text}", LABELS[n % 6], "{}", "") for n in range(per_run)))
     record_ids = list(dataset.records.order_by("id").values_list("id", flat=True))
     version = prompt_create(project=project, name="bench").versions.get()

@@ -13,7 +13,7 @@ from django.urls import reverse
 from apps.accounts.models import Membership, Role
 from apps.datasets.models import DatasetImport, ImportStatus
 from apps.llm.models import Model
-from apps.review.models import TrainingPoint
+from apps.review.models import TrainingExample, TrainingPoint
 from apps.runs.models import Output, Run, RunStatus
 from tests.conftest import api_as, login
 
@@ -51,6 +51,7 @@ R = lambda ctx: {"run_id": ctx["run"].id}  # noqa: E731
 OUT = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
 RO = lambda ctx: {"run_id": ctx["run"].id, "output_id": ctx["output"].id}  # noqa: E731
 PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
+EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
 PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
@@ -110,6 +111,10 @@ PAGES = [
     Endpoint("review:point_merge", "post", Role.LEAD, PT, lambda ctx: {"into": ctx["other_point"].id}),
     Endpoint("review:examples", "get", Role.REVIEWER, P),
     Endpoint("review:examples_export", "get", Role.LEAD, P, query="?format=openai"),
+    Endpoint("review:examples", "post", Role.LEAD, P, lambda ctx: {
+        "prompt_version": ctx["version"].id, "text": "A hand-written ticket", "answer": '{"label": "billing"}'}),
+    Endpoint("review:example_edit", "get", Role.LEAD, EX),
+    Endpoint("review:example_edit", "post", Role.LEAD, EX, lambda ctx: {"answer": '{"label": "technical"}'}),
     Endpoint("review:test_cases", "get", Role.REVIEWER, P),
     Endpoint("review:test_cases", "post", Role.LEAD, P, lambda ctx: {"text": "A held-out ticket",
                                                                      "expected": '{"label": "billing"}'}),
@@ -167,6 +172,8 @@ APIS = [
     Endpoint("api-point", "patch", Role.LEAD, PT, lambda ctx: {"status": "fixed"}, api=True),
     Endpoint("api-point-merge", "post", Role.LEAD, PT, lambda ctx: {"into": ctx["other_point"].id}, api=True),
     Endpoint("api-examples", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-examples", "post", Role.LEAD, P, lambda ctx: {
+        "prompt_version": ctx["version"].id, "text": "Hand-written", "answer": {"label": "billing"}}, api=True),
     Endpoint("api-test-cases", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-test-cases", "post", Role.LEAD, P, lambda ctx: {"text": "Held", "expected": {"label": "billing"}},
              api=True),
@@ -190,6 +197,8 @@ def ctx(project, people, dataset, prompt_version):
         "spare_model": Model.objects.create(project=project, name="Unused", provider="local"),
         "point": TrainingPoint.objects.create(project=project, name="hold means pause"),
         "other_point": TrainingPoint.objects.create(project=project, name="credit means SLA credit"),
+        "example": TrainingExample.objects.create(project=project, messages=[], answer={"label": "billing"},
+                                                  text="An example", text_hash="x"),
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
                                                status=ImportStatus.SUCCEEDED),

@@ -48,6 +48,13 @@ class ExampleSerializer(serializers.ModelSerializer):
         fields = ["id", "text", "messages", "answer", "points", "record", "created_at"]
 
 
+class ExampleWriteSerializer(serializers.Serializer):
+    prompt_version = serializers.IntegerField(help_text="The prompt version whose messages the example uses.")
+    text = serializers.CharField()
+    answer = serializers.JSONField()
+    points = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
 class TestCaseSerializer(serializers.ModelSerializer):
     points = serializers.ListField(child=serializers.CharField(), write_only=True, required=False, default=list)
     point_names = serializers.SerializerMethodField()
@@ -144,6 +151,23 @@ class ExampleListApi(APIView):
         if request.query_params.get("point"):
             examples = examples.filter(points=request.query_params["point"])
         return paginate(request, self, examples, ExampleSerializer)
+
+    @extend_schema(request=ExampleWriteSerializer, responses={201: ExampleSerializer})
+    def post(self, request, project_id):
+        """Write a training example by hand."""
+        from apps.prompts.selectors import versions_in_project
+
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        serializer = ExampleWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        version = versions_in_project(project).filter(id=data["prompt_version"]).first()
+        if version is None or not isinstance(data["answer"], dict):
+            raise serializers.ValidationError("Give a prompt version of this project and an answer object.")
+        example = services.training_example_write(project=project, version=version, text=data["text"],
+                                                  answer=data["answer"], point_names=data["points"],
+                                                  user=request.user)
+        return Response(ExampleSerializer(example).data, status=status.HTTP_201_CREATED)
 
 
 class TestCaseListApi(APIView):

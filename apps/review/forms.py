@@ -6,6 +6,20 @@ from .models import PointStatus, Verdict
 from .selectors import SHOW_CHOICES
 
 
+def json_object(raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError("Not valid JSON.") from exc
+    if not isinstance(value, dict):
+        raise forms.ValidationError("Give a JSON object.")
+    return value
+
+
+def names_of(raw: str) -> list[str]:
+    return [name.strip() for name in raw.splitlines() if name.strip()]
+
+
 class ReviewFilterForm(forms.Form):
     show = forms.ChoiceField(choices=SHOW_CHOICES, required=False)
     label = forms.CharField(required=False)
@@ -68,16 +82,42 @@ class TestCaseForm(forms.Form):
                              widget=forms.Textarea(attrs={"rows": 2}))
 
     def clean_expected(self):
-        try:
-            value = json.loads(self.cleaned_data["expected"])
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError("Not valid JSON.") from exc
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Give a JSON object.")
-        return value
+        return json_object(self.cleaned_data["expected"])
 
     def clean_points(self):
-        return [n.strip() for n in self.cleaned_data["points"].splitlines() if n.strip()]
+        return names_of(self.cleaned_data["points"])
+
+
+class ExampleForm(forms.Form):
+    """A training example written by hand: the text is sent with a prompt version's messages."""
+
+    prompt_version = forms.ModelChoiceField(queryset=None, help_text="Its messages are what the example teaches.")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    answer = forms.CharField(label="Answer (JSON)", help_text='e.g. {"label": "billing"}')
+    points = forms.CharField(required=False, help_text="Training point names, one per line.",
+                             widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, project, **kwargs):
+        from apps.prompts.selectors import versions_in_project
+
+        super().__init__(*args, **kwargs)
+        self.fields["prompt_version"].queryset = versions_in_project(project)
+
+    def clean_answer(self):
+        return json_object(self.cleaned_data["answer"])
+
+    def clean_points(self):
+        return names_of(self.cleaned_data["points"])
+
+
+class ExampleEditForm(forms.Form):
+    answer = forms.CharField(label="Answer (JSON)")
+    points = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    def clean_answer(self):
+        return json_object(self.cleaned_data["answer"])
+
+    def clean_points(self):
+        return names_of(self.cleaned_data["points"])
 
 
 class TestCaseImportForm(forms.Form):

@@ -129,6 +129,18 @@ def training_example_create(*, project: Project, messages: list, answer: dict, t
     return example
 
 
+def training_example_write(*, project: Project, version, text: str, answer: dict, point_names=(),
+                           user=None) -> TrainingExample:
+    """A training example written by hand: `text` as `version` of a prompt would send it."""
+    from apps.prompts.rendering import render_messages
+
+    if not text.strip():
+        raise ApplicationError("A training example needs a text.")
+    points = points_by_names(project=project, names=list(point_names), user=user)
+    return training_example_create(project=project, messages=render_messages(project, version, text), answer=answer,
+                                   text=text, points=points, user=user)
+
+
 def training_example_update(*, example: TrainingExample, answer: dict | None = None, points=None) -> TrainingExample:
     if answer is not None:
         problems = answer_problems(example.project, answer, text=example.text)

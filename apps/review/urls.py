@@ -13,6 +13,7 @@ urlpatterns = [
     path("points/<int:point_id>/edit/", views.point_edit, name="point_edit"),
     path("points/<int:point_id>/merge/", views.point_merge, name="point_merge"),
     path("projects/<int:project_id>/training-examples/", views.example_list, name="examples"),
+    path("training-examples/<int:example_id>/edit/", views.example_edit, name="example_edit"),
     path("projects/<int:project_id>/training-examples/export/", views.example_export, name="examples_export"),
     path("projects/<int:project_id>/test-cases/", views.test_case_list, name="test_cases"),
     path("projects/<int:project_id>/test-cases/import/", views.test_case_import, name="test_case_import"),

@@ -13,7 +13,16 @@ from apps.core.exceptions import ApplicationError
 from apps.runs.selectors import run_for_user
 
 from . import exporters, selectors, services
-from .forms import GradeForm, MergeForm, PointForm, ReviewFilterForm, TestCaseForm, TestCaseImportForm
+from .forms import (
+    ExampleEditForm,
+    ExampleForm,
+    GradeForm,
+    MergeForm,
+    PointForm,
+    ReviewFilterForm,
+    TestCaseForm,
+    TestCaseImportForm,
+)
 
 # --- the review screen -------------------------------------------------------------------
 
@@ -65,7 +74,7 @@ def _render_screen(request, run, output, filters, query, notes=(), status=200):
         "expected": output.record.label or "", "points": project.training_points.exclude(status="archived"),
         "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
         "counts": selectors.queue_counts(run, request.user), "notes": notes, "is_lead": has_role(project, Role.LEAD),
-        "show_choices": selectors.SHOW_CHOICES,
+        "show_choices": selectors.SHOW_CHOICES, "reviewers": members_of(project),
         "screen_data": json.dumps({"kind": project.task_kind, "labels": project.labels,
                                    "entity_types": project.entity_types, "spans": spans,
                                    "model_spans": selectors.screen_spans(project, output, None),
@@ -204,18 +213,51 @@ def point_merge(request, point_id):
 
 # --- training examples and test cases ----------------------------------------------------
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def example_list(request, project_id):
     project = project_for_user(request.user, project_id)
+    form = ExampleForm(request.POST or None, project=project)
+    if request.method == "POST":
+        project_for_user(request.user, project_id, role=Role.LEAD)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                example = services.training_example_write(project=project, version=data["prompt_version"],
+                                                          text=data["text"], answer=data["answer"],
+                                                          point_names=data["points"], user=request.user)
+                messages.success(request, f"Added training example #{example.id}.")
+                return redirect("review:examples", project_id=project.id)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
     examples = project.training_examples.prefetch_related("points")
     point_id = request.GET.get("point")
     if point_id:
         examples = examples.filter(points=point_id)
     return render(request, "review/examples.html", {
         "project": project, "examples": examples[:500], "points": project.training_points.all(),
-        "point_id": point_id, "is_lead": has_role(project, Role.LEAD),
+        "point_id": point_id, "is_lead": has_role(project, Role.LEAD), "form": form,
     })
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def example_edit(request, example_id):
+    example = selectors.example_for_user(request.user, example_id, role=Role.LEAD)
+    initial = {"answer": json.dumps(example.answer, ensure_ascii=False),
+               "points": "\n".join(p.name for p in example.points.all())}
+    form = ExampleEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            points = services.points_by_names(project=example.project, names=form.cleaned_data["points"],
+                                              user=request.user)
+            services.training_example_update(example=example, answer=form.cleaned_data["answer"], points=points)
+            messages.success(request, f"Saved training example #{example.id}.")
+            return redirect("review:examples", project_id=example.project_id)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    return render(request, "review/example_form.html", {"project": example.project, "example": example,
+                                                        "form": form})
 
 
 @require_GET

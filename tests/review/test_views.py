@@ -68,3 +68,18 @@ def test_empty_pages_say_what_to_do(people, project):
     assert "No training points yet" in client.get(reverse("review:points", args=[project.id])).content.decode()
     assert "No training examples yet" in client.get(reverse("review:examples", args=[project.id])).content.decode()
     assert "No test cases yet" in client.get(reverse("review:test_cases", args=[project.id])).content.decode()
+
+
+def test_a_lead_writes_and_edits_a_training_example_by_hand(people, project, prompt_version):
+    from apps.review.models import TrainingExample
+
+    client = login(people["lead"])
+    client.post(reverse("review:examples", args=[project.id]), {
+        "prompt_version": prompt_version.id, "text": "Freeze my plan", "answer": '{"label": "billing"}',
+        "points": "hold means pause"})
+    example = TrainingExample.objects.get()
+    assert example.messages[-1] == {"role": "user", "content": "Ticket: Freeze my plan"}
+    client.post(reverse("review:example_edit", args=[example.id]), {"answer": '{"label": "technical"}',
+                                                                   "points": ""})
+    example.refresh_from_db()
+    assert example.answer == {"label": "technical"} and not example.points.exists()
