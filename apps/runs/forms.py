@@ -18,7 +18,8 @@ class RunForm(forms.Form):
     label = forms.CharField(required=False, label="Only records labelled")
     repeats = forms.IntegerField(min_value=1, max_value=20, initial=1,
                                  help_text="Ask the same question several times to measure consistency.")
-    reviews_per_output = forms.IntegerField(min_value=1, max_value=5, initial=1, label="Reviews per output",
+    reviews_per_output = forms.IntegerField(min_value=1, max_value=5, initial=1, required=False,
+                                            label="Reviews per output",
                                             help_text="2 or more: several reviewers grade each output (agreement).")
     concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8,
                                      help_text="Requests in flight at once (the local model always uses 1).")
@@ -39,6 +40,7 @@ class RunForm(forms.Form):
         data = dict(self.cleaned_data)
         split = data.pop("split") or None
         data["split"] = "" if split == "none" else split
+        data["reviews_per_output"] = data.get("reviews_per_output") or 1
         return data
 
 
