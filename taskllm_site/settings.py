@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.prompts",
     "apps.runs",
     "apps.review",
+    "apps.tuning",
 ]
 
 MIDDLEWARE = [
@@ -141,7 +142,8 @@ else:
         }
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKLLM_CELERY_QUEUE", "default")
-CELERY_TASK_ROUTES = {"apps.tuning.tasks.*": {"queue": "train"}}
+# Fine-tuning on the bundled model runs on a queue of its own, so a GPU machine can serve it alone.
+CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
@@ -177,6 +179,8 @@ TASKLLM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("TASKLLM_IMPORT_INLINE_MAX_
 TASKLLM_IMPORT_MAX_PROBLEMS = 50
 # A running job reports at least this often; one silent for longer is taken to have died.
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
+# How often a remote fine-tuning job is looked at.
+TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 
 LOGGING = {
     "version": 1,

@@ -71,7 +71,8 @@ def reply(model_row, messages: list[dict], schema: dict) -> RawReply:
     with _lock:  # one forward pass at a time: torch already uses every core
         if labels:
             return _best_label(tokenizer, model, prompt, labels)
-        return _generate(tokenizer, model, prompt, model_row.max_tokens)
+        # The base model is nudged into JSON by starting its answer with "{"; a fine-tune learned to write it.
+        return _generate(tokenizer, model, prompt, model_row.max_tokens, prefix="" if model_row.adapter else "{")
 
 
 def _adapter_dir(model_row) -> str:
@@ -113,13 +114,13 @@ def _best_label(tokenizer, model, prompt: str, labels: list[str]) -> RawReply:
                     output_tokens=len(candidates[best]))
 
 
-def _generate(tokenizer, model, prompt: str, max_tokens: int) -> RawReply:
+def _generate(tokenizer, model, prompt: str, max_tokens: int, *, prefix: str) -> RawReply:
     import torch
 
-    ids = tokenizer(prompt + "{", return_tensors="pt", add_special_tokens=False).input_ids
+    ids = tokenizer(prompt + prefix, return_tensors="pt", add_special_tokens=False).input_ids
     with torch.inference_mode():
         out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
     new_tokens = out[0, ids.shape[1]:]
-    text = "{" + tokenizer.decode(new_tokens, skip_special_tokens=True)
+    text = prefix + tokenizer.decode(new_tokens, skip_special_tokens=True)
     return RawReply(text=text, input_tokens=ids.shape[1], output_tokens=len(new_tokens))

@@ -1,0 +1,237 @@
+"""Fine-tune jobs: validate and freeze the training file, launch, train or poll, cancel, register the new model."""
+
+import logging
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.llm.client import ModelCallError
+from apps.llm.models import Model, Provider
+
+from . import training_file
+from .models import ACTIVE_JOB_STATUSES, Backend, FineTuneJob, JobStatus
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS = {"epochs": 3, "learning_rate": 2e-4, "batch_size": 4, "lora_r": 16, "lora_alpha": 32,
+            "validation_share": 0.0}
+
+
+@transaction.atomic
+def finetune_launch(*, project, base_model: Model, backend: str, points=(), hyperparameters: dict | None = None,
+                    user=None) -> FineTuneJob:
+    """Check the examples, freeze them into a training file (with its hash), and queue the job.
+
+    Nothing starts when a check fails: the ApplicationError lists every reason.
+    """
+    if backend == Backend.LOCAL and base_model.provider != Provider.LOCAL:
+        raise ApplicationError("The local trainer fine-tunes the bundled model: choose it as the base.")
+    if backend == Backend.OPENAI and base_model.provider != Provider.OPENAI:
+        raise ApplicationError("The fine-tuning API needs an OpenAI-compatible base model.")
+    if base_model.project_id not in (None, project.id):
+        raise ApplicationError("That model belongs to another project.")
+    hp = {**DEFAULTS, **{k: v for k, v in (hyperparameters or {}).items() if v is not None}}
+    frozen = training_file.build(project, backend=backend, point_ids=[p.id for p in points],
+                                 validation_share=float(hp["validation_share"]))
+    if frozen.problems:
+        raise ApplicationError("The training file cannot be used yet.", problems=frozen.problems[:50])
+    job = FineTuneJob(project=project, base_model=base_model, backend=backend, hyperparameters=hp,
+                      training_file_sha256=frozen.sha256, example_count=len(frozen.training),
+                      validation_count=len(frozen.validation), token_estimate=frozen.token_estimate,
+                      created_by=user)
+    job.training_file.save(f"job-{frozen.sha256[:12]}-train.jsonl", ContentFile(frozen.jsonl(frozen.training)),
+                           save=False)
+    if frozen.validation:
+        job.validation_file.save(f"job-{frozen.sha256[:12]}-validation.jsonl",
+                                 ContentFile(frozen.jsonl(frozen.validation)), save=False)
+    job.save()
+    job.points.set(points)
+    _event(job, f"Froze {job.example_count} training and {job.validation_count} validation examples "
+                f"(sha256 {frozen.sha256[:12]}…).")
+    _enqueue(job)
+    return job
+
+
+def _enqueue(job: FineTuneJob, countdown: float = 0) -> None:
+    from . import tasks
+
+    task = tasks.finetune_train_local_task if job.backend == Backend.LOCAL else tasks.finetune_remote_task
+    transaction.on_commit(lambda: task.apply_async((job.id,), countdown=countdown))
+
+
+def _event(job: FineTuneJob, message: str) -> None:
+    job.events = [*job.events, {"at": timezone.now().isoformat(timespec="seconds"), "message": message}]
+    FineTuneJob.objects.filter(id=job.id).update(events=job.events)
+
+
+def finetune_cancel(*, job: FineTuneJob) -> None:
+    """Stop a job: the local trainer notices within a step; the API gets a cancel request."""
+    if not job.is_active:
+        raise ApplicationError("This job has already finished.")
+    if job.backend == Backend.OPENAI and job.external_job_id:
+        try:
+            from .backends import openai_api
+
+            openai_api.cancel(model=job.base_model, job_id=job.external_job_id)
+        except ModelCallError as exc:
+            raise ApplicationError(str(exc)) from None
+    _finish(job, JobStatus.CANCELLED)
+    _event(job, "Cancelled.")
+
+
+def _claim(job_id: int) -> FineTuneJob | None:
+    now = timezone.now()
+    claimed = FineTuneJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now)
+    return FineTuneJob.objects.select_related("base_model", "project").get(id=job_id) if claimed else None
+
+
+def _finish(job: FineTuneJob, status: str, *, error: str = "", result_model=None) -> None:
+    FineTuneJob.objects.filter(id=job.id, status__in=ACTIVE_JOB_STATUSES).update(
+        status=status, error=error, result_model=result_model, finished_at=timezone.now())
+    job.refresh_from_db()
+
+
+# --- the local LoRA trainer ----------------------------------------------------------------
+
+def finetune_train_local(*, job_id: int) -> FineTuneJob:
+    """Train the adapter, reporting every step; save it and register the fine-tuned model."""
+    from .backends import local
+
+    job = _claim(job_id)
+    if job is None:
+        return FineTuneJob.objects.get(id=job_id)
+    hp = job.hyperparameters
+    _event(job, "Training started on " + ("the GPU" if _cuda() else "the CPU") + ".")
+    try:
+        folder = local.train(
+            training=local.lines_of(job.training_file.read()),
+            validation=local.lines_of(job.validation_file.read()) if job.validation_file else [],
+            hp=local.Hyperparameters(epochs=int(hp["epochs"]), learning_rate=float(hp["learning_rate"]),
+                                     batch_size=int(hp["batch_size"]), lora_r=int(hp["lora_r"]),
+                                     lora_alpha=int(hp["lora_alpha"])),
+            on_step=lambda step, total, loss: _report_step(job, step, total, loss),
+            on_validation=lambda step, loss: _report_validation(job, step, loss),
+            should_stop=lambda: _cancelled(job),
+        )
+    except local.Stopped:
+        _event(job, f"Stopped at step {job.step} of {job.total_steps}.")
+        return job
+    except Exception as exc:  # noqa: BLE001 - a failed training must end visibly on the job
+        logger.exception("Fine-tune %s failed", job.id)
+        _finish(job, JobStatus.FAILED, error=f"Training stopped: {exc}")
+        return job
+    model = _register_local_model(job, folder)
+    _finish(job, JobStatus.SUCCEEDED, result_model=model)
+    _event(job, f"Done: registered the model {model.name}.")
+    return job
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def _report_step(job: FineTuneJob, step: int, total: int, loss: float) -> None:
+    job.step, job.total_steps = step, total
+    job.metrics = [*job.metrics, {"step": step, "loss": round(loss, 5)}]
+    FineTuneJob.objects.filter(id=job.id).update(step=step, total_steps=total, metrics=job.metrics,
+                                                 heartbeat_at=timezone.now())
+
+
+def _report_validation(job: FineTuneJob, step: int, loss: float) -> None:
+    job.metrics = [*job.metrics, {"step": step, "val_loss": round(loss, 5)}]
+    FineTuneJob.objects.filter(id=job.id).update(metrics=job.metrics)
+
+
+def _cancelled(job: FineTuneJob) -> bool:
+    return FineTuneJob.objects.filter(id=job.id, status=JobStatus.CANCELLED).exists()
+
+
+def _register_local_model(job: FineTuneJob, folder: str) -> Model:
+    storage_folder = f"adapters/job-{job.id}"
+    for path in Path(folder).iterdir():
+        with open(path, "rb") as handle:
+            default_storage.save(f"{storage_folder}/{path.name}", ContentFile(handle.read()))
+    shutil.rmtree(folder, ignore_errors=True)
+    base = job.base_model
+    return Model.objects.create(project=job.project, name=f"{base.name} · LoRA fine-tune {job.id}",
+                                provider=Provider.LOCAL, parent=base, adapter=storage_folder,
+                                max_tokens=base.max_tokens, temperature=base.temperature, created_by=job.created_by)
+
+
+# --- an OpenAI-compatible fine-tuning API ---------------------------------------------------
+
+def finetune_remote_step(*, job_id: int) -> tuple[FineTuneJob, bool]:
+    """Start the remote job, or look at it once; returns the job and whether to look again later."""
+    from .backends import openai_api
+
+    job = FineTuneJob.objects.select_related("base_model", "project").get(id=job_id)
+    if not job.is_active:
+        return job, False
+    try:
+        if not job.external_job_id:
+            if _claim(job.id) is None:
+                return job, False
+            job.refresh_from_db()
+            file_id, external_id = openai_api.start(
+                model=job.base_model, training=job.training_file.read(),
+                validation=job.validation_file.read() if job.validation_file else b"",
+                hyperparameters=_api_hyperparameters(job.hyperparameters), suffix=f"taskllm-{job.id}")
+            FineTuneJob.objects.filter(id=job.id).update(external_file_id=file_id, external_job_id=external_id)
+            _event(job, f"Uploaded the training file ({file_id}) and created the job {external_id}.")
+            return job, True
+        state = openai_api.poll(model=job.base_model, job_id=job.external_job_id,
+                                after_event=(job.events[-1].get("id") if job.events else None))
+    except ModelCallError as exc:
+        _finish(job, JobStatus.FAILED, error=str(exc))
+        return job, False
+    for event in state["events"]:
+        job.events = [*job.events, {"at": timezone.now().isoformat(timespec="seconds"), **event}]
+    FineTuneJob.objects.filter(id=job.id).update(events=job.events, heartbeat_at=timezone.now())
+    if state["status"] == JobStatus.SUCCEEDED:
+        model = _register_remote_model(job, state["fine_tuned_model"])
+        _finish(job, JobStatus.SUCCEEDED, result_model=model)
+        return job, False
+    if state["status"] in (JobStatus.FAILED, JobStatus.CANCELLED):
+        _finish(job, state["status"], error=state["error"])
+        return job, False
+    FineTuneJob.objects.filter(id=job.id, status__in=ACTIVE_JOB_STATUSES).update(status=state["status"])
+    return job, True
+
+
+def _api_hyperparameters(hp: dict) -> dict:
+    return {"n_epochs": int(hp["epochs"]), "batch_size": int(hp["batch_size"]),
+            "learning_rate_multiplier": float(hp.get("learning_rate_multiplier") or 1.0)}
+
+
+def _register_remote_model(job: FineTuneJob, model_id: str) -> Model:
+    base = job.base_model
+    return Model.objects.create(project=job.project, name=f"{base.name} · fine-tune {job.id}",
+                                provider=Provider.OPENAI, base_url=base.base_url, model_id=model_id,
+                                api_key=base.api_key, parent=base, temperature=base.temperature,
+                                max_tokens=base.max_tokens, timeout_seconds=base.timeout_seconds,
+                                max_retries=base.max_retries, created_by=job.created_by)
+
+
+# --- jobs whose worker died ----------------------------------------------------------------
+
+def finetune_fail_stale() -> int:
+    """Local jobs RUNNING with no heartbeat for a while: their worker died. They end FAILED, visibly."""
+    stale_after = timedelta(seconds=max(settings.TASKLLM_JOB_HEARTBEAT_SECONDS, 120))
+    stale = FineTuneJob.objects.filter(backend=Backend.LOCAL, status=JobStatus.RUNNING,
+                                       heartbeat_at__lt=timezone.now() - stale_after)
+    return stale.update(status=JobStatus.FAILED, finished_at=timezone.now(),
+                        error="The worker training this job stopped (its heartbeat went stale). "
+                              "Launch it again; the training file is unchanged.")

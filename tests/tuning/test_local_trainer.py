@@ -1,0 +1,45 @@
+"""A real fine-tune of the bundled model on the CPU: a few steps on a tiny set."""
+
+import pytest
+
+from apps.llm.client import complete
+from apps.llm.models import Model
+from apps.prompts.rendering import render_messages
+from apps.prompts.services import prompt_create
+from apps.review.services import training_example_create
+from apps.tuning.models import JobStatus
+from apps.tuning.services import finetune_launch, finetune_train_local
+
+pytestmark = pytest.mark.local_model
+
+GENERATE = {"type": "object", "properties": {"answer": {"type": "string"}}}
+
+
+def test_a_lora_fine_tune_lowers_the_loss_and_changes_the_answers(project, people,
+                                                                  django_capture_on_commit_callbacks):
+    version = prompt_create(project=project, name="Router", system="Route the ticket.").versions.get()
+    for n in range(8):
+        text = f"Ticket {n}: " + ("my invoice is wrong" if n % 2 else "the app crashes on start")
+        training_example_create(project=project, messages=render_messages(project, version, text), text=text,
+                                answer={"label": "billing" if n % 2 else "technical"})
+    base = Model.objects.create(name="SmolLM2", provider="local", max_tokens=12)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        job = finetune_launch(project=project, base_model=base, backend="local", user=people["lead"],
+                              hyperparameters={"epochs": 2, "batch_size": 4, "learning_rate": 1e-3})
+    assert len(queued) == 1 and job.status == JobStatus.QUEUED and job.example_count == 8
+    assert job.training_file.read().count(b'"role": "assistant"') == 8
+
+    job = finetune_train_local(job_id=job.id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    losses = [m["loss"] for m in job.metrics if "loss" in m]
+    assert job.step == job.total_steps == 4 and len(losses) == 4
+    assert losses[-1] < losses[0]
+    tuned = job.result_model
+    assert tuned.parent == base and tuned.adapter == f"adapters/job-{job.id}"
+
+    messages = render_messages(project, version, "Ticket 1: my invoice is wrong")
+    before = complete(base, messages, schema=GENERATE)
+    after = complete(tuned, messages, schema=GENERATE)
+    assert before.error == "" and after.error == ""
+    assert after.text != before.text
+    assert "billing" in after.text  # it learned the answer of this training input
