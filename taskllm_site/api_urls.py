@@ -8,6 +8,7 @@ from apps.projects import api as projects_api
 from apps.prompts import api as prompts_api
 from apps.review import api as review_api
 from apps.runs import api as runs_api
+from apps.tuning import api as tuning_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -44,5 +45,8 @@ urlpatterns = [
     path("training-points/<int:point_id>/merge/", review_api.PointMergeApi.as_view(), name="api-point-merge"),
     path("projects/<int:project_id>/training-examples/", review_api.ExampleListApi.as_view(), name="api-examples"),
     path("projects/<int:project_id>/test-cases/", review_api.TestCaseListApi.as_view(), name="api-test-cases"),
+    path("projects/<int:project_id>/fine-tunes/", tuning_api.JobListApi.as_view(), name="api-finetunes"),
+    path("fine-tunes/<int:job_id>/", tuning_api.JobDetailApi.as_view(), name="api-finetune"),
+    path("fine-tunes/<int:job_id>/cancel/", tuning_api.JobCancelApi.as_view(), name="api-finetune-cancel"),
     path("projects/<int:project_id>/agreement/", review_api.AgreementApi.as_view(), name="api-agreement"),
 ]

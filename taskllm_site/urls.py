@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("apps.prompts.urls")),
     path("", include("apps.runs.urls")),
     path("", include("apps.review.urls")),
+    path("", include("apps.tuning.urls")),
     path("api/", include("taskllm_site.api_urls")),
     path("admin/", admin.site.urls),
 ]

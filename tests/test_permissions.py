@@ -52,6 +52,7 @@ OUT = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
 RO = lambda ctx: {"run_id": ctx["run"].id, "output_id": ctx["output"].id}  # noqa: E731
 PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
+JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
 PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
@@ -122,6 +123,12 @@ PAGES = [
         "cases.jsonl", b'{"text": "Held out", "expected": {"label": "billing"}}\n')}),
     Endpoint("review:agreement", "get", Role.LEAD, P),
     Endpoint("review:adjudicate", "post", Role.LEAD, PO, lambda ctx: {"verdict": "pass"}),
+    Endpoint("tuning:list", "get", Role.REVIEWER, P),
+    Endpoint("tuning:launch", "get", Role.LEAD, P),
+    Endpoint("tuning:launch", "post", Role.LEAD, P, lambda ctx: {"backend": "local"}),
+    Endpoint("tuning:detail", "get", Role.REVIEWER, JOB),
+    Endpoint("tuning:cancel", "post", Role.LEAD, JOB),
+    Endpoint("tuning:training_file", "get", Role.LEAD, JOB),
 ]
 
 APIS = [
@@ -178,6 +185,9 @@ APIS = [
     Endpoint("api-test-cases", "post", Role.LEAD, P, lambda ctx: {"text": "Held", "expected": {"label": "billing"}},
              api=True),
     Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
+    Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-finetune", "get", Role.REVIEWER, JOB, api=True),
+    Endpoint("api-finetune-cancel", "post", Role.LEAD, JOB, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -197,12 +207,24 @@ def ctx(project, people, dataset, prompt_version):
         "spare_model": Model.objects.create(project=project, name="Unused", provider="local"),
         "point": TrainingPoint.objects.create(project=project, name="hold means pause"),
         "other_point": TrainingPoint.objects.create(project=project, name="credit means SLA credit"),
+        "job": _job(project, model),
         "example": TrainingExample.objects.create(project=project, messages=[], answer={"label": "billing"},
                                                   text="An example", text_hash="x"),
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
                                                status=ImportStatus.SUCCEEDED),
     }
+
+
+def _job(project, model):
+    from django.core.files.base import ContentFile
+
+    from apps.tuning.models import FineTuneJob
+
+    job = FineTuneJob(project=project, base_model=model, backend="openai", training_file_sha256="0" * 64)
+    job.training_file.save("t.jsonl", ContentFile(b"{}\n"), save=False)
+    job.save()
+    return job
 
 
 def call(endpoint: Endpoint, ctx, user, method=None):

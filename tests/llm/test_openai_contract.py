@@ -129,3 +129,28 @@ def test_every_chat_request_we_send_matches_the_published_schema(chat_request_va
 def test_the_schema_check_has_teeth(chat_request_validator):
     assert _errors(chat_request_validator, {"model": "m", "messages": [{"role": "robot", "content": "hi"}]})
     assert _errors(chat_request_validator, {"messages": [{"role": "user", "content": "hi"}]})
+
+
+def test_the_fine_tuning_requests_are_accepted(prism_url):
+    """Upload, create (with a validation file and supervised hyperparameters), retrieve, events, cancel."""
+    from apps.tuning.backends import openai_api
+
+    model = Model(name="Prism", provider="openai", base_url=prism_url, model_id="gpt-4o-mini", api_key="sk-prism",
+                  max_retries=0, timeout_seconds=30)
+    line = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "{}"}]}\n'
+    file_id, job_id = openai_api.start(model=model, training=line * 10, validation=line * 2, suffix="taskllm-1",
+                                       hyperparameters={"n_epochs": 3, "batch_size": 4,
+                                                        "learning_rate_multiplier": 1.0})
+    assert file_id and job_id
+    state = openai_api.poll(model=model, job_id=job_id, after_event=None)
+    assert state["status"] in {"VALIDATING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"}
+    openai_api.cancel(model=model, job_id=job_id)
+
+
+def test_prism_refuses_a_fine_tuning_job_that_breaks_the_description(prism_url):
+    """The check has teeth for this path: a job without a training file is refused (422)."""
+    import openai
+
+    client = openai.OpenAI(base_url=prism_url, api_key="sk-prism", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.post("/fine_tuning/jobs", cast_to=dict, body={"model": "gpt-4o-mini"})

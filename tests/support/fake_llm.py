@@ -60,6 +60,10 @@ class FakeLLMServer:
         self.faults: deque[Fault] = deque()
         self.refuse_json_schema = False
         self.requests: list[dict] = []
+        # Fine-tuning: each look at a job moves it one state on, to `fine_tune_outcome` at the end.
+        self.files: dict[str, bytes] = {}
+        self.jobs: dict[str, dict] = {}
+        self.fine_tune_outcome = "succeeded"
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -80,6 +84,56 @@ class FakeLLMServer:
         with self._lock:
             return self.faults.popleft() if self.faults else None
 
+    FINE_TUNE_STATES = ["validating_files", "queued", "running"]
+
+    def _store_file(self, raw: bytes, content_type: str) -> dict:
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = raw
+        purpose = "fine-tune" if b'name="purpose"' in raw and b"fine-tune" in raw else "unknown"
+        return {"id": file_id, "object": "file", "bytes": len(raw), "created_at": int(time.time()),
+                "filename": "train.jsonl", "purpose": purpose, "status": "processed"}
+
+    def _create_job(self, body: dict) -> dict:
+        with self._lock:
+            job_id = f"ftjob-{len(self.jobs) + 1}"
+            job = {"id": job_id, "object": "fine_tuning.job", "model": body.get("model"),
+                   "training_file": body.get("training_file"), "validation_file": body.get("validation_file"),
+                   "created_at": int(time.time()), "status": "validating_files", "fine_tuned_model": None,
+                   "organization_id": "org-fake", "result_files": [], "seed": 0, "trained_tokens": None,
+                   "error": None, "finished_at": None, "hyperparameters": {"n_epochs": "auto"},
+                   "_body": body, "_events": [], "_looks": 0}
+            self.jobs[job_id] = job
+        self._add_event(job, "Validating training file")
+        return self._public(job)
+
+    def _add_event(self, job: dict, message: str) -> None:
+        job["_events"].append({"id": f"ftevent-{job['id']}-{len(job['_events']) + 1}", "object":
+                               "fine_tuning.job.event", "created_at": int(time.time()), "level": "info",
+                               "message": message})
+
+    def _advance(self, job: dict) -> dict:
+        with self._lock:
+            if job["status"] in self.FINE_TUNE_STATES:
+                job["_looks"] += 1
+                position = self.FINE_TUNE_STATES.index(job["status"])
+                if position + 1 < len(self.FINE_TUNE_STATES):
+                    job["status"] = self.FINE_TUNE_STATES[position + 1]
+                    self._add_event(job, f"Job is {job['status']}")
+                elif self.fine_tune_outcome == "succeeded":
+                    job["status"], job["fine_tuned_model"] = "succeeded", f"ft:{job['model']}:taskllm:{job['id']}"
+                    job["trained_tokens"] = 1234
+                    self._add_event(job, "The job has successfully completed")
+                else:
+                    job["status"] = "failed"
+                    job["error"] = {"code": "invalid_training_file", "message": "Scripted failure", "param": None}
+                    self._add_event(job, "The job failed")
+        return self._public(job)
+
+    @staticmethod
+    def _public(job: dict) -> dict:
+        return {k: v for k, v in job.items() if not k.startswith("_")}
+
     def _handler_class(self):
         server = self
 
@@ -91,14 +145,32 @@ class FakeLLMServer:
                 pass
 
             def do_GET(self):
-                if self.path.rstrip("/") == "/v1/models":
+                path = self.path.split("?")[0].rstrip("/")
+                if path == "/v1/models":
                     return self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                parts = path.split("/")
+                if len(parts) >= 5 and parts[2:4] == ["fine_tuning", "jobs"] and parts[4] in server.jobs:
+                    job = server.jobs[parts[4]]
+                    if len(parts) == 6 and parts[5] == "events":
+                        return self._json(200, {"object": "list", "has_more": False,
+                                                "data": list(reversed(job["_events"]))})
+                    return self._json(200, server._advance(job))
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if self.path.rstrip("/") != "/v1/chat/completions":
+                raw = self.rfile.read(length)
+                path = self.path.rstrip("/")
+                if path == "/v1/files":
+                    return self._json(200, server._store_file(raw, self.headers.get("Content-Type", "")))
+                if path == "/v1/fine_tuning/jobs":
+                    return self._json(200, server._create_job(json.loads(raw)))
+                if path.startswith("/v1/fine_tuning/jobs/") and path.endswith("/cancel"):
+                    job = server.jobs[path.split("/")[4]]
+                    job["status"] = "cancelled"
+                    return self._json(200, server._public(job))
+                body = json.loads(raw or b"{}")
+                if path != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": f"no route {self.path}"}})
                 with server._lock:
                     server.requests.append(body)

@@ -1,0 +1,79 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import has_role, project_for_user
+from apps.core.exceptions import ApplicationError
+
+from . import selectors, services
+from .forms import LaunchForm
+
+
+@require_GET
+@login_required
+def job_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    services.finetune_fail_stale()
+    return render(request, "tuning/list.html", {"project": project, "jobs": selectors.jobs_of(project),
+                                                "is_lead": has_role(project, Role.LEAD)})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def job_launch(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    form = LaunchForm(request.POST or None, project=project)
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.finetune_launch(project=project, base_model=form.cleaned_data["base_model"],
+                                           backend=form.cleaned_data["backend"], points=form.cleaned_data["points"],
+                                           hyperparameters=form.hyperparameters(), user=request.user)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            problems = exc.problems
+        else:
+            messages.success(request, f"Fine-tune {job.id} queued with {job.example_count} examples.")
+            return redirect("tuning:detail", job_id=job.id)
+    return render(request, "tuning/launch.html", {
+        "project": project, "form": form, "problems": problems, "counts": selectors.example_counts(project),
+        "total_examples": project.training_examples.count(),
+    })
+
+
+@require_GET
+@login_required
+def job_detail(request, job_id):
+    job = selectors.job_for_user(request.user, job_id)
+    context = {"job": job, "project": job.project, "chart": selectors.loss_chart(job),
+               "is_lead": has_role(job.project, Role.LEAD)}
+    if request.htmx:
+        response = render(request, "tuning/_status.html", context)
+        if not job.is_active:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "tuning/detail.html", context)
+
+
+@require_POST
+@login_required
+def job_cancel(request, job_id):
+    job = selectors.job_for_user(request.user, job_id, role=Role.LEAD)
+    try:
+        services.finetune_cancel(job=job)
+        messages.success(request, f"Cancelled fine-tune {job.id}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("tuning:detail", job_id=job.id)
+
+
+@require_GET
+@login_required
+def training_file(request, job_id):
+    job = selectors.job_for_user(request.user, job_id, role=Role.LEAD)
+    return FileResponse(job.training_file.open("rb"), as_attachment=True,
+                        filename=f"finetune-{job.id}-{job.training_file_sha256[:12]}.jsonl")
