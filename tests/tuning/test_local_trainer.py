@@ -43,3 +43,39 @@ def test_a_lora_fine_tune_lowers_the_loss_and_changes_the_answers(project, peopl
     assert before.error == "" and after.error == ""
     assert after.text != before.text
     assert "billing" in after.text  # it learned the answer of this training input
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_local_training_within_a_step(project, people, django_capture_on_commit_callbacks):
+    import threading
+    import time
+
+    from apps.tuning.models import FineTuneJob
+    from apps.tuning.services import finetune_cancel
+
+    version = prompt_create(project=project, name="Router").versions.get()
+    for n in range(8):
+        text = f"Ticket {n}: my invoice is wrong"
+        training_example_create(project=project, messages=render_messages(project, version, text), text=text,
+                                answer={"label": "billing"})
+    base = Model.objects.create(name="SmolLM2", provider="local")
+    job = finetune_launch(project=project, base_model=base, backend="local",
+                          hyperparameters={"epochs": 20, "batch_size": 4})
+
+    def cancel_after_the_first_step():
+        from django.db import connection
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not FineTuneJob.objects.filter(id=job.id, step__gte=1).exists():
+            time.sleep(0.2)
+        finetune_cancel(job=FineTuneJob.objects.get(id=job.id))
+        connection.close()
+
+    canceller = threading.Thread(target=cancel_after_the_first_step)
+    canceller.start()
+    job = finetune_train_local(job_id=job.id)
+    canceller.join()
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.result_model is None
+    assert 1 <= job.step <= 3 and job.total_steps == 40
+    assert job.events[-1]["message"].startswith("Stopped at step")

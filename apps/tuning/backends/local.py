@@ -4,6 +4,7 @@ The loss counts only the answer's tokens: the prompt is context, not something t
 """
 
 import json
+import os
 import random
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,8 @@ class Stopped(Exception):
 
 
 def _load_trainable(hp: Hyperparameters):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
