@@ -32,9 +32,9 @@ class RunForm(forms.Form):
         self.fields["model"].queryset = models_for_project(project)
         self.fields["dataset"].queryset = Dataset.objects.filter(project=project)
         for name in ("prompt_version", "model", "dataset"):
-            choices = list(self.fields[name].queryset[:2])
-            if len(choices) == 1:  # nothing to choose: preselect it
-                self.fields[name].initial = choices[0].pk
+            first = self.fields[name].queryset.first()
+            if first is not None:  # a sensible default: the form can be sent as it comes
+                self.fields[name].initial = first.pk
 
     def run_arguments(self) -> dict:
         data = dict(self.cleaned_data)

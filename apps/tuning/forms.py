@@ -23,6 +23,9 @@ class LaunchForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["base_model"].queryset = models_for_project(project).filter(parent__isnull=True)
         self.fields["points"].queryset = project.training_points.exclude(status="archived")
+        first = self.fields["base_model"].queryset.order_by("-provider").first()  # the bundled model first
+        if first is not None:
+            self.fields["base_model"].initial = first.pk
 
     def hyperparameters(self) -> dict:
         data = self.cleaned_data

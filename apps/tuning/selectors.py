@@ -31,10 +31,11 @@ def loss_chart(job: FineTuneJob, *, width: int = 560, height: int = 160) -> dict
     if not values:
         return {}
     top = max(values) or 1.0
-    last_step = max(job.total_steps, max(s for s, _ in train + valid), 1)
+    first_step = min(s for s, _ in train + valid)
+    span = max(max(job.total_steps, max(s for s, _ in train + valid)) - first_step, 1)
 
     def points(series):
-        return " ".join(f"{8 + (width - 16) * s / last_step:.1f},{height - 8 - (height - 16) * v / top:.1f}"
+        return " ".join(f"{8 + (width - 16) * (s - first_step) / span:.1f},{height - 8 - (height - 16) * v / top:.1f}"
                         for s, v in series)
 
     return {"width": width, "height": height, "train": points(train), "valid": points(valid), "top": top,
