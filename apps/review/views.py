@@ -66,10 +66,11 @@ def _render_screen(request, run, output, filters, query, notes=(), status=200):
                                         if filters["show"] == "ungraded" else filters)
     previous_id, next_id = selectors.neighbour_ids(sequence, output)
     spans = selectors.screen_spans(project, output, grade)
+    model_spans = selectors.screen_spans(project, output, None)
     context = {
         "run": run, "project": project, "output": output, "record": output.record, "grade": grade,
         "segments": selectors.text_segments(output.record.text, glossary=project.glossary, spans=spans),
-        "spans": spans, "model_spans": selectors.screen_spans(project, output, None),
+        "spans": spans, "model_spans": model_spans,
         "answer_summary": selectors.answer_summary(project, output.answer),
         "expected": output.record.label or "", "points": project.training_points.exclude(status="archived"),
         "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
@@ -77,7 +78,7 @@ def _render_screen(request, run, output, filters, query, notes=(), status=200):
         "show_choices": selectors.SHOW_CHOICES, "reviewers": members_of(project),
         "screen_data": json.dumps({"kind": project.task_kind, "labels": project.labels,
                                    "entity_types": project.entity_types, "spans": spans,
-                                   "model_spans": selectors.screen_spans(project, output, None),
+                                   "model_spans": model_spans,
                                    "text": output.record.text if project.task_kind == "ner" else "",
                                    "terms": selectors.glossary_matches(output.record.text, project.glossary)
                                    if project.task_kind == "ner" else []}),
