@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts_api
 from apps.datasets import api as datasets_api
+from apps.evals import api as evals_api
 from apps.llm import api as llm_api
 from apps.projects import api as projects_api
 from apps.prompts import api as prompts_api
@@ -49,4 +50,8 @@ urlpatterns = [
     path("fine-tunes/<int:job_id>/", tuning_api.JobDetailApi.as_view(), name="api-finetune"),
     path("fine-tunes/<int:job_id>/cancel/", tuning_api.JobCancelApi.as_view(), name="api-finetune-cancel"),
     path("projects/<int:project_id>/agreement/", review_api.AgreementApi.as_view(), name="api-agreement"),
+    path("projects/<int:project_id>/evals/", evals_api.EvalListApi.as_view(), name="api-evals"),
+    path("evals/<int:eval_id>/", evals_api.EvalDetailApi.as_view(), name="api-eval"),
+    path("evals/<int:eval_id>/cancel/", evals_api.EvalCancelApi.as_view(), name="api-eval-cancel"),
+    path("projects/<int:project_id>/dashboard/", evals_api.DashboardApi.as_view(), name="api-dashboard"),
 ]

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.review",
     "apps.tuning",
+    "apps.evals",
 ]
 
 MIDDLEWARE = [

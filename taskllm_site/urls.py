@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("apps.runs.urls")),
     path("", include("apps.review.urls")),
     path("", include("apps.tuning.urls")),
+    path("", include("apps.evals.urls")),
     path("api/", include("taskllm_site.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,4 @@
-"""Scoring for eval runs, as plain functions of answers: no database, so each is checked against hand-computed values.
-
-The eval runs and dashboards (the open eval issue) are built on these.
-"""
+"""Scoring for eval runs as plain functions of answers: no database, so each is checked against hand-computed values."""
 
 import math
 from collections import Counter
@@ -74,7 +71,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _key(answer) -> str:
+def answer_identity(answer) -> str:
+    """The answer as consistency compares it: reasoning left out, entities as a multiset of (text, type)."""
     if isinstance(answer, dict):
         answer = {k: v for k, v in answer.items() if k != "reasoning"}
         if isinstance(answer.get("entities"), list):
@@ -86,7 +84,7 @@ def consistency(answers: list) -> float:
     """The share of repeats that give the most common answer (with a tie, that count is still the mode's)."""
     if not answers:
         return 1.0
-    return Counter(_key(a) for a in answers).most_common(1)[0][1] / len(answers)
+    return Counter(answer_identity(a) for a in answers).most_common(1)[0][1] / len(answers)
 
 
 def paraphrase_agreement(groups: dict[str, list]) -> float:

@@ -24,7 +24,8 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "task_kind", "labels", "entity_types", "guidelines", "glossary",
+        fields = ["id", "name", "task_kind", "labels", "entity_types", "guidelines", "glossary", "pass_threshold",
+                  "f1_threshold", "judge_rubric",
                   "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -23,6 +23,24 @@ class ProjectForm(forms.Form):
         help_text="One term per line as 'term: the organisation's definition'.",
     )
 
+    pass_threshold = forms.FloatField(
+        min_value=0, max_value=1, initial=0.9, required=False,
+        help_text="Eval gate: every training point's pass rate must reach this (0 to 1).")
+    f1_threshold = forms.FloatField(
+        min_value=0, max_value=1, initial=1.0, required=False,
+        help_text="NER: a test case passes when its entity F1 reaches this (1.0 means every entity exact).")
+    judge_rubric = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Generation: what the judge model checks when it grades an answer.")
+
+    def clean_pass_threshold(self):
+        value = self.cleaned_data["pass_threshold"]
+        return self.fields["pass_threshold"].initial if value is None else value
+
+    def clean_f1_threshold(self):
+        value = self.cleaned_data["f1_threshold"]
+        return self.fields["f1_threshold"].initial if value is None else value
+
     def clean_labels(self):
         return parse_terms(self.cleaned_data["labels"])
 
@@ -44,4 +62,7 @@ class ProjectForm(forms.Form):
             "entity_types": "\n".join(project.entity_types),
             "guidelines": project.guidelines,
             "glossary": "\n".join(f"{g['term']}: {g['definition']}" for g in project.glossary),
+            "pass_threshold": project.pass_threshold,
+            "f1_threshold": project.f1_threshold,
+            "judge_rubric": project.judge_rubric,
         }

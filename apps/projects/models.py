@@ -22,6 +22,12 @@ class Project(models.Model):
     entity_types = models.JSONField(default=list, blank=True)
     guidelines = models.TextField(blank=True)
     glossary = models.JSONField(default=list, blank=True)
+    pass_threshold = models.FloatField(
+        default=0.9, help_text="An eval passes its gate only when every training point's pass rate reaches this.")
+    f1_threshold = models.FloatField(
+        default=1.0, help_text="NER: a test case passes when its entity F1 reaches this (1.0: every entity exact).")
+    judge_rubric = models.TextField(
+        blank=True, help_text="Generation: what the judge model checks when it grades an answer.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -37,7 +37,8 @@ def _check_answer_space(*, task_kind: str, labels: list, entity_types: list) -> 
 
 
 @transaction.atomic
-def project_create(*, user, name: str, task_kind: str, labels=(), entity_types=(), guidelines="", glossary=()):
+def project_create(*, user, name: str, task_kind: str, labels=(), entity_types=(), guidelines="", glossary=(),
+                   **options):
     """Create a project; its creator becomes its admin."""
     _check_answer_space(task_kind=task_kind, labels=list(labels), entity_types=list(entity_types))
     project = Project.objects.create(
@@ -48,6 +49,7 @@ def project_create(*, user, name: str, task_kind: str, labels=(), entity_types=(
         guidelines=guidelines,
         glossary=list(glossary),
         created_by=user,
+        **options,
     )
     Membership.objects.create(project=project, user=user, role=Role.ADMIN)
     return project

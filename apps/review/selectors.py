@@ -2,14 +2,18 @@
 
 import re
 from collections import Counter, defaultdict
+from datetime import timedelta
 from itertools import combinations
 
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.core.db import Percentile, has_percentile, percentile_of_sorted
 from apps.projects.kinds import kind_for
 from apps.projects.kinds.ner import answer_spans
 from apps.runs.models import Output, OutputStatus, Run
@@ -268,3 +272,29 @@ def disagreements(project) -> list[Output]:
             output.review_grades = grades
             result.append(output)
     return result
+
+
+def reviewer_activity(project, *, days: int = 14) -> dict:
+    """Per reviewer: grades per day (the last `days`), median seconds per grade, and disagreement rate (the share
+    of their grades on outputs another reviewer also graded where the other's verdict differs)."""
+    grades = Grade.objects.filter(output__run__project=project)
+    others = Grade.objects.filter(output=OuterRef("output")).exclude(reviewer=OuterRef("reviewer"))
+    summary = list(grades.values("reviewer_id", "reviewer__username").annotate(
+        grades=Count("id"), shared=Count("id", filter=Q(Exists(others))),
+        disagreed=Count("id", filter=Q(Exists(others.exclude(verdict=OuterRef("verdict"))))),
+        **({"median_seconds": Percentile("seconds_spent", 0.5)} if has_percentile() else {}),
+    ).order_by("reviewer__username"))
+    if not has_percentile():
+        for row in summary:
+            seconds = sorted(grades.filter(reviewer_id=row["reviewer_id"]).values_list("seconds_spent", flat=True))
+            row["median_seconds"] = percentile_of_sorted(seconds, 0.5)
+    for row in summary:
+        row["disagreement_rate"] = row["disagreed"] / row["shared"] if row["shared"] else None
+    today = timezone.localdate()
+    day_list = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+    per_day = grades.filter(created_at__date__gte=day_list[0]).annotate(day=TruncDate("created_at")).values(
+        "reviewer_id", "day").annotate(n=Count("id"))
+    counts = {(row["reviewer_id"], row["day"]): row["n"] for row in per_day}
+    for row in summary:
+        row["per_day"] = [counts.get((row["reviewer_id"], day), 0) for day in day_list]
+    return {"days": day_list, "reviewers": summary, "busiest": max((n for n in counts.values()), default=0)}

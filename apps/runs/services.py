@@ -1,24 +1,20 @@
 """Runs: create, launch, execute (resumably, exactly one output per record and repeat), cancel."""
 
 import logging
-import threading
-import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.datasets.models import Record
 from apps.datasets.selectors import records_filtered
-from apps.llm.client import Caller
 from apps.llm.models import Provider
 from apps.projects.kinds import answer_problems
 from apps.prompts.rendering import render_messages, schema_for
 
+from .jobs import answer_stream, job_claim, job_finish, job_is_alive
 from .models import ACTIVE_STATUSES, Output, Run, RunStatus
 from .selectors import output_counts
 
@@ -27,9 +23,6 @@ logger = logging.getLogger(__name__)
 MAX_REPEATS = 20
 MAX_CONCURRENCY = 64
 RECORD_CHUNK = 500
-HEARTBEAT_EVERY_SECONDS = 1.0
-SAVE_EVERY_SECONDS = 0.25
-SAVE_BATCH = 64
 
 
 def run_create(*, project, prompt_version, model, dataset, split: str | None = None, q: str = "", label: str = "",
@@ -92,8 +85,7 @@ def run_resume(*, run: Run) -> None:
 
 
 def run_is_alive(run: Run) -> bool:
-    stale_after = timedelta(seconds=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
-    return bool(run.heartbeat_at and run.heartbeat_at > timezone.now() - stale_after)
+    return job_is_alive(run)
 
 
 def runs_resume_interrupted() -> int:
@@ -109,31 +101,17 @@ def runs_resume_interrupted() -> int:
 
 def run_execute(*, run_id: int) -> Run:
     """Answer every (record, repeat) of the run that has no output yet. Safe to call again at any time."""
-    if not _run_claim(run_id):
+    if not job_claim(Run, run_id):
         return Run.objects.get(id=run_id)
     run = Run.objects.select_related("project", "prompt_version__template", "model").get(id=run_id)
     try:
         _answer_pending(run)
     except Exception as exc:  # noqa: BLE001 - the run must end visibly, its outputs kept
         logger.exception("Run %s failed", run_id)
-        _run_finish(run, RunStatus.FAILED, error=f"The run stopped: {exc}")
+        job_finish(run, RunStatus.FAILED, error=f"The run stopped: {exc}")
         return run
     _run_finish_after_answers(run)
     return run
-
-
-def _run_claim(run_id: int) -> bool:
-    now = timezone.now()
-    queued = Run.objects.filter(id=run_id, status=RunStatus.QUEUED)
-    if queued.update(status=RunStatus.RUNNING, started_at=Coalesce(F("started_at"), now), heartbeat_at=now,
-                     attempts=F("attempts") + 1):
-        return True
-    run = Run.objects.get(id=run_id)
-    if run.status != RunStatus.RUNNING or run_is_alive(run):
-        return False
-    # Its worker died: take it over, unless another worker just did.
-    taken = Run.objects.filter(id=run_id, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at)
-    return taken.update(heartbeat_at=now, attempts=F("attempts") + 1) == 1
 
 
 def _pending_pairs(run: Run) -> list[tuple[int, int]]:
@@ -153,9 +131,9 @@ def _texts(record_ids: list[int]) -> dict[int, str]:
 def _answer_pending(run: Run) -> None:
     pending = _pending_pairs(run)
     texts = _texts(sorted({record_id for record_id, _ in pending}))
-    project, version, model = run.project, run.prompt_version, run.model
+    project, version = run.project, run.prompt_version
 
-    def jobs():
+    def prompts():
         for record_id, repeat in pending:
             text = texts.get(record_id)
             if text is None:
@@ -164,42 +142,19 @@ def _answer_pending(run: Run) -> None:
             yield (record_id, repeat, messages), messages, lambda answer, text=text: answer_problems(
                 project, answer, text=text)
 
-    stop = threading.Event()
-    unsaved: list[tuple] = []
-    last_save = last_beat = time.monotonic()
-    with Caller(model, concurrency=run.concurrency) as caller:
-        for arrived in caller.stream(jobs(), schema=schema_for(project, version), stop=stop,
-                                     tick_seconds=SAVE_EVERY_SECONDS):
-            unsaved.extend((*key, completion) for key, completion in arrived)
-            now = time.monotonic()
-            # Outputs are written in small batches: after a crash at most SAVE_EVERY_SECONDS of answers
-            # are asked again, and the database is not hit once per answer.
-            if len(unsaved) >= SAVE_BATCH or now - last_save >= SAVE_EVERY_SECONDS:
-                _save_outputs(run, unsaved)
-                unsaved, last_save = [], now
-            if now - last_beat >= HEARTBEAT_EVERY_SECONDS:
-                last_beat = now
-                if not _heartbeat(run):
-                    stop.set()  # cancelled: start nothing new; what is in flight still gets saved
-    _save_outputs(run, unsaved)
+    answer_stream(run, model=run.model, concurrency=run.concurrency, prompts=prompts(),
+                  schema=schema_for(project, version), save=lambda arrived: _save_outputs(run, arrived))
 
 
-def _save_outputs(run: Run, results: list[tuple]) -> None:
-    if not results:
-        return
+def _save_outputs(run: Run, arrived: list[tuple]) -> None:
     outputs = [
         Output(run=run, record_id=record_id, repeat=repeat, messages=messages, raw_text=c.text, answer=c.answer,
                status=c.status, problems=c.problems, error=c.error, latency_ms=c.latency_ms,
                input_tokens=c.input_tokens, output_tokens=c.output_tokens)
-        for record_id, repeat, messages, c in results
+        for (record_id, repeat, messages), c in arrived
     ]
     # The unique (run, record, repeat) constraint makes a resumed run's writes exactly-once.
     Output.objects.bulk_create(outputs, ignore_conflicts=True)
-
-
-def _heartbeat(run: Run) -> bool:
-    """Report that this worker is alive; False when the run was cancelled meanwhile."""
-    return Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now()) == 1
 
 
 def _run_finish_after_answers(run: Run) -> None:
@@ -210,15 +165,9 @@ def _run_finish_after_answers(run: Run) -> None:
     done = counts["done"]
     if done and counts["error"] == done:
         first = run.outputs.exclude(error="").values_list("error", flat=True).first()
-        _run_finish(run, RunStatus.FAILED, error=f"All {done} model calls failed. The first error: {first}")
+        job_finish(run, RunStatus.FAILED, error=f"All {done} model calls failed. The first error: {first}")
     else:
-        _run_finish(run, RunStatus.SUCCEEDED)
-
-
-def _run_finish(run: Run, status: str, *, error: str = "") -> None:
-    Run.objects.filter(id=run.id, status=RunStatus.RUNNING).update(status=status, error=error,
-                                                                  finished_at=timezone.now())
-    run.refresh_from_db()
+        job_finish(run, RunStatus.SUCCEEDED)
 
 
 def output_review_count_add(*, output_id: int, delta: int) -> None:

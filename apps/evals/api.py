@@ -1,0 +1,128 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import project_for_user
+from apps.core.api import paginate
+from apps.llm.models import Model
+from apps.llm.selectors import models_for_project
+from apps.prompts.models import PromptVersion
+from apps.prompts.selectors import versions_in_project
+from apps.review.models import TrainingPoint
+
+from . import selectors, services
+from .models import EvalRun, PointResult
+
+
+class PointResultSerializer(serializers.ModelSerializer):
+    point_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PointResult
+        fields = ["point", "point_name", "test_cases", "test_cases_passed", "outputs", "passed", "errors",
+                  "pass_rate", "ci_low", "ci_high", "consistency", "paraphrase_agreement", "latency_p50_ms",
+                  "latency_p95_ms", "mean_input_tokens", "mean_output_tokens", "f1_micro", "f1_macro", "verdict",
+                  "p_value"]
+
+    def get_point_name(self, obj) -> str:
+        return obj.point.name if obj.point_id else "All test cases"
+
+
+class EvalRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    results = serializers.SerializerMethodField()
+    gate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EvalRun
+        fields = ["id", "model", "prompt_version", "points", "repeats", "concurrency", "judge_model", "baseline",
+                  "note", "status", "total", "progress", "gate", "results", "error", "created_at", "started_at",
+                  "finished_at"]
+
+    def get_progress(self, obj) -> dict:
+        return selectors.progress(obj)
+
+    def get_results(self, obj) -> list[dict]:
+        return PointResultSerializer(obj.results.select_related("point"), many=True).data
+
+    def get_gate(self, obj) -> dict:
+        """`passed` is null until the eval finishes; a CI pipeline fails the build when it is false."""
+        points = [r for r in obj.results.select_related("point") if r.point]
+        regressed = sorted(r.point.name for r in points if r.verdict == "regressed")
+        below = sorted(r.point.name for r in points if r.pass_rate < obj.project.pass_threshold)
+        return {"passed": obj.gate_passed, "threshold": obj.project.pass_threshold, "regressed": regressed,
+                "below_threshold": below}
+
+
+class EvalCreateSerializer(serializers.Serializer):
+    model = serializers.PrimaryKeyRelatedField(queryset=Model.objects.none())
+    prompt_version = serializers.PrimaryKeyRelatedField(queryset=PromptVersion.objects.none())
+    points = serializers.PrimaryKeyRelatedField(queryset=TrainingPoint.objects.none(), many=True, required=False)
+    repeats = serializers.IntegerField(min_value=1, max_value=20, default=3)
+    concurrency = serializers.IntegerField(min_value=1, max_value=64, default=8)
+    baseline = serializers.PrimaryKeyRelatedField(queryset=EvalRun.objects.none(), required=False, allow_null=True)
+    judge_model = serializers.PrimaryKeyRelatedField(queryset=Model.objects.none(), required=False, allow_null=True)
+    note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+
+    def __init__(self, *args, project=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if project is None:  # the schema generator makes one without a project
+            return
+        self.fields["model"].queryset = models_for_project(project)
+        self.fields["judge_model"].queryset = models_for_project(project)
+        self.fields["prompt_version"].queryset = versions_in_project(project)
+        self.fields["points"].child_relation.queryset = project.training_points.all()
+        self.fields["baseline"].queryset = selectors.finished_evals(project)
+
+
+class EvalListApi(APIView):
+    @extend_schema(responses=EvalRunSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        return paginate(request, self, selectors.evals_of(project), EvalRunSerializer)
+
+    @extend_schema(request=EvalCreateSerializer, responses={201: EvalRunSerializer})
+    def post(self, request, project_id):
+        """Create an eval run over the test cases of the chosen training points (all when none) and queue it."""
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        serializer = EvalCreateSerializer(data=request.data, project=project)
+        serializer.is_valid(raise_exception=True)
+        eval_run = services.eval_create(project=project, user=request.user, **serializer.validated_data)
+        return Response(EvalRunSerializer(eval_run).data, status=status.HTTP_201_CREATED)
+
+
+class EvalDetailApi(APIView):
+    @extend_schema(responses=EvalRunSerializer)
+    def get(self, request, eval_id):
+        """Status, progress, results per training point and the gate's verdict."""
+        return Response(EvalRunSerializer(selectors.eval_for_user(request.user, eval_id)).data)
+
+
+class EvalCancelApi(APIView):
+    @extend_schema(request=None, responses=EvalRunSerializer)
+    def post(self, request, eval_id):
+        eval_run = selectors.eval_for_user(request.user, eval_id, role=Role.LEAD)
+        services.eval_cancel(eval_run=eval_run)
+        return Response(EvalRunSerializer(eval_run).data)
+
+
+class DashboardApi(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, project_id):
+        """The pass-rate matrix: training points × the latest eval of each (model, prompt version)."""
+        project = project_for_user(request.user, project_id)
+        grid = selectors.matrix(project)
+
+        def cells(row_cells):
+            return [PointResultSerializer(c.result).data if c.result else None for c in row_cells]
+
+        return Response({
+            "columns": [{"eval_run": c.id, "model": c.model_id, "model_name": c.model.name,
+                         "prompt_version": c.prompt_version_id, "prompt": str(c.prompt_version),
+                         "finished_at": c.finished_at} for c in grid["columns"]],
+            "overall": cells(grid["overall"]),
+            "rows": [{"point": r["point"].id, "point_name": r["point"].name, "cells": cells(r["cells"])}
+                     for r in grid["rows"]],
+        })

@@ -1,0 +1,51 @@
+"""The rows of every dashboard and eval table as CSV rows (a header first)."""
+
+import json
+from collections.abc import Iterator
+
+from . import selectors
+
+RESULT_HEADER = ["training point", "test cases", "test cases passed", "outputs", "passed", "errors", "pass rate",
+                 "ci low", "ci high", "consistency", "paraphrase agreement", "latency p50 ms", "latency p95 ms",
+                 "mean input tokens", "mean output tokens", "f1 micro", "f1 macro", "baseline pass rate", "verdict",
+                 "p value"]
+
+
+def _round(value):
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def results_rows(eval_run) -> Iterator[list]:
+    yield RESULT_HEADER
+    for row in selectors.result_rows(eval_run):
+        r = row.result
+        yield [_round(v) for v in (
+            row.name, r.test_cases, r.test_cases_passed, r.outputs, r.passed, r.errors, r.pass_rate, r.ci_low,
+            r.ci_high, r.consistency, r.paraphrase_agreement, r.latency_p50_ms, r.latency_p95_ms,
+            r.mean_input_tokens, r.mean_output_tokens, r.f1_micro, r.f1_macro,
+            row.before.pass_rate if row.before else None, r.verdict, r.p_value)]
+
+
+def outputs_rows(eval_run) -> Iterator[list]:
+    yield ["test case", "repeat", "text", "expected", "answer", "status", "passed", "score", "judge reason",
+           "latency ms", "input tokens", "output tokens", "error"]
+    for o in selectors.eval_outputs(eval_run).iterator(chunk_size=1000):
+        yield [o.test_case_id, o.repeat, o.test_case.text, json.dumps(o.test_case.expected, ensure_ascii=False),
+               json.dumps(o.answer, ensure_ascii=False), o.status, o.passed, o.score, o.judge_reason,
+               o.latency_ms, o.input_tokens, o.output_tokens, o.error]
+
+
+def matrix_rows(grid: dict) -> Iterator[list]:
+    columns = grid["columns"]
+    yield ["training point", *[selectors.column_label(c) for c in columns]]
+    yield ["All test cases", *[_round(cell.result.pass_rate) if cell.result else None for cell in grid["overall"]]]
+    for row in grid["rows"]:
+        yield [row["point"].name, *[_round(cell.result.pass_rate) if cell.result else None for cell in row["cells"]]]
+
+
+def reviewer_rows(activity: dict) -> Iterator[list]:
+    yield ["reviewer", "grades", "median seconds per grade", "graded with others", "disagreed", "disagreement rate",
+           *[day.isoformat() for day in activity["days"]]]
+    for r in activity["reviewers"]:
+        yield [r["reviewer__username"], r["grades"], _round(r["median_seconds"]), r["shared"], r["disagreed"],
+               _round(r["disagreement_rate"]), *r["per_day"]]

@@ -1,0 +1,66 @@
+from django import forms
+
+from apps.llm.selectors import models_for_project
+from apps.prompts.selectors import versions_in_project
+
+from .selectors import finished_evals
+
+RESULT_CHOICES = [("", "All outputs"), ("fail", "Failed"), ("pass", "Passed"), ("error", "Errors")]
+
+
+def _version_label(version) -> str:
+    return f"{version.template.name} v{version.number} ({version.get_style_display()})"
+
+
+class EvalForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=None)
+    prompt_version = forms.ModelChoiceField(queryset=None, label="Prompt version")
+    points = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, label="Training points",
+        help_text="Evaluate the test cases of these points; choose none for every test case of the project.",
+        widget=forms.CheckboxSelectMultiple)
+    repeats = forms.IntegerField(min_value=1, max_value=20, initial=3,
+                                 help_text="Each test case is asked this many times: consistency needs 2 or more.")
+    baseline = forms.ModelChoiceField(queryset=None, required=False,
+                                      help_text="A finished eval to compare with, point by point (the gate).")
+    judge_model = forms.ModelChoiceField(queryset=None, required=False, label="Judge model",
+                                         help_text="Generation projects: the model that grades each answer.")
+    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8,
+                                     help_text="Requests in flight at once (the local model always uses 1).")
+    note = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["prompt_version"].queryset = versions_in_project(project)
+        self.fields["prompt_version"].label_from_instance = _version_label
+        self.fields["model"].queryset = models_for_project(project)
+        self.fields["judge_model"].queryset = models_for_project(project)
+        self.fields["points"].queryset = project.training_points.exclude(status="archived")
+        self.fields["baseline"].queryset = finished_evals(project)
+        self.fields["baseline"].label_from_instance = lambda e: f"#{e.id} {e.version_label}"
+        if project.task_kind != "generation":
+            del self.fields["judge_model"]
+        for name in ("prompt_version", "model"):
+            first = self.fields[name].queryset.first()
+            if first is not None:  # a sensible default: the form can be sent as it comes
+                self.fields[name].initial = first.pk
+
+
+class FineTuneEvalForm(forms.Form):
+    """Evaluate a fine-tuned model against its base: the same prompt version and test cases for both."""
+
+    prompt_version = forms.ModelChoiceField(queryset=None, label="Prompt version")
+    repeats = forms.IntegerField(min_value=1, max_value=20, initial=3)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["prompt_version"].queryset = versions_in_project(project)
+        self.fields["prompt_version"].label_from_instance = _version_label
+        first = self.fields["prompt_version"].queryset.first()
+        if first is not None:
+            self.fields["prompt_version"].initial = first.pk
+
+
+class OutputFilterForm(forms.Form):
+    point = forms.IntegerField(required=False)
+    result = forms.ChoiceField(choices=RESULT_CHOICES, required=False)

@@ -1,0 +1,115 @@
+from django.conf import settings
+from django.db import models
+
+from apps.runs.models import ACTIVE_STATUSES, RunStatus
+
+
+class EvalRun(models.Model):
+    """A model × a prompt version × the test cases of some training points × repeats, scored automatically.
+
+    The test cases are fixed at launch (`test_case_ids`). Outputs are scored as they are saved; when the
+    eval finishes, its results per training point (and overall) are computed in the database and stored,
+    so dashboards read a few rows per eval, never its outputs.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="eval_runs")
+    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="eval_runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="eval_runs")
+    points = models.ManyToManyField("review.TrainingPoint", blank=True, related_name="eval_runs",
+                                    help_text="The training points whose test cases it answers; none means all.")
+    test_case_ids = models.JSONField(default=list)
+    repeats = models.PositiveSmallIntegerField(default=3)
+    concurrency = models.PositiveSmallIntegerField(default=8)
+    judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                    help_text="Generation projects: the model that grades each answer.")
+    baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 help_text="The eval run each training point is compared with.")
+    note = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    gate_passed = models.BooleanField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "status", "finished_at"])]
+
+    def __str__(self) -> str:
+        return f"Eval {self.id}: {self.model} × {self.prompt_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def version_label(self) -> str:
+        return f"{self.model.name} · {self.prompt_version}"
+
+
+class EvalOutput(models.Model):
+    """One answer to one test case (one repeat of it), with its score. Exactly one per (eval run, case, repeat)."""
+
+    eval_run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="outputs")
+    test_case = models.ForeignKey("review.TestCase", on_delete=models.CASCADE, related_name="eval_outputs")
+    repeat = models.PositiveSmallIntegerField(default=0)
+    raw_text = models.TextField(blank=True)
+    answer = models.JSONField(null=True, blank=True)
+    answer_key = models.CharField(max_length=32, blank=True,
+                                  help_text="A digest of the answer without its reasoning, for consistency.")
+    status = models.CharField(max_length=8)
+    error = models.TextField(blank=True)
+    passed = models.BooleanField(null=True, help_text="Empty until scored (a judge model scores after answering).")
+    score = models.FloatField(null=True, blank=True, help_text="1/0 for a label, F1 for entities.")
+    true_positives = models.PositiveSmallIntegerField(null=True, blank=True)
+    false_positives = models.PositiveSmallIntegerField(null=True, blank=True)
+    false_negatives = models.PositiveSmallIntegerField(null=True, blank=True)
+    judge_reason = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["eval_run_id", "test_case_id", "repeat"]
+        constraints = [models.UniqueConstraint(fields=["eval_run", "test_case", "repeat"],
+                                               name="one_eval_output_per_case_repeat")]
+
+
+class PointResult(models.Model):
+    """An eval run's results for one training point (`point` empty: all its test cases), stored when it finishes."""
+
+    eval_run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
+    point = models.ForeignKey("review.TrainingPoint", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="eval_results")
+    test_cases = models.PositiveIntegerField(default=0)
+    test_cases_passed = models.PositiveIntegerField(default=0, help_text="Cases most of whose repeats passed.")
+    outputs = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    pass_rate = models.FloatField(default=0)
+    ci_low = models.FloatField(default=0)
+    ci_high = models.FloatField(default=0)
+    consistency = models.FloatField(default=1)
+    paraphrase_agreement = models.FloatField(null=True, blank=True)
+    latency_p50_ms = models.FloatField(default=0)
+    latency_p95_ms = models.FloatField(default=0)
+    mean_input_tokens = models.FloatField(default=0)
+    mean_output_tokens = models.FloatField(default=0)
+    f1_micro = models.FloatField(null=True, blank=True)
+    f1_macro = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=10, blank=True, help_text="Against the baseline: improved / unchanged / "
+                               "regressed; empty without a baseline.")
+    p_value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["eval_run_id", "point_id"]
+        constraints = [models.UniqueConstraint(fields=["eval_run", "point"], name="one_result_per_point"),
+                       models.UniqueConstraint(fields=["eval_run"], condition=models.Q(point=None),
+                                               name="one_overall_result")]

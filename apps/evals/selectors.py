@@ -1,0 +1,126 @@
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import check_project_role
+from apps.core.charts import bar_chart, line_chart
+from apps.runs.models import RunStatus
+
+from .models import EvalOutput, EvalRun, PointResult
+
+MATRIX_COLUMNS = 20
+
+
+def eval_for_user(user, eval_id, *, role: str = Role.REVIEWER) -> EvalRun:
+    eval_run = get_object_or_404(
+        EvalRun.objects.select_related("project", "model", "prompt_version__template", "judge_model", "baseline"),
+        id=eval_id)
+    check_project_role(user, eval_run.project, role=role)
+    return eval_run
+
+
+def evals_of(project) -> QuerySet[EvalRun]:
+    return project.eval_runs.select_related("model", "prompt_version__template", "baseline").order_by(
+        "-created_at", "-id")
+
+
+def finished_evals(project) -> QuerySet[EvalRun]:
+    return evals_of(project).filter(status=RunStatus.SUCCEEDED)
+
+
+def progress(eval_run: EvalRun) -> dict:
+    counts = eval_run.outputs.aggregate(done=Count("id"), passes=Count("id", filter=Q(passed=True)),
+                                        errors=Count("id", filter=Q(status="error")),
+                                        unscored=Count("id", filter=Q(passed=None)))
+    counts["percent"] = int(100 * counts["done"] / eval_run.total) if eval_run.total else 0
+    return counts
+
+
+@dataclass
+class ResultRow:
+    name: str
+    point_id: int | None
+    result: PointResult
+    before: PointResult | None
+
+
+def result_rows(eval_run: EvalRun) -> list[ResultRow]:
+    """The eval's results (overall first, then per point by name), each beside the baseline's for that point."""
+    before = {}
+    if eval_run.baseline_id:
+        before = {r.point_id: r for r in PointResult.objects.filter(eval_run_id=eval_run.baseline_id)}
+    rows = [ResultRow(r.point.name if r.point else "All test cases", r.point_id, r, before.get(r.point_id))
+            for r in eval_run.results.select_related("point")]
+    return sorted(rows, key=lambda row: (row.point_id is not None, row.name.lower()))
+
+
+def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "") -> QuerySet[EvalOutput]:
+    outputs = eval_run.outputs.select_related("test_case").order_by("test_case_id", "repeat")
+    if point_id:
+        outputs = outputs.filter(test_case__points=point_id)
+    if result == "fail":
+        outputs = outputs.filter(passed=False)
+    elif result == "pass":
+        outputs = outputs.filter(passed=True)
+    elif result == "error":
+        outputs = outputs.filter(status="error")
+    return outputs
+
+
+# --- dashboard ---------------------------------------------------------------------------
+
+def matrix_columns(project, *, limit: int = MATRIX_COLUMNS) -> list[EvalRun]:
+    """The latest finished eval of each (model, prompt version), oldest first: the versions a lead compares."""
+    latest = (EvalRun.objects.filter(project=project, status=RunStatus.SUCCEEDED)
+              .values("model_id", "prompt_version_id").annotate(last=Max("id")).values("last"))
+    newest = EvalRun.objects.filter(id__in=latest).select_related("model", "prompt_version__template").order_by(
+        "-finished_at", "-id")[:limit]
+    return list(reversed(newest))
+
+
+@dataclass
+class Cell:
+    result: PointResult | None
+    column: EvalRun
+
+    @property
+    def hue(self) -> int:
+        """0 (red) at a 0% pass rate to 120 (green) at 100%."""
+        return round(120 * self.result.pass_rate) if self.result else 0
+
+
+def matrix(project, *, limit: int = MATRIX_COLUMNS) -> dict:
+    """Training points × evaluated versions, each cell a stored PointResult: a few rows per column, no outputs."""
+    columns = matrix_columns(project, limit=limit)
+    results = {(r.eval_run_id, r.point_id): r
+               for r in PointResult.objects.filter(eval_run__in=[c.id for c in columns])}
+    point_ids = {point_id for _, point_id in results if point_id is not None}
+    points = project.training_points.filter(Q(id__in=point_ids) | ~Q(status="archived")).order_by("name")
+    rows = [{"point": point, "cells": [Cell(results.get((c.id, point.id)), c) for c in columns]} for point in points]
+    overall = [Cell(results.get((c.id, None)), c) for c in columns]
+    return {"columns": columns, "rows": rows, "overall": overall}
+
+
+def column_label(eval_run: EvalRun) -> str:
+    return f"#{eval_run.id} {eval_run.model.name[:18]} · {eval_run.prompt_version.template.name[:18]} " \
+           f"v{eval_run.prompt_version.number}"
+
+
+def trend_chart(row: dict, columns: list[EvalRun]) -> dict:
+    """A point's pass rate over the evaluated versions (oldest first)."""
+    values = [cell.result.pass_rate if cell.result else None for cell in row["cells"]]
+    return line_chart([f"#{c.id}" for c in columns], {"pass rate": values}, top=1.0, width=360, height=120)
+
+
+def project_charts(grid: dict) -> dict:
+    """Consistency and latency of each evaluated version (all its test cases)."""
+    columns = grid["columns"]
+    kept = [(c, cell.result) for c, cell in zip(columns, grid["overall"], strict=True) if cell.result]
+    labels = [f"#{c.id}" for c, _ in kept]
+    return {
+        "consistency": bar_chart(labels, [r.consistency for _, r in kept], top=1.0),
+        "latency": line_chart(labels, {"p50": [r.latency_p50_ms for _, r in kept],
+                                       "p95": [r.latency_p95_ms for _, r in kept]}),
+    }

@@ -1,0 +1,218 @@
+"""Eval runs: create (fixing the test cases), execute on the runs machinery (resumable, exactly one output per
+test case and repeat, scored as it is saved), judge, and store the results per training point when it finishes."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.exceptions import ApplicationError
+from apps.llm.models import Provider
+from apps.projects.kinds import answer_problems
+from apps.prompts.rendering import render_messages, schema_for
+from apps.review.models import TestCase
+from apps.runs.jobs import answer_stream, job_claim, job_finish, job_is_alive
+from apps.runs.models import ACTIVE_STATUSES, RunStatus
+
+from .models import EvalOutput, EvalRun
+from .results import results_compute, verdicts_update
+from .scoring import JUDGE_SCHEMA, answer_key, judge_messages, judge_problems, score_answer
+
+logger = logging.getLogger(__name__)
+
+MAX_REPEATS = 20
+MAX_CONCURRENCY = 64
+CASE_CHUNK = 1000  # test cases answered per batch: the worker holds one batch's texts, never all of them
+
+
+def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, concurrency: int = 8,
+                judge_model=None, baseline=None, note: str = "", user=None, launch: bool = True) -> EvalRun:
+    """Fix the test cases an eval run answers (those of `points`, or all the project's) and queue it."""
+    _check_parts(project, model, prompt_version, judge_model, baseline)
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise ApplicationError(f"Repeats must be between 1 and {MAX_REPEATS}.")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ApplicationError(f"Concurrency must be between 1 and {MAX_CONCURRENCY}.")
+    if model.provider == Provider.LOCAL:
+        concurrency = 1  # the bundled model runs in-process and already uses every core
+    points = list(points)
+    cases = TestCase.objects.filter(project=project)
+    if points:
+        cases = cases.filter(points__in=points)
+    case_ids = sorted(set(cases.values_list("id", flat=True)))
+    if not case_ids:
+        raise ApplicationError("There are no test cases for these training points yet: write some on the "
+                               "Test cases page (or press x on a failed output in review), then evaluate.")
+    with transaction.atomic():
+        eval_run = EvalRun.objects.create(
+            project=project, model=model, prompt_version=prompt_version, test_case_ids=case_ids, repeats=repeats,
+            concurrency=concurrency, judge_model=judge_model, baseline=baseline, note=note,
+            total=len(case_ids) * repeats, created_by=user)
+        eval_run.points.set(points)
+        if launch:
+            eval_enqueue(eval_run=eval_run)
+    return eval_run
+
+
+def _check_parts(project, model, prompt_version, judge_model, baseline) -> None:
+    if prompt_version.template.project_id != project.id:
+        raise ApplicationError("That prompt belongs to another project.")
+    for chosen in (model, judge_model):
+        if chosen is not None and chosen.project_id not in (None, project.id):
+            raise ApplicationError("That model belongs to another project.")
+    if project.task_kind == "generation" and judge_model is None:
+        raise ApplicationError("A generation project is scored by a judge model: choose one.")
+    if baseline is not None and baseline.project_id != project.id:
+        raise ApplicationError("The baseline must be an eval run of this project.")
+
+
+def eval_enqueue(*, eval_run: EvalRun, countdown: float = 0) -> None:
+    from .tasks import eval_execute_task
+
+    transaction.on_commit(lambda: eval_execute_task.apply_async((eval_run.id,), countdown=countdown))
+
+
+def eval_cancel(*, eval_run: EvalRun) -> bool:
+    """Stop a queued or running eval run; its outputs so far are kept (it has no results until it finishes)."""
+    from django.utils import timezone
+
+    cancelled = EvalRun.objects.filter(id=eval_run.id, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now())
+    eval_run.refresh_from_db()
+    return bool(cancelled)
+
+
+def eval_resume(*, eval_run: EvalRun) -> None:
+    """Queue a failed, cancelled or stalled eval run again: it answers only what has no output yet."""
+    if eval_run.status == RunStatus.SUCCEEDED:
+        raise ApplicationError("This eval run has finished; start a new one to run it again.")
+    if eval_run.status == RunStatus.RUNNING and job_is_alive(eval_run):
+        raise ApplicationError("This eval run is still running.")
+    EvalRun.objects.filter(id=eval_run.id).update(status=RunStatus.QUEUED, error="", finished_at=None)
+    eval_run.refresh_from_db()
+    eval_enqueue(eval_run=eval_run)
+
+
+def evals_resume_interrupted() -> int:
+    """Queue every eval run left RUNNING (its worker may have died); live ones are looked at again later."""
+    eval_runs = list(EvalRun.objects.filter(status=RunStatus.RUNNING))
+    for eval_run in eval_runs:
+        countdown = settings.TASKLLM_JOB_HEARTBEAT_SECONDS if job_is_alive(eval_run) else 0
+        eval_enqueue(eval_run=eval_run, countdown=countdown)
+    return len(eval_runs)
+
+
+# --- execution ---------------------------------------------------------------------------
+
+def eval_execute(*, eval_id: int) -> EvalRun:
+    """Answer, score and judge whatever of the eval run is not done yet, then store its results."""
+    if not job_claim(EvalRun, eval_id):
+        return EvalRun.objects.get(id=eval_id)
+    eval_run = EvalRun.objects.select_related("project", "prompt_version__template", "model", "judge_model").get(
+        id=eval_id)
+    try:
+        for start in range(0, len(eval_run.test_case_ids), CASE_CHUNK):
+            if not _still_running(eval_run):
+                return eval_run
+            _answer_cases(eval_run, eval_run.test_case_ids[start : start + CASE_CHUNK])
+        if eval_run.judge_model_id:
+            _judge_pending(eval_run)
+        if not _still_running(eval_run):
+            return eval_run
+        _finish(eval_run)
+    except Exception as exc:  # noqa: BLE001 - the eval must end visibly, its outputs kept
+        logger.exception("Eval run %s failed", eval_id)
+        job_finish(eval_run, RunStatus.FAILED, error=f"The eval run stopped: {exc}")
+    return eval_run
+
+
+def _still_running(eval_run: EvalRun) -> bool:
+    return EvalRun.objects.filter(id=eval_run.id, status=RunStatus.RUNNING).exists()
+
+
+def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
+    cases = {c.id: c for c in TestCase.objects.filter(id__in=case_ids).only("id", "text", "expected")}
+    done = set(eval_run.outputs.filter(test_case_id__in=case_ids).values_list("test_case_id", "repeat"))
+    pending = [(case_id, repeat) for case_id in case_ids if case_id in cases for repeat in range(eval_run.repeats)
+               if (case_id, repeat) not in done]
+    if not pending:
+        return
+    project, version = eval_run.project, eval_run.prompt_version
+
+    def prompts():
+        for case_id, repeat in pending:
+            text = cases[case_id].text
+            yield (case_id, repeat), render_messages(project, version, text), (
+                lambda answer, text=text: answer_problems(project, answer, text=text))
+
+    answer_stream(eval_run, model=eval_run.model, concurrency=eval_run.concurrency, prompts=prompts(),
+                  schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived))
+
+
+def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
+    outputs = []
+    for (case_id, repeat), c in arrived:
+        score = score_answer(eval_run.project, cases[case_id].expected, c.answer, valid=c.status == "ok")
+        outputs.append(EvalOutput(
+            eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
+            answer_key=answer_key(c.answer), status=c.status, error=c.error, passed=score.passed, score=score.score,
+            true_positives=score.true_positives, false_positives=score.false_positives,
+            false_negatives=score.false_negatives, latency_ms=c.latency_ms, input_tokens=c.input_tokens,
+            output_tokens=c.output_tokens))
+    # The unique (eval run, test case, repeat) constraint makes a resumed eval's writes exactly-once.
+    EvalOutput.objects.bulk_create(outputs, ignore_conflicts=True)
+
+
+def _judge_pending(eval_run: EvalRun) -> None:
+    """Ask the judge model about every answer not scored yet, a chunk at a time."""
+    while True:
+        outputs = list(eval_run.outputs.filter(passed=None).select_related("test_case")[:CASE_CHUNK])
+        if not outputs or not _still_running(eval_run):
+            return
+        by_id = {o.id: o for o in outputs}
+        prompts = ((o.id, judge_messages(eval_run.project, text=o.test_case.text, expected=o.test_case.expected,
+                                         answer=o.answer), judge_problems) for o in outputs)
+        answer_stream(eval_run, model=eval_run.judge_model, concurrency=eval_run.concurrency, prompts=prompts,
+                      schema=JUDGE_SCHEMA, save=lambda arrived, by_id=by_id: _save_judgements(by_id, arrived))
+
+
+def _save_judgements(by_id: dict, arrived: list[tuple]) -> None:
+    judged = []
+    for output_id, c in arrived:
+        output = by_id[output_id]
+        if c.status == "ok":
+            output.passed, output.judge_reason = c.answer["pass"], str(c.answer.get("reason", ""))
+        else:
+            output.passed, output.judge_reason = False, f"The judge gave no usable verdict: {c.error or c.problems}"
+        output.score = 1.0 if output.passed else 0.0
+        judged.append(output)
+    EvalOutput.objects.bulk_update(judged, ["passed", "score", "judge_reason"])
+
+
+def _finish(eval_run: EvalRun) -> None:
+    outputs = eval_run.outputs
+    done, errors = outputs.count(), outputs.filter(status="error").count()
+    if done and errors == done:
+        first = outputs.exclude(error="").values_list("error", flat=True).first()
+        job_finish(eval_run, RunStatus.FAILED, error=f"All {done} model calls failed. The first error: {first}")
+        return
+    with transaction.atomic():
+        results_compute(eval_run)
+        job_finish(eval_run, RunStatus.SUCCEEDED)
+    verdicts_update(eval_run)
+    for dependent in EvalRun.objects.filter(baseline=eval_run, status=RunStatus.SUCCEEDED):
+        verdicts_update(dependent)
+
+
+def evals_for_finetune(*, job, prompt_version, repeats: int = 3, user=None) -> tuple[EvalRun, EvalRun]:
+    """Evaluate a fine-tuned model against its base: two evals of the same test cases and prompt version, the
+    fine-tuned one with the base's as its baseline, so its page shows the change per training point."""
+    if job.result_model_id is None:
+        raise ApplicationError("This fine-tune has not produced a model yet.")
+    points = list(job.points.all())
+    with transaction.atomic():
+        base = eval_create(project=job.project, model=job.base_model, prompt_version=prompt_version, points=points,
+                           repeats=repeats, user=user, note=f"Base of fine-tune {job.id}")
+        tuned = eval_create(project=job.project, model=job.result_model, prompt_version=prompt_version,
+                            points=points, repeats=repeats, baseline=base, user=user, note=f"Fine-tune {job.id}")
+    return base, tuned

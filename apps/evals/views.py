@@ -1,0 +1,155 @@
+import csv
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import has_role, project_for_user
+from apps.core.exceptions import ApplicationError
+from apps.projects.kinds import kind_for
+from apps.review.selectors import reviewer_activity
+from apps.runs.jobs import job_is_alive
+from apps.tuning.selectors import job_for_user
+
+from . import exports, selectors, services
+from .forms import EvalForm, FineTuneEvalForm, OutputFilterForm
+
+OUTPUTS_PER_PAGE = 50
+
+
+@require_GET
+@login_required
+def eval_list(request, project_id):
+    project = project_for_user(request.user, project_id)
+    page = Paginator(selectors.evals_of(project), 25).get_page(request.GET.get("page"))
+    return render(request, "evals/list.html", {"project": project, "page": page,
+                                               "is_lead": has_role(project, Role.LEAD)})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def eval_create(request, project_id):
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    form = EvalForm(request.POST or None, project=project,
+                    initial={"baseline": request.GET.get("baseline"), "model": request.GET.get("model")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            eval_run = services.eval_create(project=project, user=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Eval {eval_run.id} queued: {eval_run.total} answers to score.")
+            return redirect("evals:detail", eval_id=eval_run.id)
+    return render(request, "evals/form.html", {"project": project, "form": form,
+                                               "test_case_count": project.test_cases.count()})
+
+
+@require_GET
+@login_required
+def eval_detail(request, eval_id):
+    eval_run = selectors.eval_for_user(request.user, eval_id)
+    context = {"eval": eval_run, "project": eval_run.project, "progress": selectors.progress(eval_run),
+               "is_lead": has_role(eval_run.project, Role.LEAD), "alive": job_is_alive(eval_run)}
+    if request.htmx and request.htmx.target == "eval-status":
+        response = render(request, "evals/_status.html", context)
+        if not eval_run.is_active:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    filter_form = OutputFilterForm(request.GET)
+    filters = filter_form.cleaned_data if filter_form.is_valid() else {}
+    outputs = selectors.eval_outputs(eval_run, point_id=filters.get("point"), result=filters.get("result", ""))
+    page = Paginator(outputs, OUTPUTS_PER_PAGE).get_page(request.GET.get("page"))
+    summarize = kind_for(eval_run.project).answer_summary
+    for output in page.object_list:
+        output.summary = summarize(output.answer)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update({"rows": selectors.result_rows(eval_run), "page": page, "filter_form": filter_form,
+                    "filter_query": query.urlencode(), "points": eval_run.project.training_points.all()})
+    template = "evals/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "evals/detail.html"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def eval_cancel(request, eval_id):
+    eval_run = selectors.eval_for_user(request.user, eval_id, role=Role.LEAD)
+    if services.eval_cancel(eval_run=eval_run):
+        messages.success(request, f"Cancelled eval {eval_run.id}; its answers so far are kept.")
+    return redirect("evals:detail", eval_id=eval_run.id)
+
+
+@require_POST
+@login_required
+def eval_resume(request, eval_id):
+    eval_run = selectors.eval_for_user(request.user, eval_id, role=Role.LEAD)
+    try:
+        services.eval_resume(eval_run=eval_run)
+        messages.success(request, f"Eval {eval_run.id} queued again: it continues where it stopped.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("evals:detail", eval_id=eval_run.id)
+
+
+@require_GET
+@login_required
+def eval_export(request, eval_id, table):
+    eval_run = selectors.eval_for_user(request.user, eval_id)
+    if table == "outputs":
+        return _csv(f"eval-{eval_run.id}-outputs.csv", exports.outputs_rows(eval_run))
+    return _csv(f"eval-{eval_run.id}-results.csv", exports.results_rows(eval_run))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def finetune_evaluate(request, job_id):
+    job = job_for_user(request.user, job_id, role=Role.LEAD)
+    form = FineTuneEvalForm(request.POST or None, project=job.project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            base, tuned = services.evals_for_finetune(job=job, user=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Queued eval {base.id} (base model) and eval {tuned.id} (fine-tuned), "
+                                      "on the same test cases.")
+            return redirect("evals:detail", eval_id=tuned.id)
+    return render(request, "evals/finetune.html", {"job": job, "project": job.project, "form": form})
+
+
+@require_GET
+@login_required
+def dashboard(request, project_id):
+    project = project_for_user(request.user, project_id)
+    grid = selectors.matrix(project)
+    for row in grid["rows"]:
+        row["trend"] = selectors.trend_chart(row, grid["columns"])
+    is_lead = has_role(project, Role.LEAD)
+    context = {"project": project, "grid": grid, "charts": selectors.project_charts(grid), "is_lead": is_lead,
+               "column_labels": [selectors.column_label(c) for c in grid["columns"]],
+               "activity": reviewer_activity(project) if is_lead else None}
+    return render(request, "evals/dashboard.html", context)
+
+
+@require_GET
+@login_required
+def dashboard_export(request, project_id, table):
+    if table == "reviewers":
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        return _csv(f"project-{project.id}-reviewers.csv", exports.reviewer_rows(reviewer_activity(project)))
+    project = project_for_user(request.user, project_id)
+    return _csv(f"project-{project.id}-pass-rates.csv", exports.matrix_rows(selectors.matrix(project)))
+
+
+def _csv(filename: str, rows) -> HttpResponse:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
