@@ -12,8 +12,9 @@ from django.urls import reverse
 
 from apps.accounts.models import Membership, Role
 from apps.datasets.models import DatasetImport, ImportStatus
+from apps.evals.models import EvalRun
 from apps.llm.models import Model
-from apps.review.models import TrainingExample, TrainingPoint
+from apps.review.models import TestCase, TrainingExample, TrainingPoint
 from apps.runs.models import Output, Run, RunStatus
 from tests.conftest import api_as, login
 
@@ -54,6 +55,9 @@ PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
 JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
 PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
+EV = lambda ctx: {"eval_id": ctx["eval"].id}  # noqa: E731
+EVAL_FORM = lambda ctx: {"model": ctx["model"].id, "prompt_version": ctx["version"].id, "repeats": 1,  # noqa: E731
+                         "concurrency": 1}
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
 
@@ -129,6 +133,22 @@ PAGES = [
     Endpoint("tuning:detail", "get", Role.REVIEWER, JOB),
     Endpoint("tuning:cancel", "post", Role.LEAD, JOB),
     Endpoint("tuning:training_file", "get", Role.LEAD, JOB),
+    Endpoint("evals:list", "get", Role.REVIEWER, P),
+    Endpoint("evals:create", "get", Role.LEAD, P),
+    Endpoint("evals:create", "post", Role.LEAD, P, EVAL_FORM),
+    Endpoint("evals:detail", "get", Role.REVIEWER, EV),
+    Endpoint("evals:cancel", "post", Role.LEAD, EV),
+    Endpoint("evals:resume", "post", Role.LEAD, EV),
+    Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "results"}),
+    Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "outputs"}),
+    Endpoint("evals:finetune", "get", Role.LEAD, JOB),
+    Endpoint("evals:finetune", "post", Role.LEAD, JOB, lambda ctx: {"prompt_version": ctx["version"].id,
+                                                                    "repeats": 1}),
+    Endpoint("evals:dashboard", "get", Role.REVIEWER, P),
+    Endpoint("evals:dashboard_export", "get", Role.REVIEWER, lambda ctx: {"project_id": ctx["project"].id,
+                                                                          "table": "pass-rates"}),
+    Endpoint("evals:dashboard_export", "get", Role.LEAD, lambda ctx: {"project_id": ctx["project"].id,
+                                                                      "table": "reviewers"}),
 ]
 
 APIS = [
@@ -188,6 +208,11 @@ APIS = [
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-finetune", "get", Role.REVIEWER, JOB, api=True),
     Endpoint("api-finetune-cancel", "post", Role.LEAD, JOB, api=True),
+    Endpoint("api-evals", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-evals", "post", Role.LEAD, P, EVAL_FORM, api=True),
+    Endpoint("api-eval", "get", Role.REVIEWER, EV, api=True),
+    Endpoint("api-eval-cancel", "post", Role.LEAD, EV, api=True),
+    Endpoint("api-dashboard", "get", Role.REVIEWER, P, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -213,6 +238,10 @@ def ctx(project, people, dataset, prompt_version):
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
                                                status=ImportStatus.SUCCEEDED),
+        "test_case": TestCase.objects.create(project=project, text="Held out", text_hash="y",
+                                             expected={"label": "billing"}),
+        "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
+                                       test_case_ids=[], status=RunStatus.FAILED),
     }
 
 

@@ -1,7 +1,6 @@
 """Eval runs executed in-process against the fake OpenAI-compatible server, with hand-computed expectations."""
 
 import json
-from collections import Counter
 
 import pytest
 from django.urls import reverse
@@ -16,51 +15,8 @@ from apps.review.services import point_create
 from apps.review.services import test_case_create as add_test_case
 from apps.runs.models import RunStatus
 from tests.conftest import api_as, login
+from tests.evals.conftest import run_eval, scripted
 from tests.factories import MembershipFactory
-
-
-@pytest.fixture
-def points(project):
-    return {"hold": point_create(project=project, name="hold is a pause"),
-            "credit": point_create(project=project, name="credit is an SLA credit")}
-
-
-def case(project, text, label, points, group=""):
-    return add_test_case(project=project, text=text, expected={"label": label}, points=points,
-                            paraphrase_group=group)
-
-
-@pytest.fixture
-def cases(project, points):
-    hold, credit = points["hold"], points["credit"]
-    return [
-        case(project, "Please hold my account", "escalation", [hold], group="pause"),
-        case(project, "Pause my account for a month", "escalation", [hold], group="pause"),
-        case(project, "Put my deliveries on hold", "escalation", [hold]),
-        case(project, "Hold everything while I travel", "escalation", [hold]),
-        case(project, "Where is my credit for the outage", "technical", [credit]),
-        case(project, "The outage credit never came", "technical", [credit]),
-    ]
-
-
-def scripted(answers: dict[str, list[str]]):
-    """Answer each text with its list of labels in turn (one per repeat); texts not listed get 'billing'."""
-    asked = Counter()
-
-    def answer(body):
-        text = body["messages"][-1]["content"].removeprefix("Ticket: ")
-        labels = answers.get(text, ["billing"])
-        label = labels[asked[text] % len(labels)]
-        asked[text] += 1
-        return json.dumps({"label": label})
-
-    return answer
-
-
-def run_eval(project, model, prompt_version, django_capture_on_commit_callbacks, **kwargs) -> EvalRun:
-    with django_capture_on_commit_callbacks(execute=False):
-        eval_run = eval_create(project=project, model=model, prompt_version=prompt_version, **kwargs)
-    return eval_execute(eval_id=eval_run.id)
 
 
 def test_an_eval_scores_each_point_with_pass_rate_consistency_and_latency(
