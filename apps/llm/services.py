@@ -37,8 +37,8 @@ def _save(model: Model, fields: dict) -> Model:
 
 
 def model_delete(*, model: Model) -> None:
-    if model.runs.exists() or model.finetune_jobs.exists():
-        raise ApplicationError("Runs or fine-tunes used this model, so it stays for their record.")
+    if model.runs.exists() or model.finetune_jobs.exists() or model.eval_runs.exists():
+        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.")
     model.delete()
 
 

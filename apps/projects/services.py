@@ -69,6 +69,7 @@ def project_update(*, project: Project, **fields) -> Project:
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     # Runs and fine-tunes protect the prompt versions and models they used; with the project gone, they go first.
+    project.eval_runs.all().delete()
     project.runs.all().delete()
     project.finetune_jobs.all().delete()
     project.delete()

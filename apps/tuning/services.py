@@ -26,7 +26,7 @@ DEFAULTS = {"epochs": 3, "learning_rate": 2e-4, "batch_size": 4, "lora_r": 16, "
 
 @transaction.atomic
 def finetune_launch(*, project, base_model: Model, backend: str, points=(), hyperparameters: dict | None = None,
-                    user=None) -> FineTuneJob:
+                    user=None, launch: bool = True) -> FineTuneJob:
     """Check the examples, freeze them into a training file (with its hash), and queue the job.
 
     Nothing starts when a check fails: the ApplicationError lists every reason.
@@ -55,7 +55,8 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
     job.points.set(points)
     _event(job, f"Froze {job.example_count} training and {job.validation_count} validation examples "
                 f"(sha256 {frozen.sha256[:12]}…).")
-    _enqueue(job)
+    if launch:
+        _enqueue(job)
     return job
 
 

@@ -48,13 +48,23 @@ class Workers:
             "TASKLLM_CELERY_QUEUE": self.queue,
         }
         self._old_queue = celery_app.conf.task_default_queue
+        self._old_routes = celery_app.conf.task_routes
         celery_app.conf.task_default_queue = self.queue
+        # Fine-tunes go to the test's own train queue, which every test worker also serves.
+        self._set_routes({name: {"queue": f"{self.queue}-train"} for name in (self._old_routes or {})})
+
+    @staticmethod
+    def _set_routes(routes) -> None:
+        celery_app.conf.task_routes = routes
+        celery_app.amqp.flush_routes()
+        celery_app.amqp.__dict__.pop("router", None)  # a cached property holding the old routes
 
     def start(self, *, concurrency: int = 1) -> subprocess.Popen:
         log_path = self.tmp_path / f"worker-{len(self.processes)}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "taskllm_site", "worker", "-Q", self.queue,
+                [sys.executable, "-m", "celery", "-A", "taskllm_site", "worker",
+                 "-Q", f"{self.queue},{self.queue}-train",
                  f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
                  "-n", f"{self.queue}-{len(self.processes)}@%h", "--loglevel=INFO"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -71,6 +81,7 @@ class Workers:
 
     def stop_all(self) -> None:
         celery_app.conf.task_default_queue = self._old_queue
+        self._set_routes(self._old_routes)
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()

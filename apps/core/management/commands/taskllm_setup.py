@@ -35,6 +35,13 @@ DEMO_PROMPTS = [
     ("Router: chain of thought", PromptStyle.CHAIN_OF_THOUGHT, SYSTEM),
     ("Router: our definitions", PromptStyle.DEFINITIONS, SYSTEM),
 ]
+NER_PROJECT = "Clinical trial entities (demo)"
+NER_TYPES = ["DRUG", "DOSE", "CONDITION", "BIOMARKER"]
+NER_GUIDELINES = (
+    "Mark every drug, dose, condition and biomarker in sentences from trial protocols. A biomarker is a measurable "
+    "marker (HER2-positive, HbA1c, EGFR mutation), not the condition it signals.\n\n"
+    "Honest note: the bundled 135M model finds few of these entities; it is here so the pages and the loop can be "
+    "tried offline. Point a run at a larger OpenAI-compatible model to see NER work.")
 
 
 class Command(BaseCommand):
@@ -44,9 +51,11 @@ class Command(BaseCommand):
         password = os.environ.get("TASKLLM_DEMO_PASSWORD", "taskllm")
         with transaction.atomic():
             users = {name: self._user(name, is_admin, password) for name, _role, is_admin in DEMO_USERS}
-            project = Project.objects.filter(name=DEMO_PROJECT).first() or self._demo_project(users["admin"])
-            for name, role, _is_admin in DEMO_USERS:
-                Membership.objects.get_or_create(project=project, user=users[name], defaults={"role": role})
+            projects = [Project.objects.filter(name=DEMO_PROJECT).first() or self._demo_project(users["admin"]),
+                        Project.objects.filter(name=NER_PROJECT).first() or self._ner_project(users["admin"])]
+            for project in projects:
+                for name, role, _is_admin in DEMO_USERS:
+                    Membership.objects.get_or_create(project=project, user=users[name], defaults={"role": role})
             if not Model.objects.filter(provider=Provider.LOCAL, project=None).exists():
                 Model.objects.create(name=LOCAL_MODEL, provider=Provider.LOCAL, max_tokens=128)
         self.stdout.write(f"Demo logins (password '{password}'): admin, lead, reviewer")
@@ -73,4 +82,17 @@ class Command(BaseCommand):
         for name, style, system in DEMO_PROMPTS:
             prompt_create(project=project, name=name, style=style, system=system, user_template="Ticket: {text}",
                           user=admin)
+        return project
+
+    def _ner_project(self, admin) -> Project:
+        project = project_create(user=admin, name=NER_PROJECT, task_kind="ner", entity_types=NER_TYPES,
+                                 guidelines=NER_GUIDELINES, f1_threshold=1.0)
+        dataset = dataset_create(project=project, name="Trial protocol sentences", user=admin,
+                                 description="Hand-written sentences in the style of clinical trial protocols.")
+        with open(DEMO_DIR / "clinical_trial_ner.jsonl", "rb") as handle:
+            dataset_import_start(dataset=dataset, upload=File(handle, name="clinical_trial_ner.jsonl"),
+                                 file_format="jsonl", user=admin, inline=True)
+        prompt_create(project=project, name="Trial entities", style=PromptStyle.PLAIN,
+                      system="You mark entities in clinical trial protocol sentences. Entity types: {entity_types}.",
+                      user_template="Sentence: {text}", user=admin)
         return project
