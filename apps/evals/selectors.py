@@ -111,7 +111,7 @@ def column_label(eval_run: EvalRun) -> str:
 def trend_chart(row: dict, columns: list[EvalRun]) -> dict:
     """A point's pass rate over the evaluated versions (oldest first)."""
     values = [cell.result.pass_rate if cell.result else None for cell in row["cells"]]
-    return line_chart([f"#{c.id}" for c in columns], {"pass rate": values}, top=1.0, width=360, height=120)
+    return line_chart([f"#{c.id}" for c in columns], {"pass rate": values}, top=1.0, width=200, height=44, pad=6)
 
 
 def project_charts(grid: dict) -> dict:

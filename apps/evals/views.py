@@ -68,6 +68,7 @@ def eval_detail(request, eval_id):
     summarize = kind_for(eval_run.project).answer_summary
     for output in page.object_list:
         output.summary = summarize(output.answer)
+        output.expected_summary = summarize(output.test_case.expected)
     query = request.GET.copy()
     query.pop("page", None)
     context.update({"rows": selectors.result_rows(eval_run), "page": page, "filter_form": filter_form,
@@ -132,7 +133,6 @@ def dashboard(request, project_id):
         row["trend"] = selectors.trend_chart(row, grid["columns"])
     is_lead = has_role(project, Role.LEAD)
     context = {"project": project, "grid": grid, "charts": selectors.project_charts(grid), "is_lead": is_lead,
-               "column_labels": [selectors.column_label(c) for c in grid["columns"]],
                "activity": reviewer_activity(project) if is_lead else None}
     return render(request, "evals/dashboard.html", context)
 
