@@ -7,10 +7,9 @@ PAD = 28
 
 @dataclass
 class Point:
-    x: float
-    y: float
-    value: float | None
-    label: str
+    x: str  # coordinates and title formatted here, not by template filters (dashboards draw hundreds)
+    y: str
+    title: str
 
 
 def _top_label(top: float) -> str:
@@ -18,7 +17,7 @@ def _top_label(top: float) -> str:
 
 
 def line_chart(labels: list[str], series: dict[str, list[float | None]], *, top: float | None = None,
-               width: int = 560, height: int = 180, pad: int = PAD) -> dict:
+               width: int = 560, height: int = 180, pad: int = PAD, dots: bool = True) -> dict:
     """One polyline per series over `labels` on the x axis; a missing value breaks nothing, it is just skipped."""
     values = [v for vs in series.values() for v in vs if v is not None]
     if not labels or not values:
@@ -26,14 +25,16 @@ def line_chart(labels: list[str], series: dict[str, list[float | None]], *, top:
     top = top or max(values) or 1.0
     step = (width - 2 * pad) / max(len(labels) - 1, 1)
 
-    def place(index: int, value: float) -> Point:
-        return Point(pad + step * index, height - pad - (height - 2 * pad) * value / top, value, labels[index])
+    def place(index: int, value: float) -> tuple[str, str]:
+        return f"{pad + step * index:.1f}", f"{height - pad - (height - 2 * pad) * value / top:.1f}"
 
     lines = []
     for name, vs in series.items():
-        dots = [place(i, v) for i, v in enumerate(vs) if v is not None]
-        lines.append({"name": name, "dots": dots, "points": " ".join(f"{d.x:.1f},{d.y:.1f}" for d in dots)})
-    ticks = [{"x": pad + step * i, "label": label} for i, label in enumerate(labels)] if pad >= PAD else []
+        placed = [(place(i, v), i, v) for i, v in enumerate(vs) if v is not None]
+        lines.append({"name": name, "points": " ".join(f"{x},{y}" for (x, y), _, _ in placed),
+                      "dots": [Point(x, y, f"{name} {labels[i]}: {_top_label(v)}") for (x, y), i, v in placed]
+                      if dots else []})
+    ticks = [{"x": f"{pad + step * i:.1f}", "label": label} for i, label in enumerate(labels)] if pad >= PAD else []
     return {"width": width, "height": height, "lines": lines, "ticks": ticks, "top": top, "pad": pad,
             "top_label": _top_label(top) if pad >= PAD else "", "baseline_y": height - pad}
 
@@ -48,7 +49,9 @@ def bar_chart(labels: list[str], values: list[float], *, top: float | None = Non
     bars = []
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         bar_height = (height - 2 * PAD) * min(value, top) / top
-        bars.append({"x": PAD + slot * index + slot * 0.15, "y": height - PAD - bar_height, "width": slot * 0.7,
-                     "height": bar_height, "value": value, "label": label, "centre": PAD + slot * (index + 0.5)})
+        bars.append({"x": f"{PAD + slot * index + slot * 0.15:.1f}", "y": f"{height - PAD - bar_height:.1f}",
+                     "width": f"{slot * 0.7:.1f}", "height": f"{bar_height:.1f}", "value": _top_label(value),
+                     "label": label, "centre": f"{PAD + slot * (index + 0.5):.1f}",
+                     "value_y": f"{height - PAD - bar_height - 3:.1f}"})
     return {"width": width, "height": height, "bars": bars, "top": top, "top_label": _top_label(top), "pad": PAD,
             "baseline_y": height - PAD}

@@ -114,9 +114,11 @@ class DashboardApi(APIView):
         """The pass-rate matrix: training points × the latest eval of each (model, prompt version)."""
         project = project_for_user(request.user, project_id)
         grid = selectors.matrix(project)
+        filled = [cell.result for row in grid["table"] for cell in row["cells"] if cell.result]
+        data = iter(PointResultSerializer(filled, many=True).data)  # one serializer for every cell
 
         def cells(row_cells):
-            return [PointResultSerializer(c.result).data if c.result else None for c in row_cells]
+            return [next(data) if c.result else None for c in row_cells]
 
         return Response({
             "columns": [{"eval_run": c.id, "model": c.model_id, "model_name": c.model.name,

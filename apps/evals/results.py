@@ -2,7 +2,7 @@
 (so a dashboard reads a few rows per eval, never its outputs); and the verdicts against a baseline."""
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 
 from django.db.models import Avg, Count, Q, Sum
@@ -16,13 +16,12 @@ from .models import EvalOutput, EvalRun, PointResult
 OVERALL = None  # the point of the row for all test cases
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseTally:
     outputs: int = 0
     passed: int = 0
     modal: int = 0
     modal_key: str = ""
-    keys: dict = field(default_factory=dict)
 
 
 def results_compute(eval_run: EvalRun) -> list[PointResult]:
@@ -36,8 +35,8 @@ def results_compute(eval_run: EvalRun) -> list[PointResult]:
     if not has_percentile():
         _add_percentiles_in_python(outputs, sums)
     cases = _case_tallies(outputs)
-    groups = dict(TestCase.objects.filter(id__in=cases).exclude(paraphrase_group="").values_list(
-        "id", "paraphrase_group"))
+    groups = dict(TestCase.objects.filter(id__in=outputs.values("test_case_id")).exclude(paraphrase_group="")
+                  .values_list("id", "paraphrase_group"))
     results = [_result(eval_run, point, sums[point], _cases_of(point, cases, links), groups)
                for point in [OVERALL, *sorted(links.points)] if point in sums]
     PointResult.objects.filter(eval_run=eval_run).delete()
@@ -87,10 +86,10 @@ def _case_tallies(outputs) -> dict[int, CaseTally]:
     tallies: dict[int, CaseTally] = defaultdict(CaseTally)
     rows = outputs.values_list("test_case_id", "answer_key").annotate(
         n=Count("id"), passes=Count("id", filter=Q(passed=True))).order_by("test_case_id", "answer_key")
-    for case_id, key, n, passed in rows.iterator():
+    for case_id, key, n, passes in rows.iterator():
         tally = tallies[case_id]
         tally.outputs += n
-        tally.passed += passed
+        tally.passed += passes
         if n > tally.modal:  # ties keep the first key in order, so the modal answer is deterministic
             tally.modal, tally.modal_key = n, key
     return tallies

@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
@@ -75,20 +76,29 @@ def matrix_columns(project, *, limit: int = MATRIX_COLUMNS) -> list[EvalRun]:
     """The latest finished eval of each (model, prompt version), oldest first: the versions a lead compares."""
     latest = (EvalRun.objects.filter(project=project, status=RunStatus.SUCCEEDED)
               .values("model_id", "prompt_version_id").annotate(last=Max("id")).values("last"))
-    newest = EvalRun.objects.filter(id__in=latest).select_related("model", "prompt_version__template").order_by(
-        "-finished_at", "-id")[:limit]
+    newest = EvalRun.objects.filter(id__in=latest).select_related("model", "prompt_version__template").defer(
+        "test_case_ids").order_by("-finished_at", "-id")[:limit]
     return list(reversed(newest))
 
 
 @dataclass
 class Cell:
+    """One matrix cell, its text worked out here: a thousand cells rendered by template filters take too long."""
+
     result: PointResult | None
     column: EvalRun
+    url: str = ""
 
-    @property
-    def hue(self) -> int:
-        """0 (red) at a 0% pass rate to 120 (green) at 100%."""
-        return round(120 * self.result.pass_rate) if self.result else 0
+    def __post_init__(self):
+        r = self.result
+        if r is None:
+            return
+        self.percent = round(100 * r.pass_rate)
+        self.hue = round(120 * r.pass_rate)  # 0 (red) at a 0% pass rate to 120 (green) at 100%
+        verdict = f" · {r.verdict}" if r.verdict else ""
+        self.title = (f"{r.passed}/{r.outputs} passed (95%: {100 * r.ci_low:.0f}–{100 * r.ci_high:.0f}%) · "
+                      f"consistency {r.consistency:.2f} · latency p50 {r.latency_p50_ms:.0f} ms, "
+                      f"p95 {r.latency_p95_ms:.0f} ms{verdict}")
 
 
 def matrix(project, *, limit: int = MATRIX_COLUMNS) -> dict:
@@ -97,10 +107,21 @@ def matrix(project, *, limit: int = MATRIX_COLUMNS) -> dict:
     results = {(r.eval_run_id, r.point_id): r
                for r in PointResult.objects.filter(eval_run__in=[c.id for c in columns])}
     point_ids = {point_id for _, point_id in results if point_id is not None}
-    points = project.training_points.filter(Q(id__in=point_ids) | ~Q(status="archived")).order_by("name")
-    rows = [{"point": point, "cells": [Cell(results.get((c.id, point.id)), c) for c in columns]} for point in points]
-    overall = [Cell(results.get((c.id, None)), c) for c in columns]
-    return {"columns": columns, "rows": rows, "overall": overall}
+    points = list(project.training_points.filter(Q(id__in=point_ids) | ~Q(status="archived")).order_by("name"))
+    by_id = {point.id: point for point in points}
+    for result in results.values():  # a cell that names its point (the API) makes no query of its own
+        if result.point_id in by_id:
+            result.point = by_id[result.point_id]
+    links = {c.id: reverse("evals:detail", args=[c.id]) for c in columns}
+
+    def cell(column, point_id) -> Cell:
+        query = f"?point={point_id}&result=fail#outputs" if point_id else "?result=fail#outputs"
+        return Cell(results.get((column.id, point_id)), column, links[column.id] + query)
+
+    rows = [{"point": point, "cells": [cell(c, point.id) for c in columns]} for point in points]
+    overall = [cell(c, None) for c in columns]
+    return {"columns": columns, "rows": rows, "overall": overall,
+            "table": [{"point": None, "cells": overall}, *rows]}  # the page's rows: all test cases first
 
 
 def column_label(eval_run: EvalRun) -> str:
@@ -111,7 +132,8 @@ def column_label(eval_run: EvalRun) -> str:
 def trend_chart(row: dict, columns: list[EvalRun]) -> dict:
     """A point's pass rate over the evaluated versions (oldest first)."""
     values = [cell.result.pass_rate if cell.result else None for cell in row["cells"]]
-    return line_chart([f"#{c.id}" for c in columns], {"pass rate": values}, top=1.0, width=200, height=44, pad=6)
+    return line_chart([f"#{c.id}" for c in columns], {"pass rate": values}, top=1.0, width=200, height=44, pad=6,
+                      dots=False)
 
 
 def project_charts(grid: dict) -> dict:

@@ -31,7 +31,7 @@ def test_the_matrix_shows_each_point_for_each_version(two_versions, points, proj
     page = login(people["reviewer"]).get(reverse("evals:dashboard", args=[project.id])).content.decode()
     hold_row = page.split(f'data-point="{points["hold"].id}"')[1].split("</tr>")[0]
     assert ">0%</a>" in hold_row and ">100%</a>" in hold_row and 'class="verdict improved">▲' in hold_row
-    assert f"/evals/{second.id}/?point={points['hold'].id}&result=fail" in hold_row
+    assert f"/evals/{second.id}/?point={points['hold'].id}&amp;result=fail" in hold_row
     assert "consistency 1.00" in hold_row and "Reviewer activity" not in page  # reviewers see no activity
     assert "<svg" in page and "Consistency" in page
 
