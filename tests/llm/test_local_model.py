@@ -50,3 +50,18 @@ def test_an_ner_answer_is_generated_and_a_parse_failure_is_recorded_not_raised(d
     assert result.text.startswith("{")
     assert result.output_tokens > 0
     assert result.valid or result.problems  # either a valid answer or the reason it is not, never an exception
+
+
+def test_a_chain_of_thought_classification_writes_its_reasoning_then_picks_a_label(project):
+    version = prompt_create(project=project, name="CoT", style="cot", system="Route the support ticket.",
+                            user_template="Ticket: {text}").versions.get()
+    assert version.wants_reasoning
+    model = Model(name="SmolLM2", provider="local", max_tokens=24)
+    text = "My invoice shows the wrong amount."
+    result = complete(model, render_messages(project, version, text), schema=schema_for(project, version),
+                      validate=lambda answer: answer_problems(project, answer, text=text))
+    assert result.valid, result.problems
+    assert result.answer["label"] in project.labels
+    assert isinstance(result.answer["reasoning"], str) and result.answer["reasoning"]
+    assert '"' not in result.answer["reasoning"]
+    assert 1 < result.output_tokens <= 24 + 8  # the reasoning, capped by max tokens, and the label's tokens

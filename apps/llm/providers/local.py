@@ -3,7 +3,9 @@
 It loads once per process (about 15 s and 1.2 GB on a 2-core CPU) and never touches the
 network. When the answer schema is a closed set of labels, each label is scored by the
 model's log-likelihood and the best one is the answer, so a classification answer is
-always one of the labels. Other answers are generated greedily and parsed by the caller.
+always one of the labels; with a chain-of-thought schema the model first writes its
+reasoning (greedily, up to the model's max tokens) and the labels are scored after it.
+Other answers are generated greedily and parsed by the caller.
 A model row with a LoRA adapter gets the adapter loaded on top of the base.
 """
 
@@ -69,6 +71,8 @@ def reply(model_row, messages: list[dict], schema: dict) -> RawReply:
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     labels = (schema.get("properties", {}).get("label") or {}).get("enum")
     with _lock:  # one forward pass at a time: torch already uses every core
+        if labels and "reasoning" in schema.get("properties", {}):
+            return _reason_then_label(tokenizer, model, prompt, labels, model_row.max_tokens)
         if labels:
             return _best_label(tokenizer, model, prompt, labels)
         # The base model is nudged into JSON by starting its answer with "{"; a fine-tune learned to write it.
@@ -83,15 +87,28 @@ def _adapter_dir(model_row) -> str:
     return default_storage.path(model_row.adapter)
 
 
-def _best_label(tokenizer, model, prompt: str, labels: list[str]) -> RawReply:
-    """Score `{"label": "<label>"}` for every label; the highest log-likelihood wins.
+def _reason_then_label(tokenizer, model, prompt: str, labels: list[str], max_tokens: int) -> RawReply:
+    """Chain of thought: generate the reasoning field first, then score the labels after it."""
+    opening = '{"reasoning": "'
+    thought = _generate(tokenizer, model, prompt, max_tokens, prefix=opening, stop='"')
+    reasoning = thought.text[len(opening):].split('"', 1)[0].strip()
+    answer_prefix = f'{opening}{json.dumps(reasoning, ensure_ascii=False)[1:-1]}", "label": "'
+    scored = _best_label(tokenizer, model, prompt, labels, answer_prefix=answer_prefix)
+    label = json.loads(scored.text)["label"]
+    return RawReply(text=json.dumps({"reasoning": reasoning, "label": label}), input_tokens=thought.input_tokens,
+                    output_tokens=thought.output_tokens + scored.output_tokens)
+
+
+def _best_label(tokenizer, model, prompt: str, labels: list[str], *, answer_prefix: str = '{"label": "'
+                ) -> RawReply:
+    """Score `{"label": "<label>"}` (after `answer_prefix`) for every label; the highest log-likelihood wins.
 
     The shared prefix (the whole prompt) is run once and its cache reused for all the
     labels, so a record costs one pass over the prompt plus a few tokens per label.
     """
     import torch
 
-    prefix_ids = tokenizer(prompt + '{"label": "', add_special_tokens=False).input_ids
+    prefix_ids = tokenizer(prompt + answer_prefix, add_special_tokens=False).input_ids
     candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
     longest = max(len(c) for c in candidates)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -114,13 +131,14 @@ def _best_label(tokenizer, model, prompt: str, labels: list[str]) -> RawReply:
                     output_tokens=len(candidates[best]))
 
 
-def _generate(tokenizer, model, prompt: str, max_tokens: int, *, prefix: str) -> RawReply:
+def _generate(tokenizer, model, prompt: str, max_tokens: int, *, prefix: str, stop: str | None = None) -> RawReply:
     import torch
 
     ids = tokenizer(prompt + prefix, return_tensors="pt", add_special_tokens=False).input_ids
+    stopping = {"stop_strings": [stop], "tokenizer": tokenizer} if stop else {}
     with torch.inference_mode():
         out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **stopping)
     new_tokens = out[0, ids.shape[1]:]
     text = prefix + tokenizer.decode(new_tokens, skip_special_tokens=True)
     return RawReply(text=text, input_tokens=ids.shape[1], output_tokens=len(new_tokens))

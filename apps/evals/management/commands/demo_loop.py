@@ -45,6 +45,9 @@ class Command(BaseCommand):
         project = Project.objects.filter(name=DEMO_PROJECT).first()
         if project is None:
             raise CommandError("No demo project: run `python manage.py taskllm_setup` first (make run does).")
+        if project.training_examples.exists():
+            raise CommandError("The demo project already has training examples (the loop ran before, or you made "
+                               "some): run it on a fresh demo, e.g. after deleting var/ and `make run` again.")
         User = get_user_model()
         lead, reviewer = User.objects.get(username="lead"), User.objects.get(username="reviewer")
         base = Model.objects.get(name=LOCAL_MODEL, project=None)
