@@ -7,6 +7,7 @@ import json
 import os
 import random
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,10 @@ def _load_trainable(hp: Hyperparameters):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # Noise for a user's terminal: peft asks transformers a question transformers 5 renamed, and looks for a
+    # config.json the GGUF package does not have (the vocabulary is indeed unchanged).
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="Could not find a config file.*", category=UserWarning)
     folder, name = weights_location()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
