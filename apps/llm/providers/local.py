@@ -52,7 +52,8 @@ def load(adapter_dir: str = ""):
     if adapter_dir:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir)
+        # Merged into the weights: an unmerged LoRA on every linear layer makes each answer about 1.5x slower.
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     model.eval()
     return tokenizer, model
 
