@@ -147,6 +147,8 @@ def test_ner_evals_score_entity_f1_against_the_threshold(ner_project, llm_server
     assert (result.passed, result.outputs) == (1, 2)  # 0.5 is below the threshold of 0.6
     # micro: tp 2, fp 1, fn 1 -> P = R = 2/3; macro: mean of 0.5 and 1.0
     assert result.f1_micro == pytest.approx(2 / 3) and result.f1_macro == pytest.approx(0.75)
+    page = login(people["lead"]).get(reverse("evals:detail", args=[eval_run.id])).content.decode()
+    assert "F1 micro / macro" in page and "0.67 / 0.75" in page and "F1 0.50" in page
 
 
 def test_generation_evals_are_graded_by_a_judge_model(people, llm_server, django_capture_on_commit_callbacks):
@@ -177,6 +179,9 @@ def test_generation_evals_are_graded_by_a_judge_model(people, llm_server, django
     judge_prompt = next(r for r in llm_server.requests if r["model"] == "judge")
     assert "Mentions the refund." in judge_prompt["messages"][0]["content"]
     assert eval_run.results.get(point=point).pass_rate == 0.5
+    MembershipFactory(project=project, user=people["reviewer"], role="reviewer")
+    page = login(people["reviewer"]).get(reverse("evals:detail", args=[eval_run.id]) + "?result=fail").content.decode()
+    assert "judged by Judge" in page and "checked the refund" in page and "Sorry to hear that" in page
 
 
 def test_a_fine_tune_is_evaluated_against_its_base(project, prompt_version, remote_model, cases, points,
