@@ -3,7 +3,6 @@ test case and repeat, scored as it is saved), judge, and store the results per t
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 
 from apps.core.exceptions import ApplicationError
@@ -11,8 +10,8 @@ from apps.llm.models import Provider
 from apps.projects.kinds import answer_problems
 from apps.prompts.rendering import render_messages, schema_for
 from apps.review.models import TestCase
-from apps.runs.jobs import answer_stream, job_claim, job_finish, job_is_alive
-from apps.runs.models import ACTIVE_STATUSES, RunStatus
+from apps.runs.jobs import answer_stream, job_cancel, job_claim, job_finish, job_requeue, jobs_resume_interrupted
+from apps.runs.models import RunStatus
 
 from .models import EvalOutput, EvalRun
 from .results import results_compute, verdicts_update
@@ -74,32 +73,18 @@ def eval_enqueue(*, eval_run: EvalRun, countdown: float = 0) -> None:
 
 def eval_cancel(*, eval_run: EvalRun) -> bool:
     """Stop a queued or running eval run; its outputs so far are kept (it has no results until it finishes)."""
-    from django.utils import timezone
-
-    cancelled = EvalRun.objects.filter(id=eval_run.id, status__in=ACTIVE_STATUSES).update(
-        status=RunStatus.CANCELLED, finished_at=timezone.now())
-    eval_run.refresh_from_db()
-    return bool(cancelled)
+    return job_cancel(eval_run)
 
 
 def eval_resume(*, eval_run: EvalRun) -> None:
     """Queue a failed, cancelled or stalled eval run again: it answers only what has no output yet."""
-    if eval_run.status == RunStatus.SUCCEEDED:
-        raise ApplicationError("This eval run has finished; start a new one to run it again.")
-    if eval_run.status == RunStatus.RUNNING and job_is_alive(eval_run):
-        raise ApplicationError("This eval run is still running.")
-    EvalRun.objects.filter(id=eval_run.id).update(status=RunStatus.QUEUED, error="", finished_at=None)
-    eval_run.refresh_from_db()
-    eval_enqueue(eval_run=eval_run)
+    job_requeue(eval_run, noun="eval run", enqueue=lambda job: eval_enqueue(eval_run=job))
 
 
 def evals_resume_interrupted() -> int:
     """Queue every eval run left RUNNING (its worker may have died); live ones are looked at again later."""
-    eval_runs = list(EvalRun.objects.filter(status=RunStatus.RUNNING))
-    for eval_run in eval_runs:
-        countdown = settings.TASKLLM_JOB_HEARTBEAT_SECONDS if job_is_alive(eval_run) else 0
-        eval_enqueue(eval_run=eval_run, countdown=countdown)
-    return len(eval_runs)
+    return jobs_resume_interrupted(
+        EvalRun, enqueue=lambda job, countdown: eval_enqueue(eval_run=job, countdown=countdown))
 
 
 # --- execution ---------------------------------------------------------------------------

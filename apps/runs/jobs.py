@@ -14,9 +14,10 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
 from apps.llm.client import Caller
 
-from .models import RunStatus
+from .models import ACTIVE_STATUSES, RunStatus
 
 HEARTBEAT_EVERY_SECONDS = 1.0
 SAVE_EVERY_SECONDS = 0.25
@@ -26,6 +27,33 @@ SAVE_BATCH = 64
 def job_is_alive(job) -> bool:
     stale_after = timedelta(seconds=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
     return bool(job.heartbeat_at and job.heartbeat_at > timezone.now() - stale_after)
+
+
+def job_cancel(job) -> bool:
+    """Stop a queued or running job; what it made so far is kept. Its worker stops within about a second."""
+    cancelled = type(job).objects.filter(id=job.id, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now())
+    job.refresh_from_db()
+    return bool(cancelled)
+
+
+def job_requeue(job, *, noun: str, enqueue: Callable) -> None:
+    """Queue a failed, cancelled or stalled job again (`enqueue(job)`); it does only what it has not done yet."""
+    if job.status == RunStatus.SUCCEEDED:
+        raise ApplicationError(f"This {noun} has finished; start a new one to run it again.")
+    if job.status == RunStatus.RUNNING and job_is_alive(job):
+        raise ApplicationError(f"This {noun} is still running.")
+    type(job).objects.filter(id=job.id).update(status=RunStatus.QUEUED, error="", finished_at=None)
+    job.refresh_from_db()
+    enqueue(job)
+
+
+def jobs_resume_interrupted(model_class, *, enqueue: Callable) -> int:
+    """Queue every job left RUNNING (its worker may have died); live ones are looked at again later."""
+    jobs = list(model_class.objects.filter(status=RunStatus.RUNNING))
+    for job in jobs:
+        enqueue(job, countdown=settings.TASKLLM_JOB_HEARTBEAT_SECONDS if job_is_alive(job) else 0)
+    return len(jobs)
 
 
 def job_claim(model_class, job_id: int) -> bool:

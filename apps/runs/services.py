@@ -2,10 +2,8 @@
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.datasets.models import Record
@@ -14,8 +12,8 @@ from apps.llm.models import Provider
 from apps.projects.kinds import answer_problems
 from apps.prompts.rendering import render_messages, schema_for
 
-from .jobs import answer_stream, job_claim, job_finish, job_is_alive
-from .models import ACTIVE_STATUSES, Output, Run, RunStatus
+from .jobs import answer_stream, job_cancel, job_claim, job_finish, job_is_alive, job_requeue, jobs_resume_interrupted
+from .models import Output, Run, RunStatus
 from .selectors import output_counts
 
 logger = logging.getLogger(__name__)
@@ -67,21 +65,12 @@ def run_enqueue(*, run: Run, countdown: float = 0) -> None:
 
 def run_cancel(*, run: Run) -> bool:
     """Stop a queued or running run; the outputs it has are kept. The worker stops within about a second."""
-    cancelled = Run.objects.filter(id=run.id, status__in=ACTIVE_STATUSES).update(
-        status=RunStatus.CANCELLED, finished_at=timezone.now())
-    run.refresh_from_db()
-    return bool(cancelled)
+    return job_cancel(run)
 
 
 def run_resume(*, run: Run) -> None:
     """Queue a failed, cancelled or stalled run again: it answers only the pairs that have no output yet."""
-    if run.status == RunStatus.SUCCEEDED:
-        raise ApplicationError("This run has finished; start a new one to run it again.")
-    if run.status == RunStatus.RUNNING and run_is_alive(run):
-        raise ApplicationError("This run is still running.")
-    Run.objects.filter(id=run.id).update(status=RunStatus.QUEUED, error="", finished_at=None)
-    run.refresh_from_db()
-    run_enqueue(run=run)
+    job_requeue(run, noun="run", enqueue=lambda job: run_enqueue(run=job))
 
 
 def run_is_alive(run: Run) -> bool:
@@ -90,11 +79,7 @@ def run_is_alive(run: Run) -> bool:
 
 def runs_resume_interrupted() -> int:
     """Queue every run left RUNNING (its worker may have died); live ones are looked at again later."""
-    runs = list(Run.objects.filter(status=RunStatus.RUNNING))
-    for run in runs:
-        countdown = 0 if not run_is_alive(run) else settings.TASKLLM_JOB_HEARTBEAT_SECONDS
-        run_enqueue(run=run, countdown=countdown)
-    return len(runs)
+    return jobs_resume_interrupted(Run, enqueue=lambda job, countdown: run_enqueue(run=job, countdown=countdown))
 
 
 # --- execution ---------------------------------------------------------------------------
