@@ -36,8 +36,8 @@ def eval_list(request, project_id):
 @login_required
 def eval_create(request, project_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
-    form = EvalForm(request.POST or None, project=project,
-                    initial={"baseline": request.GET.get("baseline"), "model": request.GET.get("model")})
+    chosen = {name: request.GET[name] for name in ("baseline", "model") if request.GET.get(name)}
+    form = EvalForm(request.POST or None, project=project, initial=chosen)
     if request.method == "POST" and form.is_valid():
         try:
             eval_run = services.eval_create(project=project, user=request.user, **form.cleaned_data)

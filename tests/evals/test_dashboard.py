@@ -89,3 +89,13 @@ def test_eval_csv_exports_have_every_row(two_versions, people):
     outputs = list(csv.reader(io.StringIO(login(people["reviewer"]).get(
         reverse("evals:export", args=[second.id, "outputs"])).content.decode())))
     assert len(outputs) == 1 + 12 and json.loads(outputs[1][3]) == {"label": "escalation"}
+
+
+def test_the_new_eval_form_comes_filled_in(two_versions, project, people):
+    first, second = two_versions
+    page = login(people["lead"]).get(reverse("evals:create", args=[project.id])).content.decode()
+    model_select = page.split('name="model"')[1].split("</select>")[0]
+    assert "selected" in model_select  # a model is chosen, so the form can be sent as it comes
+    page = login(people["lead"]).get(reverse("evals:create", args=[project.id]) + f"?baseline={second.id}")
+    baseline_select = page.content.decode().split('name="baseline"')[1].split("</select>")[0]
+    assert f'value="{second.id}" selected' in baseline_select
