@@ -129,6 +129,9 @@ if REDIS_URL:
     # "priority": a worker takes from its queues in the order of its -Q list (interactive first), so short work
     # goes past long runs waiting in the default queue.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+    # A worker takes a task only when one of its processes is free (a Redis-only setting), so a short task queued
+    # later is not stuck behind long ones that a busy worker reserved in advance.
+    CELERY_WORKER_DISABLE_PREFETCH = True
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     _broker_dir = VAR_DIR / "celery" / "queue"
@@ -156,9 +159,6 @@ TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answer
 CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A worker takes a task only when a process of it is free (Redis only), so a short task queued later is not stuck
-# behind long ones that a busy worker reserved in advance.
-CELERY_WORKER_DISABLE_PREFETCH = True
 # acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
 # Celery beat: the periodic check for jobs whose worker died (queued again, or failed, by their type).
 TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS", 60))
