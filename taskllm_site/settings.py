@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.tuning",
     "apps.evals",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
