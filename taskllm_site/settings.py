@@ -125,7 +125,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis delivers an unacknowledged task again after this long. Only short tasks (minutes) are acks_late; the
+    # long ones (runs, evals, imports, fine-tunes) are acked when they start, so none is delivered twice while it
+    # runs. A worker's death is noticed by the job's heartbeat instead (apps/core/jobs.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("TASKLLM_VISIBILITY_TIMEOUT", 3600))}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     _broker_dir = VAR_DIR / "celery" / "queue"
@@ -148,11 +151,20 @@ else:
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKLLM_CELERY_QUEUE", "default")
 # Fine-tuning on the bundled model runs on a queue of its own, so a GPU machine can serve it alone.
+# Short work (imports, small evals, polls, the stale-job check) goes to its own queue, which the default worker
+# also serves, so it starts at the next free worker slot instead of after every queued run.
+TASKLLM_INTERACTIVE_QUEUE = os.environ.get("TASKLLM_CELERY_INTERACTIVE_QUEUE", "interactive")
+TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answers counts as short work
 CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
+# Celery beat: the periodic check for jobs whose worker died (queued again, or failed, by their type).
+TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS", 60))
+CELERY_BEAT_SCHEDULE = {
+    "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
+                     "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 REST_FRAMEWORK = {
@@ -179,7 +191,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RecordSplitEnum": "apps.datasets.models.Split",
         "SplitSelectionEnum": ["train", "test", "none"],
-        "RunStatusEnum": "apps.runs.models.RunStatus",
+        "JobStatusEnum": "apps.core.models.JobStatus",
     },
 }
 
