@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ works offline
     "django_htmx",
     "apps.core",
     "apps.accounts",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.tuning",
     "apps.evals",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -136,13 +138,15 @@ if REDIS_URL:
 else:
     _broker_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
-    for _folder in (_broker_dir, _processed_dir):
+    _control_dir = VAR_DIR / "celery" / "control"  # kombu's exchange tables; its default is ./control
+    for _folder in (_broker_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
     }
     CACHES = {
         "default": {
@@ -186,6 +190,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, members, datasets, records, imports and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RecordSplitEnum": "apps.datasets.models.Split",
         "SplitSelectionEnum": ["train", "test", "none"],

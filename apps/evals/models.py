@@ -13,14 +13,14 @@ class EvalRun(Job):
     """
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="eval_runs")
-    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="eval_runs")
-    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="eval_runs")
+    model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="eval_runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.RESTRICT, related_name="eval_runs")
     points = models.ManyToManyField("review.TrainingPoint", blank=True, related_name="eval_runs",
                                     help_text="The training points whose test cases it answers; none means all.")
     test_case_ids = models.JSONField(default=list)
     repeats = models.PositiveSmallIntegerField(default=3)
     concurrency = models.PositiveSmallIntegerField(default=8)
-    judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
                                     help_text="Generation projects: the model that grades each answer.")
     baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                  help_text="The eval run each training point is compared with.")

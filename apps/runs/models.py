@@ -13,8 +13,8 @@ class Run(Job):
     """
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="runs")
-    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="runs")
-    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.RESTRICT, related_name="runs")
+    model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="runs")
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="runs")
     selection = models.JSONField(default=dict, blank=True, help_text="The filters that chose the records.")

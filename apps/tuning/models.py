@@ -13,7 +13,7 @@ class FineTuneJob(Job):
     """One fine-tune: a frozen training file (with its content hash), a backend, and the model it produced."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="finetune_jobs")
-    base_model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="finetune_jobs")
+    base_model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="finetune_jobs")
     backend = models.CharField(max_length=10, choices=Backend.choices)
     points = models.ManyToManyField("review.TrainingPoint", blank=True, related_name="finetune_jobs")
     hyperparameters = models.JSONField(default=dict)
