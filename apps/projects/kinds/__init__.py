@@ -17,15 +17,15 @@ import hashlib
 import uuid
 
 from . import classification, generation, ner
-from .base import REASONING, Kind, Score, canonical, strip_reasoning
+from .base import REASONING, Kind, Score, canonical, json_answer, strip_reasoning
 
-__all__ = ["KINDS", "Kind", "Score", "answer_key", "answer_problems", "answer_schema", "canonical", "is_invalid_key",
-           "kind_for", "register", "same_answer", "strip_reasoning", "unregister"]
+__all__ = ["INVALID_KEY_PREFIX", "KINDS", "Kind", "Score", "answer_key", "answer_problems", "answer_schema", "canonical", "is_invalid_key",
+           "json_answer", "kind_for", "register", "same_answer", "strip_reasoning", "unregister"]
 
 KINDS: dict[str, Kind] = {}
 
 REASONING_PROPERTY = {REASONING: {"type": "string", "description": "Step-by-step reasoning before the answer."}}
-INVALID_KEY_PREFIX = "!"
+INVALID_KEY_PREFIX = "!"  # no hex digest starts with it
 
 
 def register(kind: Kind) -> Kind:
