@@ -19,8 +19,9 @@ import uuid
 from . import classification, generation, ner
 from .base import REASONING, Kind, Score, canonical, json_answer, strip_reasoning
 
-__all__ = ["INVALID_KEY_PREFIX", "KINDS", "Kind", "Score", "answer_key", "answer_problems", "answer_schema", "canonical", "is_invalid_key",
-           "json_answer", "kind_for", "register", "same_answer", "strip_reasoning", "unregister"]
+__all__ = ["INVALID_KEY_PREFIX", "KINDS", "Kind", "Score", "answer_key", "answer_problems", "answer_schema",
+           "canonical", "is_invalid_key", "json_answer", "kind_for", "register", "same_answer", "strip_reasoning",
+           "unregister"]
 
 KINDS: dict[str, Kind] = {}
 
