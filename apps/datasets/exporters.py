@@ -10,7 +10,6 @@ from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
 from apps.projects.kinds.ner import tokens_with_tags
-from apps.projects.models import TaskKind
 
 from .models import Record
 
@@ -84,12 +83,12 @@ EXPORTERS = {"csv": export_csv, "jsonl": export_jsonl, "conll": export_conll}
 
 
 def export_formats_for(project) -> list[str]:
-    return [f for f in EXPORT_FORMATS if f != "conll" or project.task_kind == TaskKind.NER]
+    return [f for f in EXPORT_FORMATS if f in ("csv", "jsonl") or f in project.kind.import_formats]
 
 
 def export_response(dataset, records: QuerySet[Record], export_format: str) -> StreamingHttpResponse:
     """Stream the records as a file download, a chunk at a time."""
-    chunks = EXPORTERS[export_format](records, ner=dataset.project.task_kind == TaskKind.NER)
+    chunks = EXPORTERS[export_format](records, ner=dataset.project.kind.record_field == "entities")
     response = StreamingHttpResponse(chunks, content_type=f"{EXPORT_FORMATS[export_format]}; charset=utf-8")
     filename = f"{slugify(dataset.name) or 'dataset'}.{export_format}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

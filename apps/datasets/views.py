@@ -11,7 +11,6 @@ from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_wait_reason
 from apps.core.models import JobStatus
-from apps.projects.models import TaskKind
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
@@ -43,7 +42,8 @@ def dataset_detail(request, dataset_id):
     context = {
         "dataset": dataset, "project": project, "page": page, "filter_form": filter_form,
         "filter_query": _query_without_page(request), "is_lead": has_role(project, Role.LEAD),
-        "label_counts": selectors.label_counts(dataset) if project.task_kind == TaskKind.CLASSIFICATION else [],
+        "label_counts": selectors.label_counts(dataset) if project.kind.record_field == "label" else [],
+        "label_choices": project.labels if project.kind.record_field == "label" else [],
         "split_form": SplitForm(), "export_formats": export_formats_for(project),
         "recent_imports": dataset.imports.all()[:5],
     }

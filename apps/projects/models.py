@@ -39,3 +39,10 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def kind(self):
+        """The task kind's protocol object (apps/projects/kinds): what differs by kind, for code and templates."""
+        from .kinds import kind_for
+
+        return kind_for(self)

@@ -3,7 +3,8 @@ from django.db import transaction
 from apps.accounts.models import Membership, Role
 from apps.core.exceptions import ApplicationError
 
-from .models import Project, TaskKind
+from .kinds import KINDS
+from .models import Project
 
 
 def parse_terms(text: str) -> list[str]:
@@ -30,10 +31,12 @@ def parse_glossary(text: str) -> list[dict]:
 
 
 def _check_answer_space(*, task_kind: str, labels: list, entity_types: list) -> None:
-    if task_kind == TaskKind.CLASSIFICATION and len(labels) < 2:
-        raise ApplicationError("A classification project needs at least two labels.")
-    if task_kind == TaskKind.NER and not entity_types:
-        raise ApplicationError("An NER project needs at least one entity type.")
+    kind = KINDS.get(task_kind)
+    if kind is None:
+        raise ApplicationError(f"Unknown task kind '{task_kind}'.")
+    problem = kind.settings_problem(labels=labels, entity_types=entity_types)
+    if problem:
+        raise ApplicationError(problem)
 
 
 @transaction.atomic

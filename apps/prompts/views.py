@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -83,7 +85,8 @@ def version_preview(request, version_id):
     text = record.text if record else "(an example record's text)"
     return render(request, "prompts/preview.html", {
         "project": project, "version": version, "record": record,
-        "messages": render_messages(project, version, text), "schema": schema_for(project, version),
+        "prompt_messages": render_messages(project, version, text),
+        "schema": json.dumps(schema_for(project, version), indent=2, ensure_ascii=False),
         "record_choices": records.order_by("dataset_id", "position").select_related("dataset")[:200],
     })
 

@@ -137,7 +137,8 @@ class ReviewNextApi(APIView):
     def get(self, request, run_id):
         """The next output of the run waiting for your grade (null when there is none)."""
         run = run_for_user(request.user, run_id)
-        output = selectors.queue_next(run, request.user, after_id=int(request.query_params.get("after") or 0))
+        output = services.queue_take(run=run, reviewer=request.user,
+                                     after_id=int(request.query_params.get("after") or 0))
         if output is None:
             return Response({"output": None, "text": "", "answer": None})
         return Response({"output": output.id, "text": output.record.text, "answer": output.answer})
