@@ -184,6 +184,21 @@ TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECOND
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 
+# Hardening (README "Security"): API keys at rest, where model requests may go.
+TASKLLM_ENCRYPTION_KEY = os.environ.get("TASKLLM_ENCRYPTION_KEY", "")  # derived from SECRET_KEY when empty
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Link-local (cloud metadata and credentials), the metadata host names and the unspecified addresses are
+# never called; loopback is allowed, since a local model server is a real use (deny 127.0.0.0/8,::1 if none).
+TASKLLM_MODEL_HOSTS_DENY = env_list(
+    "TASKLLM_MODEL_HOSTS_DENY",
+    "169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128,fd00:ec2::254/128,metadata.google.internal,metadata")
+TASKLLM_MODEL_HOSTS_ALLOW = env_list("TASKLLM_MODEL_HOSTS_ALLOW", "")  # empty: anything not denied
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

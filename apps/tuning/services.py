@@ -221,7 +221,7 @@ def _register_remote_model(job: FineTuneJob, model_id: str) -> Model:
     base = job.base_model
     return Model.objects.create(project=job.project, name=f"{base.name} · fine-tune {job.id}",
                                 provider=Provider.OPENAI, base_url=base.base_url, model_id=model_id,
-                                api_key=base.api_key, parent=base, temperature=base.temperature,
+                                parent=base, temperature=base.temperature,
                                 max_tokens=base.max_tokens, timeout_seconds=base.timeout_seconds,
                                 max_retries=base.max_retries, created_by=job.created_by)
 
