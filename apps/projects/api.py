@@ -9,7 +9,7 @@ from apps.accounts.selectors import can_create_projects, project_for_user, proje
 from apps.core.api import paginate
 
 from . import services
-from .models import Project
+from .models import MAX_TERM_LENGTH, MAX_TERMS, Project
 
 
 class GlossaryEntrySerializer(serializers.Serializer):
@@ -18,8 +18,10 @@ class GlossaryEntrySerializer(serializers.Serializer):
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    labels = serializers.ListField(child=serializers.CharField(), required=False)
-    entity_types = serializers.ListField(child=serializers.CharField(), required=False)
+    labels = serializers.ListField(child=serializers.CharField(max_length=MAX_TERM_LENGTH), max_length=MAX_TERMS,
+                                   required=False)
+    entity_types = serializers.ListField(child=serializers.CharField(max_length=MAX_TERM_LENGTH),
+                                         max_length=MAX_TERMS, required=False)
     glossary = GlossaryEntrySerializer(many=True, required=False)
 
     class Meta:
