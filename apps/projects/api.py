@@ -40,7 +40,7 @@ class ProjectListApi(APIView):
     @extend_schema(request=ProjectSerializer, responses={201: ProjectSerializer})
     def post(self, request):
         if not can_create_projects(request.user):
-            raise PermissionDenied("Only leads and site admins can create projects.")
+            raise PermissionDenied("Only site admins can create projects (and leads, where the site allows it).")
         serializer = ProjectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = services.project_create(user=request.user, **serializer.validated_data)
