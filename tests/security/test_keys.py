@@ -1,4 +1,4 @@
-"""API keys stay with the server they were entered for, are encrypted at rest, and pages showing secrets are not cached."""
+"""API keys stay with the server they were entered for, are encrypted at rest; pages with secrets are not cached."""
 
 import importlib
 
