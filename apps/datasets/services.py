@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, QuerySet
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.models import JobStatus
@@ -45,6 +46,7 @@ def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dat
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
+    audit_record("dataset.deleted", project=dataset.project, target=dataset)
     dataset.delete()
 
 
