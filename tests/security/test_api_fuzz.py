@@ -48,7 +48,7 @@ def test_the_api_survives_schemathesis(live_server, settings):
     command = [
         str(Path(sys.executable).parent / "st"), "run", f"{live_server.url}/api/schema/",
         "-H", f"Authorization: Token {token}", "--checks", CHECKS, "--max-examples", EXAMPLES, "--seed", "12",
-        "--phases", "examples,coverage,fuzzing", "--workers", "1", "--max-time", "150", "--no-shrink",
+        "--phases", "examples,coverage,fuzzing", "--workers", "1", "--max-time", "120", "--no-shrink",
         "--generation-database", "none", "--request-timeout", "10", "--no-color",
         "--report", "json", "--report-json-path", str(report),
     ]
