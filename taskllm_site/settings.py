@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.accounts.audit.AuditActorMiddleware",
 ]
 
 ROOT_URLCONF = "taskllm_site.urls"
@@ -202,7 +203,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     # `format` is ours (the export format), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -226,6 +227,9 @@ SPECTACULAR_SETTINGS = {
 # Dataset files at or under this many bytes import inside the request; larger ones run as a Celery job.
 TASKLLM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("TASKLLM_IMPORT_INLINE_MAX_BYTES", 256 * 1024))
 TASKLLM_IMPORT_MAX_PROBLEMS = 50
+# Uploads (datasets, test cases): a cap on the file and on each line, with a clear error past either.
+TASKLLM_UPLOAD_MAX_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_BYTES", 100 * 1024 * 1024))
+TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTES", 1024 * 1024))
 # A running job reports at least this often; one silent for longer is taken to have died.
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.

@@ -4,6 +4,7 @@ import logging
 
 from django.db.models import F
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, job_cancel, job_claim, job_enqueue, job_finish, job_is_alive, job_requeue
 from apps.core.models import JobStatus
@@ -45,6 +46,7 @@ def run_create(*, project, prompt_version, model, dataset, split: str | None = N
     )
     if launch:
         run_enqueue(run)
+    audit_record("run.launched", project=project, target=run, details={"model": model.id, "records": run.total})
     return run
 
 
@@ -74,7 +76,10 @@ def run_enqueue(run: Run, *, countdown: float = 0) -> None:
 
 def run_cancel(*, run: Run) -> bool:
     """Stop a queued or running run; the outputs it has are kept. The worker stops within about a second."""
-    return job_cancel(run)
+    cancelled = job_cancel(run)
+    if cancelled:
+        audit_record("run.cancelled", project=run.project, target=run)
+    return cancelled
 
 
 def run_resume(*, run: Run) -> None:
