@@ -128,7 +128,12 @@ if REDIS_URL:
     # Redis delivers an unacknowledged task again after this long. Only short tasks (minutes) are acks_late; the
     # long ones (runs, evals, imports, fine-tunes) are acked when they start, so none is delivered twice while it
     # runs. A worker's death is noticed by the job's heartbeat instead (apps/core/jobs.py).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("TASKLLM_VISIBILITY_TIMEOUT", 3600))}
+    # "priority": a worker takes from its queues in the order of its -Q list (interactive first), so short work
+    # goes past long runs waiting in the default queue.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+    # A worker takes a task only when one of its processes is free (a Redis-only setting), so a short task queued
+    # later is not stuck behind long ones that a busy worker reserved in advance.
+    CELERY_WORKER_DISABLE_PREFETCH = True
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     _broker_dir = VAR_DIR / "celery" / "queue"
