@@ -1,6 +1,5 @@
 """Streaming exports of records: CSV, JSONL and CoNLL. Each yields text chunks, never the whole file."""
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -9,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
+from apps.core import csv_export
 from apps.projects.kinds.ner import tokens_with_tags
 
 from .models import Record
@@ -31,7 +31,7 @@ def _metadata_columns(records: QuerySet[Record]) -> list[str]:
 def export_csv(records: QuerySet[Record], *, ner: bool) -> Iterator[str]:
     metadata_columns = _metadata_columns(records)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_export.writer(buffer)
     writer.writerow(["text", "entities" if ner else "label", "split", *metadata_columns])
     for number, (text, label, entities, split, metadata) in enumerate(_records(records), start=1):
         answer = json.dumps(entities or [], ensure_ascii=False) if ner else label

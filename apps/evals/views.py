@@ -1,4 +1,3 @@
-import csv
 import io
 
 from django.contrib import messages
@@ -11,6 +10,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
+from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_is_alive, job_wait_reason
 from apps.review.selectors import reviewer_activity
@@ -145,7 +145,7 @@ def dashboard_export(request, project_id, table):
 
 def _csv(filename: str, rows) -> HttpResponse:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv_export.writer(buffer).writerows(rows)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -273,8 +273,11 @@ def test_cases_import(*, project: Project, stream, user=None) -> int:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                 raise ApplicationError('each line needs "text" and "expected"')
+            names = item.get("points") or []
+            if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+                raise ApplicationError('"points" is a list of training point names')
             with transaction.atomic():
-                points = points_by_names(project=project, names=list(item.get("points") or []), user=user)
+                points = points_by_names(project=project, names=names, user=user)
                 test_case_create(project=project, text=item["text"], expected=item.get("expected"), points=points,
                                  paraphrase_group=str(item.get("paraphrase_group") or ""), user=user)
             created += 1

@@ -3,11 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, members_of, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.params import choice_param, int_param
 from apps.runs.selectors import run_for_user
 
 from . import exporters, selectors, services
@@ -35,7 +37,8 @@ def _review_url(run, output_id, query: str) -> str:
 def _filters_and_query(request) -> tuple[dict, str]:
     params = request.GET if request.method == "GET" else request.POST
     form = ReviewFilterForm(params)
-    query = "&".join(f"{k}={params[k]}" for k in ("show", "label", "point", "by") if params.get(k))
+    # Encoded, so that whatever was typed stays a query string (and a header value: HX-Push-Url).
+    query = urlencode([(k, params[k]) for k in ("show", "label", "point", "by") if params.get(k)])
     return form.filters(), query
 
 
@@ -211,8 +214,8 @@ def example_list(request, project_id):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
     examples = project.training_examples.prefetch_related("points")
-    point_id = request.GET.get("point")
-    if point_id:
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
         examples = examples.filter(points=point_id)
     return render(request, "review/examples.html", {
         "project": project, "examples": examples[:500], "points": project.training_points.all(),
@@ -243,10 +246,11 @@ def example_edit(request, example_id):
 @login_required
 def example_export(request, project_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
-    export_format = request.GET.get("format", "openai")
+    export_format = choice_param(request.GET, "format", exporters.FORMATS, default="openai")
     examples = project.training_examples.all()
-    if request.GET.get("point"):
-        examples = examples.filter(points=request.GET["point"])
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
+        examples = examples.filter(points=point_id)
     response = StreamingHttpResponse(exporters.training_examples(examples, export_format),
                                      content_type="application/jsonl; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="training-examples-{export_format}.jsonl"'
@@ -272,8 +276,9 @@ def test_case_list(request, project_id):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
     cases = project.test_cases.prefetch_related("points")
-    if request.GET.get("point"):
-        cases = cases.filter(points=request.GET["point"])
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
+        cases = cases.filter(points=point_id)
     return render(request, "review/test_cases.html", {
         "project": project, "cases": cases[:500], "form": form, "import_form": TestCaseImportForm(),
         "is_lead": has_role(project, Role.LEAD),
