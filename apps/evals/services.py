@@ -10,7 +10,7 @@ from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_requeue
 from apps.core.models import COMPLETED_STATUSES, JobStatus
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 from apps.review.models import TestCase
 from apps.runs.answering import answer_stream
@@ -133,8 +133,7 @@ def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
     def prompts():
         for case_id, repeat in pending:
             text = cases[case_id].text
-            yield (case_id, repeat), render_messages(project, version, text), (
-                lambda answer, text=text: answer_problems(project, answer, text=text))
+            yield (case_id, repeat), render_messages(project, version, text), AnswerCheck(project, text=text)
 
     answer_stream(eval_run, model=eval_run.model, concurrency=eval_run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived))

@@ -11,7 +11,7 @@ from apps.core.models import JobStatus
 from apps.datasets.models import Record
 from apps.datasets.selectors import records_filtered
 from apps.llm.models import Provider
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 
 from .answering import answer_stream
@@ -133,8 +133,7 @@ def _answer_pending(run: Run) -> None:
             if text is None:
                 continue  # the record was deleted since the run was launched
             messages = render_messages(project, version, text)
-            yield (record_id, repeat, messages), messages, lambda answer, text=text: answer_problems(
-                project, answer, text=text)
+            yield (record_id, repeat, messages), messages, AnswerCheck(project, text=text)
 
     answer_stream(run, model=run.model, concurrency=run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(run, arrived))

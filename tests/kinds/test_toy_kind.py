@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from apps.core.models import JobStatus
 from apps.projects import kinds
 from apps.review.models import Grade, TestCase, TrainingExample
-from apps.core.models import JobStatus
 from apps.runs.services import run_create, run_execute
 from tests.conftest import htmx_as, login
 from tests.evals.conftest import run_eval
