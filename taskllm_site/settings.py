@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.tuning",
     "apps.evals",
+    "apps.deployments",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,16 @@ TASKLLM_IMPORT_MAX_PROBLEMS = 50
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
+# Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
+TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
+# Calls a minute per deployment key unless the key sets its own (0: no limit).
+TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE = int(os.environ.get("TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE", "6000"))
+# Traces are written in batches by a background thread of each web process (see deployments/trace_buffer.py).
+TASKLLM_TRACE_FLUSH_SECONDS = float(os.environ.get("TASKLLM_TRACE_FLUSH_SECONDS", "0.5"))
+TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))
+TASKLLM_TRACE_BUFFER_MAX = int(os.environ.get("TASKLLM_TRACE_BUFFER_MAX", "200000"))
+# A label distribution whose population stability index against the test set exceeds this is flagged as drift.
+TASKLLM_DRIFT_PSI_THRESHOLD = float(os.environ.get("TASKLLM_DRIFT_PSI_THRESHOLD", "0.2"))
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ Each module offers:
 - `answer_instruction(project) -> str`: how the answer must look, in words, for the prompt.
 - `answer_problems(project, answer, *, text) -> list[str]`: why a parsed answer is not valid.
 - `answer_summary(answer) -> str`: the answer in a few words, for tables.
+- `answer_categories(answer) -> list[str]`: the labels or entity types of an answer (traffic distributions).
 - `expected_answer(record) -> dict | None`: a record's expected answer in the answer format.
 """
 

@@ -37,5 +37,11 @@ def answer_summary(answer) -> str:
     return (answer or {}).get("label", "") if isinstance(answer, dict) else ""
 
 
+def answer_categories(answer) -> list[str]:
+    """The categories an answer falls in, for traffic distributions: its label."""
+    label = answer_summary(answer)
+    return [label] if label else []
+
+
 def expected_answer(record) -> dict | None:
     return {"label": record.label} if record.label else None

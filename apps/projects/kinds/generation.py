@@ -27,5 +27,10 @@ def answer_summary(answer) -> str:
     return value[:80]
 
 
+def answer_categories(answer) -> list[str]:
+    """Free text has no categories to compare."""
+    return []
+
+
 def expected_answer(record) -> dict | None:
     return None

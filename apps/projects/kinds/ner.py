@@ -114,6 +114,14 @@ def answer_problems(project, answer: dict, *, text: str) -> list[str]:
     return problems
 
 
+def answer_categories(answer) -> list[str]:
+    """The categories an answer falls in, for traffic distributions: the type of each entity."""
+    entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
+    if not isinstance(entities, list):
+        return []
+    return [str(e.get("type")) for e in entities if isinstance(e, dict) and e.get("type")]
+
+
 def answer_summary(answer) -> str:
     entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
     if not isinstance(entities, list):
