@@ -188,6 +188,8 @@ TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECO
 TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
 # Calls a minute per deployment key unless the key sets its own (0: no limit).
 TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE = int(os.environ.get("TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE", "6000"))
+# How long a web process reuses a deployment key and its deployment before reading them again.
+TASKLLM_DEPLOYMENT_CACHE_SECONDS = float(os.environ.get("TASKLLM_DEPLOYMENT_CACHE_SECONDS", "5"))
 # Traces are written in batches by a background thread of each web process (see deployments/trace_buffer.py).
 TASKLLM_TRACE_FLUSH_SECONDS = float(os.environ.get("TASKLLM_TRACE_FLUSH_SECONDS", "0.5"))
 TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
 
 from apps.evals.metrics import answer_identity
@@ -22,7 +23,7 @@ from apps.projects.kinds import answer_problems, kind_for
 from apps.prompts.rendering import render_messages, schema_for
 
 from .models import DeploymentKey, Trace, TraceStatus
-from .services import key_hash
+from .selectors import key_for_secret
 from .trace_buffer import BUFFER
 
 MAX_INPUTS = 100
@@ -52,10 +53,11 @@ def key_from_header(authorization: str) -> DeploymentKey:
     if scheme.lower() != "bearer" or not secret.strip():
         raise CallError(401, "Send a deployment key: Authorization: Bearer <key>.", code="missing_key",
                         kind="authentication_error")
-    key = (DeploymentKey.objects.select_related(
-        "deployment__project", "deployment__model", "deployment__prompt_version__template",
-        "deployment__shadow_model", "deployment__shadow_prompt_version__template")
-        .filter(key_hash=key_hash(secret.strip())).first())
+    try:
+        key = key_for_secret(secret.strip())
+    except DatabaseError:
+        raise CallError(503, "The deployment's settings cannot be read right now; retry shortly.",
+                        code="unavailable", kind="api_error", headers={"Retry-After": "1"}) from None
     if key is None or key.revoked_at is not None:
         raise CallError(401, "This deployment key is unknown or revoked.", code="invalid_api_key",
                         kind="authentication_error")

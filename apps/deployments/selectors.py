@@ -1,8 +1,13 @@
 """Reads for deployments: access helpers, the deployment page's data, traces with their filters."""
 
+import hashlib
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
@@ -33,6 +38,50 @@ def key_of(deployment: Deployment, key_id) -> DeploymentKey:
 def trace_of(deployment: Deployment, trace_id) -> Trace:
     return get_object_or_404(Trace.objects.select_related("model", "prompt_version__template", "shadow_model"),
                              id=trace_id, deployment=deployment)
+
+
+# --- keys, as the endpoints read them ----------------------------------------------------
+
+_keys: dict[str, tuple[float, DeploymentKey]] = {}
+_keys_lock = threading.Lock()
+
+
+def key_hash(secret: str) -> str:
+    # A key is 32 random bytes, so a fast hash is enough: there is nothing to guess from it.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_for_secret(secret: str) -> DeploymentKey | None:
+    """The key (with its deployment and everything a call needs) for a secret, or None.
+
+    Each web process keeps what it read for TASKLLM_DEPLOYMENT_CACHE_SECONDS, so a call costs no query, and
+    while the database is unreachable it keeps using what it has: answers go on flowing. A revocation or
+    promotion reaches other processes within that time (this process at once: see `forget_keys`).
+    """
+    digest = key_hash(secret)
+    cached = _keys.get(digest)
+    if cached and time.monotonic() - cached[0] < settings.TASKLLM_DEPLOYMENT_CACHE_SECONDS:
+        return cached[1]
+    try:
+        key = (DeploymentKey.objects.select_related(
+            "deployment__project", "deployment__model", "deployment__prompt_version__template",
+            "deployment__current_promotion", "deployment__shadow_model",
+            "deployment__shadow_prompt_version__template").filter(key_hash=digest).first())
+    except DatabaseError:
+        if cached:
+            return cached[1]
+        raise
+    with _keys_lock:
+        if key is None:
+            _keys.pop(digest, None)
+        else:
+            _keys[digest] = (time.monotonic(), key)
+    return key
+
+
+def forget_keys() -> None:
+    with _keys_lock:
+        _keys.clear()
 
 
 def deployments_of(project) -> QuerySet[Deployment]:

@@ -1,7 +1,6 @@
 """Writes for deployments: create, promote (only on a passed gate, or an admin's written override), roll back,
 keys (shown once, stored hashed, revocable), end-user feedback, and sampling traces into review."""
 
-import hashlib
 import secrets
 
 from django.db import transaction
@@ -17,6 +16,7 @@ from apps.projects.kinds import answer_problems
 from apps.runs.services import output_append, run_for_traffic
 
 from .models import Deployment, DeploymentKey, Feedback, Promotion, Thumbs, Trace
+from .selectors import forget_keys, key_hash
 
 KEY_PREFIX = "tlk_"
 
@@ -43,6 +43,7 @@ def deployment_update(*, deployment: Deployment, **fields) -> Deployment:
     for name, value in fields.items():
         setattr(deployment, name, value)
     deployment.save(update_fields=list(fields))
+    forget_keys()
     return deployment
 
 
@@ -109,14 +110,10 @@ def _point_at(deployment: Deployment, promotion: Promotion) -> None:
     deployment.model, deployment.prompt_version = promotion.model, promotion.prompt_version
     deployment.current_promotion = promotion
     deployment.save(update_fields=["model", "prompt_version", "current_promotion"])
+    forget_keys()
 
 
 # --- keys --------------------------------------------------------------------------------
-
-def key_hash(secret: str) -> str:
-    # The key is 32 random bytes, so a fast hash is enough: there is nothing to guess from it.
-    return hashlib.sha256(secret.encode()).hexdigest()
-
 
 def key_create(*, deployment: Deployment, name: str, user=None, rate_limit_per_minute: int | None = None
                ) -> tuple[DeploymentKey, str]:
@@ -132,6 +129,7 @@ def key_revoke(*, key: DeploymentKey) -> DeploymentKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+    forget_keys()
     return key
 
 

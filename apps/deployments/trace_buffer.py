@@ -22,7 +22,7 @@ import time
 from collections import Counter, deque
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, close_old_connections
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.db import connection as db_connection
 
 from .models import Trace, TraceWriteFailure
@@ -77,8 +77,9 @@ class TraceBuffer:
                     break
                 try:
                     written += self._write(batch)
-                except OUTAGE:
+                except OUTAGE as exc:
                     self._put_back(batch)
+                    log.debug("Traces: writing failed: %s", exc)
                     _drop_connection()
                     if self.outage_since is None:
                         self.outage_since = time.monotonic()
@@ -98,7 +99,6 @@ class TraceBuffer:
             self._pending.extendleft(reversed(batch))
 
     def _write(self, batch: list[Trace]) -> int:
-        close_old_connections()
         try:
             Trace.objects.bulk_create(batch, ignore_conflicts=True)
             kept = batch
