@@ -22,7 +22,7 @@ import time
 from collections import Counter, deque
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, close_old_connections
 from django.db import connection as db_connection
 
 from .models import Trace, TraceWriteFailure
@@ -172,6 +172,10 @@ class TraceBuffer:
                 self.flush()
             except Exception:  # the writer must never die: log, and try again on the next tick
                 log.exception("Traces: writing a batch failed")
+            try:
+                close_old_connections()  # this thread's connection lives as long as DATABASES' CONN_MAX_AGE says
+            except DatabaseError:
+                pass
             backoff = min(MAX_BACKOFF_SECONDS, max(0.1, backoff * 2)) if self.outage_since else 0.0
 
 
