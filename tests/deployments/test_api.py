@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 

@@ -41,7 +41,8 @@ def test_admin_override_needs_a_written_reason_and_is_recorded(deployment, proje
         services.promotion_create(deployment=deployment, model=other, prompt_version=prompt_version,
                                   reason="urgent", user=people["admin"])
     promotion = services.promotion_create(deployment=deployment, model=other, prompt_version=prompt_version,
-                                          reason="urgent", override_reason="The old model is down", user=people["admin"])
+                                          reason="urgent", override_reason="The old model is down",
+                                          user=people["admin"])
     deployment.refresh_from_db()
     assert deployment.model == other
     assert promotion.override_reason == "The old model is down"
