@@ -5,7 +5,7 @@ from apps.deployments import services
 from apps.deployments.selectors import forget_keys
 from apps.deployments.trace_buffer import BUFFER
 from apps.evals.models import EvalRun
-from apps.runs.models import RunStatus
+from apps.core.models import JobStatus
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def _traces_written_on_demand(settings):
 
 def finished_eval(project, model, version, *, passed: bool) -> EvalRun:
     return EvalRun.objects.create(project=project, model=model, prompt_version=version, test_case_ids=[],
-                                  status=RunStatus.SUCCEEDED, gate_passed=passed, finished_at=timezone.now())
+                                  status=JobStatus.SUCCEEDED, gate_passed=passed, finished_at=timezone.now())
 
 
 @pytest.fixture
