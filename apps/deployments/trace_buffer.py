@@ -165,7 +165,7 @@ class TraceBuffer:
 
     def _run(self) -> None:
         backoff = 0.0
-        while True:
+        while settings.TASKLLM_TRACE_FLUSH_SECONDS > 0:  # set to 0 (tests), the thread stops; record() restarts it
             self._wake.wait(timeout=max(settings.TASKLLM_TRACE_FLUSH_SECONDS, backoff))
             self._wake.clear()
             try:

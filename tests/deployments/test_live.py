@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def writer_thread(settings):
     settings.TASKLLM_TRACE_FLUSH_SECONDS = 0.05
+    yield
+    wait_for(lambda: BUFFER.pending() == 0)  # the writer is done before the test's database goes away
 
 
 def wait_for(condition, seconds: float = 10.0) -> bool:
