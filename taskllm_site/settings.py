@@ -165,6 +165,8 @@ TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS"
 CELERY_BEAT_SCHEDULE = {
     "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
                      "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
+    "traces-sample-pending": {"task": "apps.deployments.tasks.traces_sample_pending_task", "schedule": 300,
+                              "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": 300}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

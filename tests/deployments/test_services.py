@@ -77,3 +77,19 @@ def test_psi_is_zero_for_equal_shares_and_grows_with_change():
     assert analytics.psi({"a": 0.5, "b": 0.5}, {"a": 0.5, "b": 0.5}) == 0
     # (0.8-0.5)ln(0.8/0.5) + (0.2-0.5)ln(0.2/0.5) = 0.1410 + 0.2749
     assert analytics.psi({"a": 0.5, "b": 0.5}, {"a": 0.8, "b": 0.2}) == pytest.approx(0.4159, abs=1e-4)
+
+
+def test_traces_whose_sampling_failed_are_sampled_by_the_periodic_task(deployment):
+    from django.utils import timezone
+
+    from apps.deployments.models import Trace
+    from apps.deployments.tasks import traces_sample_pending_task
+
+    trace = Trace.objects.create(deployment=deployment, endpoint="predict", text="late", status="ok",
+                                 answer={"label": "billing"}, model=deployment.model,
+                                 prompt_version=deployment.prompt_version, sampled_reason="random share",
+                                 created_at=timezone.now())
+    assert traces_sample_pending_task() == 1
+    trace.refresh_from_db()
+    assert trace.review_output_id is not None
+    assert traces_sample_pending_task() == 0
