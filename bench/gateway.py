@@ -57,13 +57,14 @@ def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
 
 
 def make_deployment(llm_url: str) -> str:
+    from django.contrib.auth import get_user_model
+
     from apps.accounts.models import Membership, Role
     from apps.deployments import services
     from apps.deployments.models import Deployment
     from apps.llm.models import Model
     from apps.projects.models import Project
     from apps.prompts.services import prompt_create
-    from django.contrib.auth import get_user_model
 
     Deployment.objects.filter(slug="bench-router").delete()
     admin, _ = get_user_model().objects.get_or_create(username="bench-admin")

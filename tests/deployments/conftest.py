@@ -1,11 +1,11 @@
 import pytest
 from django.utils import timezone
 
+from apps.core.models import JobStatus
 from apps.deployments import services
 from apps.deployments.selectors import forget_keys
 from apps.deployments.trace_buffer import BUFFER
 from apps.evals.models import EvalRun
-from apps.core.models import JobStatus
 
 
 @pytest.fixture(autouse=True)
