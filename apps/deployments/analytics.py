@@ -137,7 +137,7 @@ def drift(deployment: Deployment, *, days: int = 7) -> Drift:
     test = Counter()
     expected = list(deployment.project.test_cases.values_list("expected", flat=True))
     for answer in expected:
-        test.update(kind.answer_categories(answer))
+        test.update(kind.categories(answer))
     traffic_shares, test_shares = shares(traffic), shares(test)
     rows = [{"category": c, "traffic": traffic_shares.get(c, 0.0), "test": test_shares.get(c, 0.0)}
             for c in sorted(set(traffic) | set(test))]

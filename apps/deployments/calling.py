@@ -16,10 +16,9 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
-from apps.evals.metrics import answer_identity
 from apps.llm import serving
 from apps.llm.client import Completion, parse_answer
-from apps.projects.kinds import answer_problems, kind_for
+from apps.projects.kinds import answer_problems, kind_for, same_answer
 from apps.prompts.rendering import render_messages, schema_for
 
 from .models import DeploymentKey, Trace, TraceStatus
@@ -229,7 +228,7 @@ def _trace(key, deployment, endpoint: str, text: str, messages: list, completion
                   problems=completion.problems, status=status, error=completion.error,
                   latency_ms=_ms_since(started), input_tokens=completion.input_tokens,
                   output_tokens=completion.output_tokens, confidence=completion.confidence,
-                  categories=kind_for(deployment.project).answer_categories(completion.answer),
+                  categories=kind_for(deployment.project).categories(completion.answer),
                   metadata=metadata, key_id=key.id, created_at=timezone.now())
     trace.sampled_reason = _sample_reason(deployment, trace)
     return trace
@@ -266,7 +265,7 @@ def _shadow_then_record(trace: Trace, deployment, text: str) -> None:
         trace.shadow_model_id = deployment.shadow_model_id
         trace.shadow_answer = completion.answer if not completion.error else {"error": completion.error}
         trace.shadow_agrees = (not completion.error and completion.answer is not None
-                               and answer_identity(completion.answer) == answer_identity(trace.answer))
+                               and same_answer(project, completion.answer, trace.answer))
         if not trace.shadow_agrees and deployment.sample_shadow_disagreement and not trace.sampled_reason:
             trace.sampled_reason = "shadow disagreement"
     finally:
