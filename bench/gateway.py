@@ -19,6 +19,7 @@ and this client (asyncio, one HTTP connection per concurrent caller).
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -166,7 +167,9 @@ def main() -> None:
     args = parser.parse_args()
     sequential, load_seconds, outage_seconds = (60, 6.0, 3.0) if args.quick else (300, 20.0, 5.0)
 
-    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ["DJANGO_DEBUG"] = "false"  # as in production (no query log)
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"  # plain HTTP on loopback
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     setup_django(database=DATABASE, fresh=True)
     from django.conf import settings
