@@ -228,3 +228,12 @@ def records_random_split(*, records: QuerySet[Record], test_share: float, seed: 
         for start in range(0, len(chunk_ids), 10000):
             Record.objects.filter(id__in=chunk_ids[start : start + 10000]).update(split=split)
     return {"test": test_count, "train": len(ids) - test_count}
+
+
+@transaction.atomic
+def record_append(*, dataset: Dataset, text: str, metadata: dict | None = None, label: str = "") -> Record:
+    """Add one record at the end of a dataset (a deployment's sampled traffic arrives one call at a time)."""
+    Dataset.objects.select_for_update().filter(id=dataset.id).first()
+    last = dataset.records.aggregate(last=Max("position"))["last"]
+    return Record.objects.create(dataset=dataset, position=0 if last is None else last + 1, text=text, label=label,
+                                 metadata=metadata or {})
