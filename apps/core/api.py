@@ -1,5 +1,14 @@
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+
+# What every endpoint may answer besides success: a refused request (400: `{"detail", "problems"}` from
+# our services, or a serializer's field errors), no or a bad token (401), a role too low (403), not found
+# or not yours (404).
+ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
+ERRORS = {"400": OpenApiTypes.ANY, "401": ErrorSerializer, "403": ErrorSerializer, "404": ErrorSerializer}
 
 
 def paginate(request, view, queryset, serializer_class):
@@ -10,7 +19,15 @@ def paginate(request, view, queryset, serializer_class):
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """Our list endpoints are APIViews that call `paginate`: document their lists as limit/offset pages."""
+    """Our list endpoints are APIViews that call `paginate`: document their lists as limit/offset pages;
+    and every operation documents the error answers it can give."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code, body in ERRORS.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(body, code, direction=direction)
+        return responses
 
     def _get_paginator(self):
         paginator = super()._get_paginator()
