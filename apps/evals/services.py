@@ -6,6 +6,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_requeue
 from apps.core.models import COMPLETED_STATUSES, JobStatus
@@ -51,6 +52,7 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
         eval_run.points.set(points)
         if launch:
             eval_enqueue(eval_run)
+    audit_record("eval.launched", project=project, target=eval_run, details={"model": model.id})
     return eval_run
 
 
@@ -80,7 +82,10 @@ def eval_enqueue(eval_run: EvalRun, *, countdown: float = 0) -> None:
 
 def eval_cancel(*, eval_run: EvalRun) -> bool:
     """Stop a queued or running eval run; its outputs so far are kept (it has no results until it finishes)."""
-    return job_cancel(eval_run)
+    cancelled = job_cancel(eval_run)
+    if cancelled:
+        audit_record("eval.cancelled", project=eval_run.project, target=eval_run)
+    return cancelled
 
 
 def eval_resume(*, eval_run: EvalRun) -> None:

@@ -38,6 +38,7 @@ class Completion:
     input_tokens: int = 0
     output_tokens: int = 0
     error: str = ""
+    confidence: float | None = None
 
     @property
     def status(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
+from apps.core.uploads import bounded_lines, upload_check_size
 from apps.projects.kinds import answer_problems, same_answer, strip_reasoning
 from apps.projects.models import Project
 from apps.runs.models import Output
@@ -264,8 +265,9 @@ def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | N
 @transaction.atomic
 def test_cases_import(*, project: Project, stream, user=None) -> int:
     """Import test cases from JSONL, all or nothing; problems name their lines (the first 50)."""
+    upload_check_size(stream)
     problems, created = [], 0
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(bounded_lines(stream), start=1):
         line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not line.strip():
             continue
