@@ -6,10 +6,11 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_requeue
 from apps.core.models import COMPLETED_STATUSES, JobStatus
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 from apps.review.models import TestCase
 from apps.runs.answering import answer_stream
@@ -51,6 +52,7 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
         eval_run.points.set(points)
         if launch:
             eval_enqueue(eval_run)
+    audit_record("eval.launched", project=project, target=eval_run, details={"model": model.id})
     return eval_run
 
 
@@ -60,8 +62,8 @@ def _check_parts(project, model, prompt_version, judge_model, baseline) -> None:
     for chosen in (model, judge_model):
         if chosen is not None and chosen.project_id not in (None, project.id):
             raise ApplicationError("That model belongs to another project.")
-    if project.task_kind == "generation" and judge_model is None:
-        raise ApplicationError("A generation project is scored by a judge model: choose one.")
+    if project.kind.uses_judge and judge_model is None:
+        raise ApplicationError(f"A {project.kind.title.lower()} project is scored by a judge model: choose one.")
     if baseline is not None and baseline.project_id != project.id:
         raise ApplicationError("The baseline must be an eval run of this project.")
 
@@ -80,7 +82,10 @@ def eval_enqueue(eval_run: EvalRun, *, countdown: float = 0) -> None:
 
 def eval_cancel(*, eval_run: EvalRun) -> bool:
     """Stop a queued or running eval run; its outputs so far are kept (it has no results until it finishes)."""
-    return job_cancel(eval_run)
+    cancelled = job_cancel(eval_run)
+    if cancelled:
+        audit_record("eval.cancelled", project=eval_run.project, target=eval_run)
+    return cancelled
 
 
 def eval_resume(*, eval_run: EvalRun) -> None:
@@ -128,8 +133,7 @@ def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
     def prompts():
         for case_id, repeat in pending:
             text = cases[case_id].text
-            yield (case_id, repeat), render_messages(project, version, text), (
-                lambda answer, text=text: answer_problems(project, answer, text=text))
+            yield (case_id, repeat), render_messages(project, version, text), AnswerCheck(project, text=text)
 
     answer_stream(eval_run, model=eval_run.model, concurrency=eval_run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived))
@@ -141,7 +145,8 @@ def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
         score = score_answer(eval_run.project, cases[case_id].expected, c.answer, valid=c.status == "ok")
         outputs.append(EvalOutput(
             eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
-            answer_key=answer_key(c.answer), status=c.status, error=c.error, passed=score.passed, score=score.score,
+            answer_key=answer_key(eval_run.project, c.answer, valid=c.status == "ok"), status=c.status,
+            error=c.error, passed=score.passed, score=score.score,
             true_positives=score.true_positives, false_positives=score.false_positives,
             false_negatives=score.false_negatives, latency_ms=c.latency_ms, input_tokens=c.input_tokens,
             output_tokens=c.output_tokens))

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.kinds import answer_problems
+from apps.core.uploads import bounded_lines, upload_check_size
+from apps.projects.kinds import answer_problems, same_answer, strip_reasoning
 from apps.projects.models import Project
 from apps.runs.models import Output
 from apps.runs.services import output_review_count_add
@@ -21,20 +22,6 @@ def normalize_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode()).hexdigest()
-
-
-def same_answer(a, b) -> bool:
-    return json.dumps(_comparable(a), sort_keys=True) == json.dumps(_comparable(b), sort_keys=True)
-
-
-def _comparable(answer):
-    if not isinstance(answer, dict):
-        return answer
-    answer = {k: v for k, v in answer.items() if k != "reasoning"}
-    if isinstance(answer.get("entities"), list):
-        answer["entities"] = sorted(({"text": e.get("text"), "type": e.get("type")} for e in answer["entities"]
-                                     if isinstance(e, dict)), key=lambda e: (str(e["text"]), str(e["type"])))
-    return answer
 
 
 # --- training points ---------------------------------------------------------------------
@@ -200,7 +187,7 @@ def grade_submit(*, output: Output, reviewer, verdict: str | None = None, correc
         problems = answer_problems(project, corrected_answer, text=text)
         if problems:
             raise ApplicationError(f"The corrected answer is not valid: {problems[0]}.")
-        if same_answer(corrected_answer, output.answer):
+        if same_answer(project, corrected_answer, output.answer):
             corrected_answer, verdict = None, verdict or Verdict.PASS
         else:
             verdict = Verdict.FAIL
@@ -233,21 +220,17 @@ def _derive_items(grade: Grade, output: Output, points, make_test_case: bool, us
         if make_test_case:
             if not isinstance(answer, dict):
                 raise ApplicationError("There is no answer to expect: choose the right answer first.")
-            case = test_case_create(project=project, text=record.text, expected=_clean(answer), points=points,
+            case = test_case_create(project=project, text=record.text, expected=strip_reasoning(answer), points=points,
                                     user=user, record=record, source_grade=grade)
             return [f"Made test case #{case.id}."]
         if grade.corrected_answer is not None:
             example = training_example_create(project=project, messages=output.messages, text=record.text,
-                                              answer=_clean(grade.corrected_answer), points=points, user=user,
+                                              answer=strip_reasoning(grade.corrected_answer), points=points, user=user,
                                               record=record, source_grade=grade)
             return [f"Saved training example #{example.id}."]
     except ApplicationError as exc:
         return [exc.message]
     return []
-
-
-def _clean(answer: dict) -> dict:
-    return {k: v for k, v in answer.items() if k != "reasoning"}
 
 
 @transaction.atomic
@@ -282,8 +265,9 @@ def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | N
 @transaction.atomic
 def test_cases_import(*, project: Project, stream, user=None) -> int:
     """Import test cases from JSONL, all or nothing; problems name their lines (the first 50)."""
+    upload_check_size(stream)
     problems, created = [], 0
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(bounded_lines(stream), start=1):
         line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not line.strip():
             continue
@@ -291,8 +275,11 @@ def test_cases_import(*, project: Project, stream, user=None) -> int:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                 raise ApplicationError('each line needs "text" and "expected"')
+            names = item.get("points") or []
+            if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+                raise ApplicationError('"points" is a list of training point names')
             with transaction.atomic():
-                points = points_by_names(project=project, names=list(item.get("points") or []), user=user)
+                points = points_by_names(project=project, names=names, user=user)
                 test_case_create(project=project, text=item["text"], expected=item.get("expected"), points=points,
                                  paraphrase_group=str(item.get("paraphrase_group") or ""), user=user)
             created += 1
