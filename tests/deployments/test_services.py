@@ -93,3 +93,12 @@ def test_traces_whose_sampling_failed_are_sampled_by_the_periodic_task(deploymen
     trace.refresh_from_db()
     assert trace.review_output_id is not None
     assert traces_sample_pending_task() == 0
+
+
+def test_a_served_model_cannot_be_deleted_but_its_project_can(deployment, project):
+    from django.db.models import RestrictedError
+
+    with pytest.raises(RestrictedError):
+        deployment.model.delete()
+    project.delete()
+    assert not type(deployment).objects.filter(id=deployment.id).exists()
