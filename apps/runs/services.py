@@ -5,13 +5,14 @@ import logging
 from django.db import transaction
 from django.db.models import F
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, job_cancel, job_claim, job_enqueue, job_finish, job_is_alive, job_requeue
 from apps.core.models import JobStatus
 from apps.datasets.models import Record
 from apps.datasets.selectors import records_filtered
 from apps.llm.models import Provider
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 
 from .answering import answer_stream
@@ -46,6 +47,7 @@ def run_create(*, project, prompt_version, model, dataset, split: str | None = N
     )
     if launch:
         run_enqueue(run)
+    audit_record("run.launched", project=project, target=run, details={"model": model.id, "records": run.total})
     return run
 
 
@@ -75,7 +77,10 @@ def run_enqueue(run: Run, *, countdown: float = 0) -> None:
 
 def run_cancel(*, run: Run) -> bool:
     """Stop a queued or running run; the outputs it has are kept. The worker stops within about a second."""
-    return job_cancel(run)
+    cancelled = job_cancel(run)
+    if cancelled:
+        audit_record("run.cancelled", project=run.project, target=run)
+    return cancelled
 
 
 def run_resume(*, run: Run) -> None:
@@ -129,8 +134,7 @@ def _answer_pending(run: Run) -> None:
             if text is None:
                 continue  # the record was deleted since the run was launched
             messages = render_messages(project, version, text)
-            yield (record_id, repeat, messages), messages, lambda answer, text=text: answer_problems(
-                project, answer, text=text)
+            yield (record_id, repeat, messages), messages, AnswerCheck(project, text=text)
 
     answer_stream(run, model=run.model, concurrency=run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(run, arrived))
