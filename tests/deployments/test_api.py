@@ -265,3 +265,12 @@ def test_shadow_answers_are_stored_never_returned(key, deployment, project, prom
     trace = Trace.objects.get()
     assert trace.shadow_answer == {"label": "technical"} and trace.shadow_agrees is False
     assert trace.sampled_reason == "shadow disagreement"
+
+
+def test_a_model_host_the_policy_denies_is_refused_with_a_502(key, deployment, settings):
+    settings.TASKLLM_MODEL_HOSTS_DENY = ["127.0.0.0/8"]
+    deployment.model.base_url = "http://127.0.0.2:9/v1"  # a server never called before in this process
+    deployment.model.save()
+    services.forget_keys()
+    response = post(PREDICT, {"text": "x"}, key.secret)
+    assert response.status_code == 502 and "not allowed" in response.json()["error"]["message"]
