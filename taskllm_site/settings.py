@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
         "RecordSplitEnum": "apps.datasets.models.Split",
         "SplitSelectionEnum": ["train", "test", "none"],
         "JobStatusEnum": "apps.core.models.JobStatus",
+        "AnswerStatusEnum": "apps.deployments.models.TraceStatus",
     },
 }
 
