@@ -70,6 +70,8 @@ def dataset_import(request, dataset_id):
             )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
+            if isinstance(exc, services.ColumnChoiceNeeded):
+                form.offer_columns(exc.columns)
         else:
             if dataset_import.status == ImportStatus.SUCCEEDED:
                 messages.success(request, f"Imported {dataset_import.records_imported} records.")

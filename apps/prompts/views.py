@@ -83,7 +83,7 @@ def version_preview(request, version_id):
     text = record.text if record else "(an example record's text)"
     return render(request, "prompts/preview.html", {
         "project": project, "version": version, "record": record,
-        "messages": render_messages(project, version, text), "schema": schema_for(project, version),
+        "prompt_messages": render_messages(project, version, text), "schema": schema_for(project, version),
         "record_choices": records.order_by("dataset_id", "position").select_related("dataset")[:200],
     })
 
