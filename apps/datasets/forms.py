@@ -19,8 +19,9 @@ class ImportForm(forms.Form):
     )
     text_column = forms.CharField(required=False, initial="text", help_text="CSV: the column with the text.")
     label_column = forms.CharField(required=False, initial="label", help_text="CSV: the column with the label.")
-    no_labels = forms.BooleanField(required=False, label="The file has no labels",
-                                   help_text="CSV: import the records unlabelled although the project has labels.")
+    no_labels = forms.BooleanField(
+        required=False, label="Import without labels",
+        help_text="CSV: the file has no label column; import its records unlabelled although the project has labels.")
 
     def offer_columns(self, columns: list[str]) -> None:
         """After a refusal, let the person pick the text and label columns from the file's own header."""

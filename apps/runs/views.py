@@ -3,11 +3,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.live import finished_page_swap
 from apps.projects.kinds import kind_for
 
 from . import selectors, services
@@ -47,11 +47,9 @@ def run_detail(request, run_id):
     run = selectors.run_for_user(request.user, run_id)
     context = {"run": run, "project": run.project, "counts": selectors.output_counts(run),
                "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run)}
-    if request.htmx and request.htmx.target == "run-status":
-        response = render(request, "runs/_status.html", context)
-        if not run.is_active:
-            response.status_code = HttpResponseStopPolling.status_code
-        return response
+    polling = request.htmx and request.htmx.target == "run-status"
+    if polling and run.is_active:
+        return render(request, "runs/_status.html", context)
     filter_form = OutputFilterForm(request.GET)
     filters = filter_form.cleaned_data if filter_form.is_valid() else {}
     outputs = selectors.outputs_filtered(run, **{k: v for k, v in filters.items() if v})
@@ -63,14 +61,16 @@ def run_detail(request, run_id):
     for output in page.object_list:
         output.summary = context["summarize"](output.answer)
     template = "runs/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "runs/detail.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    return finished_page_swap(response) if polling else response
 
 
 @require_GET
 @login_required
 def output_detail(request, output_id):
     output = selectors.output_for_user(request.user, output_id)
-    return render(request, "runs/_output_detail.html", {"output": output})
+    template = "runs/_output_detail.html" if request.htmx else "runs/output.html"
+    return render(request, template, {"output": output})
 
 
 @require_POST
