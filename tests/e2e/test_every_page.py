@@ -41,6 +41,7 @@ def site():
                for n in range(1, 7)]
     template = prompt_create(project=project, name="Plain", system="Route the ticket. Labels: {labels}.",
                              user_template="Ticket: {text}")
+    first_version = template.versions.get()
     version = prompt_version_create(template=template, system="Route the ticket carefully, " * 8 + "{labels}",
                                     user_template="Ticket: {text}")
     model = Model.objects.create(project=project, name="Remote GPT", provider="openai",
@@ -62,7 +63,7 @@ def site():
                                      expected={"label": "account_hold"}) for n in range(3)]
     for case in cases:
         case.points.add(point)
-    baseline = _eval(project, model, version, cases, passed=False)
+    baseline = _eval(project, model, first_version, cases, passed=False, repeats=1)
     _eval(project, model, version, cases, passed=True, baseline=baseline)
     job = FineTuneJob(project=project, base_model=model, backend="openai", training_file_sha256="0" * 64)
     job.training_file.save("t.jsonl", ContentFile(b"{}\n"), save=False)
@@ -87,12 +88,12 @@ def site():
             "membership": Membership.objects.get(project=project, user__username="rita")}
 
 
-def _eval(project, model, version, cases, *, passed: bool, baseline=None) -> EvalRun:
-    eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=version, repeats=2,
-                                      test_case_ids=[c.id for c in cases], total=len(cases) * 2,
+def _eval(project, model, version, cases, *, passed: bool, baseline=None, repeats=2) -> EvalRun:
+    eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=version, repeats=repeats,
+                                      test_case_ids=[c.id for c in cases], total=len(cases) * repeats,
                                       status=RunStatus.SUCCEEDED, baseline=baseline)
     for case in cases:
-        for repeat in range(2):
+        for repeat in range(repeats):
             EvalOutput.objects.create(eval_run=eval_run, test_case=case, repeat=repeat, status="ok",
                                       answer={"label": "account_hold" if passed else "billing"}, passed=passed,
                                       score=float(passed), latency_ms=200 + 40 * repeat)
@@ -175,3 +176,20 @@ def test_top_bar_stays_on_one_line_on_a_phone(page, live_server, site):
     logout = page.get_by_role("button", name="Log out").bounding_box()
     assert bar["height"] <= 64, bar
     assert logout["x"] >= 0 and logout["x"] + logout["width"] <= 390, logout
+
+
+def test_dashboard_charts_have_axes_legends_and_values_on_hover(page, live_server, site, shot):
+    log_in(page, live_server, "ada")
+    page.goto(live_server.url + reverse("evals:dashboard", args=[site["project"].id]))
+    consistency = page.locator("svg[aria-label='Consistency per version']")
+    expect(consistency.locator("text", has_text="0.50")).to_have_count(1)  # a y axis with ticks
+    expect(consistency.locator("g.bar text")).to_have_text(["—", "1.00"])  # one repeat: no consistency
+    expect(consistency.locator("text", has_text="Plain v1")).to_have_count(1)  # the version's name as a label
+    latency = page.locator("svg[aria-label='Latency per version, ms']")
+    expect(latency.locator("text", has_text="ms")).to_have_count(1)
+    titles = latency.locator("circle title").all_text_contents()
+    assert any("Remote GPT" in t and "Plain v2" in t and "p95" in t and t.endswith(" ms") for t in titles), titles
+    expect(page.locator(".legend-item")).to_have_text(["p50", "p95"])
+    trend = page.locator("td.trend svg").last
+    assert "pass rate: 100%" in " ".join(trend.locator("circle title").all_text_contents())
+    shot("dashboard-charts")
