@@ -24,7 +24,7 @@ run: venv
 	$(BIN)/python manage.py taskllm_setup
 	@echo ""
 	@echo "  TaskLLM is starting at http://127.0.0.1:$(PORT)/  (log in as admin / taskllm)"
-	@echo "  Ctrl-C stops the web app and the worker."
+	@echo "  Ctrl-C stops the web app, the worker and beat."
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ works offline
     "django_htmx",
     "apps.core",
     "apps.accounts",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.tuning",
     "apps.evals",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -123,18 +125,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis delivers an unacknowledged task again after this long. Only short tasks (minutes) are acks_late; the
+    # long ones (runs, evals, imports, fine-tunes) are acked when they start, so none is delivered twice while it
+    # runs. A worker's death is noticed by the job's heartbeat instead (apps/core/jobs.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("TASKLLM_VISIBILITY_TIMEOUT", 3600))}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     _broker_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
-    for _folder in (_broker_dir, _processed_dir):
+    _control_dir = VAR_DIR / "celery" / "control"  # kombu's exchange tables; its default is ./control
+    for _folder in (_broker_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
     }
     CACHES = {
         "default": {
@@ -144,11 +151,20 @@ else:
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKLLM_CELERY_QUEUE", "default")
 # Fine-tuning on the bundled model runs on a queue of its own, so a GPU machine can serve it alone.
+# Short work (imports, small evals, polls, the stale-job check) goes to its own queue, which the default worker
+# also serves, so it starts at the next free worker slot instead of after every queued run.
+TASKLLM_INTERACTIVE_QUEUE = os.environ.get("TASKLLM_CELERY_INTERACTIVE_QUEUE", "interactive")
+TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answers counts as short work
 CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
+# Celery beat: the periodic check for jobs whose worker died (queued again, or failed, by their type).
+TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS", 60))
+CELERY_BEAT_SCHEDULE = {
+    "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
+                     "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 REST_FRAMEWORK = {
@@ -169,10 +185,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, members, datasets, records, imports and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RecordSplitEnum": "apps.datasets.models.Split",
         "SplitSelectionEnum": ["train", "test", "none"],
-        "RunStatusEnum": "apps.runs.models.RunStatus",
+        "JobStatusEnum": "apps.core.models.JobStatus",
     },
 }
 

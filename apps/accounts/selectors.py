@@ -4,9 +4,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.projects.models import Project
-
 from .models import ROLE_RANK, Membership, Role
+
+# accounts knows the project only through Membership.project, as apps know the user model through
+# get_user_model(): projects imports accounts (for access checks and its admin), never the other way round.
+Project = Membership._meta.get_field("project").related_model
 
 
 def role_in_project(user, project: Project) -> str | None:

@@ -9,11 +9,12 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.models import JobStatus
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
 from .forms import FORMAT_BY_EXTENSION
-from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
+from .models import Dataset, DatasetImport, ImportFormat, Record, Split
 
 FILTER_PARAMETERS = [
     OpenApiParameter("q", str, description="Text contains (case-insensitive)"),
@@ -153,7 +154,7 @@ class ImportListApi(APIView):
             )
         except services.ColumnChoiceNeeded as exc:
             return Response({"detail": exc.message, "columns": exc.columns}, status=status.HTTP_400_BAD_REQUEST)
-        code = {ImportStatus.SUCCEEDED: 201, ImportStatus.FAILED: 400}.get(dataset_import.status, 202)
+        code = {JobStatus.SUCCEEDED: 201, JobStatus.FAILED: 400}.get(dataset_import.status, 202)
         return Response(DatasetImportSerializer(dataset_import).data, status=code)
 
 

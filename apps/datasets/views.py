@@ -9,12 +9,13 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_wait_reason
+from apps.core.models import JobStatus
 from apps.projects.models import TaskKind
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
 from .forms import DatasetForm, ImportForm, RecordFilterForm, SplitForm
-from .models import ImportStatus
 
 RECORDS_PER_PAGE = 50
 
@@ -73,7 +74,7 @@ def dataset_import(request, dataset_id):
             if isinstance(exc, services.ColumnChoiceNeeded):
                 form.offer_columns(exc.columns)
         else:
-            if dataset_import.status == ImportStatus.SUCCEEDED:
+            if dataset_import.status == JobStatus.SUCCEEDED:
                 messages.success(request, f"Imported {dataset_import.records_imported} records.")
                 return redirect("datasets:detail", dataset_id=dataset.id)
             if not dataset_import.is_finished:
@@ -89,7 +90,7 @@ def import_detail(request, import_id):
     dataset_import = selectors.import_for_user(request.user, import_id)
     context = {
         "imp": dataset_import, "dataset": dataset_import.dataset, "project": dataset_import.dataset.project,
-        "progress": selectors.import_progress(dataset_import),
+        "progress": selectors.import_progress(dataset_import), "waiting": job_wait_reason(dataset_import),
     }
     if request.htmx:
         response = render(request, "datasets/_import_status.html", context)

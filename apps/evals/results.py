@@ -132,7 +132,7 @@ def verdicts_update(eval_run: EvalRun) -> None:
     results = list(eval_run.results.all())
     baseline = eval_run.baseline
     before = {}
-    if baseline is not None and baseline.status == "SUCCEEDED":
+    if baseline is not None and baseline.is_completed:
         before = {r.point_id: r for r in baseline.results.all()}
     for result in results:
         base = before.get(result.point_id)

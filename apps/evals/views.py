@@ -11,10 +11,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_is_alive, job_wait_reason
 from apps.core.live import finished_page_swap
 from apps.projects.kinds import kind_for
 from apps.review.selectors import reviewer_activity
-from apps.runs.jobs import job_is_alive
 from apps.tuning.selectors import job_for_user
 
 from . import exports, selectors, services
@@ -55,7 +55,8 @@ def eval_create(request, project_id):
 def eval_detail(request, eval_id):
     eval_run = selectors.eval_for_user(request.user, eval_id)
     context = {"eval": eval_run, "project": eval_run.project, "progress": selectors.progress(eval_run),
-               "is_lead": has_role(eval_run.project, Role.LEAD), "alive": job_is_alive(eval_run)}
+               "is_lead": has_role(eval_run.project, Role.LEAD), "alive": job_is_alive(eval_run),
+               "waiting": job_wait_reason(eval_run)}
     polling = request.htmx and request.htmx.target == "eval-status"
     if polling and eval_run.is_active:
         return render(request, "evals/_status.html", context)

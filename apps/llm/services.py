@@ -1,6 +1,8 @@
 import copy
 from pathlib import Path
 
+from django.db.models import ProtectedError, RestrictedError
+
 from apps.core.exceptions import ApplicationError
 
 from .client import Completion, ModelCallError, complete
@@ -37,9 +39,11 @@ def _save(model: Model, fields: dict) -> Model:
 
 
 def model_delete(*, model: Model) -> None:
-    if model.runs.exists() or model.finetune_jobs.exists() or model.eval_runs.exists():
-        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.")
-    model.delete()
+    # Runs, evals and fine-tunes keep the model they used (RESTRICT): this app need not know who they are.
+    try:
+        model.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.") from exc
 
 
 def model_test_connection(*, model: Model) -> Completion:

@@ -58,7 +58,7 @@ def project_create(*, user, name: str, task_kind: str, labels=(), entity_types=(
 def project_update(*, project: Project, **fields) -> Project:
     merged = {f: fields.get(f, getattr(project, f)) for f in ("task_kind", "labels", "entity_types")}
     _check_answer_space(**merged)
-    if merged["task_kind"] != project.task_kind and project.datasets.exists():
+    if merged["task_kind"] != project.task_kind and _kind_in_use(project):
         raise ApplicationError("The task kind cannot change once the project has datasets.")
     for field, value in fields.items():
         setattr(project, field, value)
@@ -66,10 +66,21 @@ def project_update(*, project: Project, **fields) -> Project:
     return project
 
 
+def _kind_in_use(project: Project) -> bool:
+    """Whether rows above this app hold answers in the project's task kind.
+
+    A model of an upper app says so with `fixes_project_kind = True` (a dataset: its records' expected answers),
+    so this app asks without knowing who uses it.
+    """
+    return any(
+        relation.related_model._default_manager.filter(**{relation.field.name: project}).exists()
+        for relation in Project._meta.related_objects
+        if getattr(relation.related_model, "fixes_project_kind", False)
+    )
+
+
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
-    # Runs and fine-tunes protect the prompt versions and models they used; with the project gone, they go first.
-    project.eval_runs.all().delete()
-    project.runs.all().delete()
-    project.finetune_jobs.all().delete()
+    # Runs, evals and fine-tunes RESTRICT the prompt versions and models they used: deleting those alone fails,
+    # but they go with the project, as the rows that restrict them go too.
     project.delete()

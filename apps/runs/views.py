@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_wait_reason
 from apps.core.live import finished_page_swap
 from apps.projects.kinds import kind_for
 
@@ -46,7 +47,8 @@ def run_create(request, project_id):
 def run_detail(request, run_id):
     run = selectors.run_for_user(request.user, run_id)
     context = {"run": run, "project": run.project, "counts": selectors.output_counts(run),
-               "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run)}
+               "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run),
+               "waiting": job_wait_reason(run)}
     polling = request.htmx and request.htmx.target == "run-status"
     if polling and run.is_active:
         return render(request, "runs/_status.html", context)

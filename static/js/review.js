@@ -50,8 +50,6 @@
 
   // --- training point chips ---
   function bindChips() {
-    const input = document.getElementById("point-input");
-    if (input) input.addEventListener("change", () => { /* datalist pick: wait for Enter */ });
     document.querySelectorAll("#point-chips .chip button").forEach((b) => b.addEventListener("click", () => {
       b.parentElement.remove(); syncPoints();
     }));

@@ -7,7 +7,8 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from apps.accounts.models import Membership, Role
-from apps.datasets.models import DatasetImport, ImportStatus
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport
 from apps.evals.models import EvalOutput, EvalRun
 from apps.evals.results import results_compute
 from apps.llm.models import Model
@@ -15,7 +16,7 @@ from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create, prompt_version_create
 from apps.review.models import Grade, TestCase, TrainingExample, TrainingPoint
 from apps.review.services import text_hash
-from apps.runs.models import Output, Run, RunStatus
+from apps.runs.models import Output, Run
 from apps.tuning.models import FineTuneJob
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import DatasetFactory, NerProjectFactory, ProjectFactory, RecordFactory, UserFactory
@@ -47,7 +48,7 @@ def site():
     model = Model.objects.create(project=project, name="Remote GPT", provider="openai",
                                  base_url="http://127.0.0.1:9/v1", model_id="gpt-x", max_retries=0)
     run = Run.objects.create(project=project, prompt_version=version, model=model, dataset=dataset,
-                             record_ids=[r.id for r in records], total=len(records), status=RunStatus.SUCCEEDED)
+                             record_ids=[r.id for r in records], total=len(records), status=JobStatus.SUCCEEDED)
     outputs = [Output.objects.create(run=run, record=r, status="ok", answer={"label": "payment_review"},
                                      latency_ms=120 + n, messages=render_messages(project, version, r.text))
                for n, r in enumerate(records)]
@@ -69,7 +70,7 @@ def site():
     job.training_file.save("t.jsonl", ContentFile(b"{}\n"), save=False)
     job.save()
     imp = DatasetImport.objects.create(dataset=dataset, original_name="tickets.csv", format="csv",
-                                       status=ImportStatus.FAILED,
+                                       status=JobStatus.FAILED,
                                        problems=[{"line": 3, "message": "unknown label 'refunds'"}])
     ner = NerProjectFactory(name="Contracts")
     Membership.objects.create(project=ner, user=admin, role=Role.ADMIN)
@@ -79,7 +80,7 @@ def site():
     ner_version = prompt_create(project=ner, name="Spans").versions.get()
     ner_run = Run.objects.create(project=ner, prompt_version=ner_version, model=Model.objects.create(
         name="local", provider="local"), dataset=ner_dataset, record_ids=[ner_record.id], total=1,
-        status=RunStatus.SUCCEEDED)
+        status=JobStatus.SUCCEEDED)
     Output.objects.create(run=ner_run, record=ner_record, status="ok",
                           answer={"entities": [{"text": "Acme", "type": "PARTY"}]})
     return {"project": project, "dataset": dataset, "version": version, "model": model, "run": run,
@@ -91,7 +92,7 @@ def site():
 def _eval(project, model, version, cases, *, passed: bool, baseline=None, repeats=2) -> EvalRun:
     eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=version, repeats=repeats,
                                       test_case_ids=[c.id for c in cases], total=len(cases) * repeats,
-                                      status=RunStatus.SUCCEEDED, baseline=baseline)
+                                      status=JobStatus.SUCCEEDED, baseline=baseline)
     for case in cases:
         for repeat in range(repeats):
             EvalOutput.objects.create(eval_run=eval_run, test_case=case, repeat=repeat, status="ok",

@@ -1,6 +1,7 @@
 """What our client sends must be what OpenAI's published API accepts: checked by the Prism mock server.
 
-Prism validates each request against ../shared/openai/openapi.yaml and answers 422 when one breaks it.
+Prism validates each request against OpenAI's API description, vendored in tests/contracts/openai/, and answers 422
+when one breaks it.
 """
 
 import socket
@@ -18,7 +19,7 @@ from apps.projects.kinds import answer_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 PRISM = ROOT / ".tools" / "node_modules" / ".bin" / "prism"
-SPEC = ROOT.parent / "shared" / "openai" / "openapi.yaml"
+SPEC = ROOT / "tests" / "contracts" / "openai" / "openapi.yaml"
 
 pytestmark = pytest.mark.prism
 

@@ -148,8 +148,3 @@ def answer_spans(answer, text: str) -> list[dict]:
         spans.append({"start": found, "end": found + len(entity["text"]), "type": entity.get("type", "")})
         position = found + len(entity["text"])
     return sorted(spans, key=lambda s: s["start"])
-
-
-def answer_from_spans(spans: list[dict], text: str) -> dict:
-    return {"entities": [{"text": text[s["start"]:s["end"]], "type": s["type"], "start": s["start"], "end": s["end"]}
-                         for s in sorted(spans, key=lambda s: s["start"])]}

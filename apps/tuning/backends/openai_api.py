@@ -4,8 +4,8 @@ import openai
 
 from apps.llm.client import ModelCallError
 
-# The API's job states and ours.
-STATUS = {"validating_files": "VALIDATING", "queued": "QUEUED", "running": "RUNNING", "succeeded": "SUCCEEDED",
+# The API's job states and ours (apps.core.models.JobStatus): checking the files is part of running.
+STATUS = {"validating_files": "RUNNING", "queued": "QUEUED", "running": "RUNNING", "succeeded": "SUCCEEDED",
           "failed": "FAILED", "cancelled": "CANCELLED"}
 
 

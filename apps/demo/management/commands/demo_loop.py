@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.exceptions import ApplicationError
-from apps.core.management.commands.taskllm_setup import DEMO_PROJECT, LOCAL_MODEL
 from apps.datasets.models import Record
+from apps.demo.management.commands.taskllm_setup import DEMO_PROJECT, LOCAL_MODEL
 from apps.evals.models import EvalRun
 from apps.evals.selectors import result_rows
 from apps.evals.services import eval_create, eval_execute

@@ -16,7 +16,7 @@ from apps.projects.services import project_create
 from apps.prompts.models import PromptStyle
 from apps.prompts.services import prompt_create
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data"
 DEMO_USERS = [("admin", Role.ADMIN, True), ("lead", Role.LEAD, False), ("reviewer", Role.REVIEWER, False)]
 DEMO_PROJECT = "Support ticket router (demo)"
 GLOSSARY = [
