@@ -18,7 +18,7 @@ from apps.projects.kinds import kind_for
 from apps.projects.kinds.ner import answer_spans
 from apps.runs.models import Output, OutputStatus, Run
 
-from .models import Grade, TrainingExample, TrainingPoint, Verdict
+from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
 
 LEASE_SECONDS = 600
 SHOW_CHOICES = [("ungraded", "Not graded by me"), ("all", "All outputs"), ("failed", "Failed"),
@@ -37,6 +37,12 @@ def example_for_user(user, example_id, *, role: str = Role.LEAD) -> TrainingExam
     example = get_object_or_404(TrainingExample.objects.select_related("project"), id=example_id)
     check_project_role(user, example.project, role=role)
     return example
+
+
+def test_case_for_user(user, case_id, *, role: str = Role.LEAD) -> TestCase:
+    case = get_object_or_404(TestCase.objects.select_related("project"), id=case_id)
+    check_project_role(user, case.project, role=role)
+    return case
 
 
 def output_in_run(run: Run, output_id) -> Output:

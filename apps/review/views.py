@@ -59,7 +59,7 @@ def review_output(request, run_id, output_id):
     return _render_screen(request, run, output, filters, query)
 
 
-def _render_screen(request, run, output, filters, query, notes=(), status=200):
+def _render_screen(request, run, output, filters, query, notes=(), status=200, refused=()):
     project = run.project
     grade = selectors.my_grade(output, request.user)
     sequence = selectors.review_outputs(run, request.user, **{**filters, "show": "all"}
@@ -74,7 +74,8 @@ def _render_screen(request, run, output, filters, query, notes=(), status=200):
         "answer_summary": selectors.answer_summary(project, output.answer),
         "expected": output.record.label or "", "points": project.training_points.exclude(status="archived"),
         "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
-        "counts": selectors.queue_counts(run, request.user), "notes": notes, "is_lead": has_role(project, Role.LEAD),
+        "counts": selectors.queue_counts(run, request.user), "notes": notes, "refused": refused,
+        "is_lead": has_role(project, Role.LEAD),
         "show_choices": selectors.SHOW_CHOICES, "reviewers": members_of(project),
         "screen_data": json.dumps({"kind": project.task_kind, "labels": project.labels,
                                    "entity_types": project.entity_types, "spans": spans,
@@ -107,7 +108,7 @@ def review_grade(request, run_id, output_id):
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
-                "run": run, "project": run.project, "query": query, "notes": result.notes,
+                "run": run, "project": run.project, "query": query, "notes": result.notes, "refused": result.refused,
                 "counts": selectors.queue_counts(run, request.user)})
             response["HX-Push-Url"] = reverse("review:start", args=[run.id]) + (f"?{query}" if query else "")
             return response
@@ -115,9 +116,12 @@ def review_grade(request, run_id, output_id):
     if not request.htmx:
         for note in result.notes:
             messages.info(request, note)
+        for refusal in result.refused:
+            messages.error(request, f"Not saved: {refusal}")
         return redirect(_review_url(run, following.id, query))
     return _render_screen(request, run, selectors.output_in_run(run, following.id), filters, query,
-                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes])
+                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes],
+                          refused=result.refused)
 
 
 def _errors(form) -> list[str]:
@@ -259,6 +263,44 @@ def example_edit(request, example_id):
             form.add_error(None, exc.message)
     return render(request, "review/example_form.html", {"project": example.project, "example": example,
                                                         "form": form})
+
+
+@require_POST
+@login_required
+def example_delete(request, example_id):
+    example = selectors.example_for_user(request.user, example_id, role=Role.LEAD)
+    services.training_example_delete(example=example)
+    messages.success(request, f"Deleted training example #{example_id}.")
+    return redirect("review:examples", project_id=example.project_id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def test_case_edit(request, case_id):
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+    initial = {"text": case.text, "expected": json.dumps(case.expected, ensure_ascii=False),
+               "paraphrase_group": case.paraphrase_group, "points": "\n".join(p.name for p in case.points.all())}
+    form = TestCaseForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            points = services.points_by_names(project=case.project, names=data["points"], user=request.user)
+            services.test_case_update(case=case, text=data["text"], expected=data["expected"], points=points,
+                                      paraphrase_group=data["paraphrase_group"])
+            messages.success(request, f"Saved test case #{case.id}.")
+            return redirect("review:test_cases", project_id=case.project_id)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    return render(request, "review/test_case_form.html", {"project": case.project, "case": case, "form": form})
+
+
+@require_POST
+@login_required
+def test_case_delete(request, case_id):
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+    services.test_case_delete(case=case)
+    messages.success(request, f"Deleted test case #{case_id}.")
+    return redirect("review:test_cases", project_id=case.project_id)
 
 
 @require_GET

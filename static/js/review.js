@@ -19,6 +19,7 @@
     form().querySelectorAll("button[type=submit]").forEach((button) => {
       button.addEventListener("click", () => prepare({
         verdict: button.dataset.verdict, label: button.dataset.label, testCase: button.dataset.testCase,
+        keep: button.dataset.keep,
       }));
     });
     root.dataset.ready = "1";  // keys act only on a panel that htmx has processed and this script has set up
@@ -34,6 +35,7 @@
     const f = form();
     f.elements.verdict.value = action.verdict || "";
     f.elements.make_test_case.value = action.testCase ? "on" : "";
+    f.elements.keep_as_example.value = action.keep ? "on" : "";
     f.elements.seconds_spent.value = ((Date.now() - state.started) / 1000).toFixed(3);
     let corrected = "";
     if (action.label) corrected = JSON.stringify({ label: action.label });
@@ -173,6 +175,7 @@
     if (!state) return;
     const digit = /^[1-9]$/.test(key) ? Number(key) - 1 : null;
     if (key === "p") submit({ verdict: "pass" });
+    else if (key === "e") submit({ verdict: "pass", keep: true });
     else if (key === "f") submit({ verdict: "fail" });
     else if (key === "x") submit({ testCase: true });
     else if (key === "t") document.getElementById("point-input").focus();
