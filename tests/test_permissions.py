@@ -217,6 +217,9 @@ APIS = [
     Endpoint("api-example", "get", Role.REVIEWER, EX, api=True),
     Endpoint("api-example", "patch", Role.LEAD, EX, lambda ctx: {"answer": {"label": "technical"}}, api=True),
     Endpoint("api-example", "delete", Role.LEAD, EX, api=True),
+    Endpoint("api-test-case-import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
+        "cases.jsonl", b'{"text": "Held out by API", "expected": {"label": "billing"}}\n')}, api=True),
+    Endpoint("api-prompt-preview", "get", Role.REVIEWER, V, api=True),
     Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-finetune", "get", Role.REVIEWER, JOB, api=True),
@@ -274,7 +277,7 @@ def call(endpoint: Endpoint, ctx, user, method=None):
     method = method or endpoint.method
     if endpoint.api:
         client = api_as(user)
-        fmt = "multipart" if endpoint.name == "api-imports" else "json"
+        fmt = "multipart" if endpoint.name in ("api-imports", "api-test-case-import") else "json"
         if method == "get":
             return client.get(url)
         return getattr(client, method)(url, endpoint.data(ctx), format=fmt)

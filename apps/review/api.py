@@ -1,5 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -206,6 +207,22 @@ class TestCaseListApi(APIView):
                                          points=points, paraphrase_group=data.get("paraphrase_group", ""),
                                          user=request.user)
         return Response(TestCaseSerializer(case).data, status=status.HTTP_201_CREATED)
+
+
+class TestCaseImportApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": inline_serializer("TestCaseImport", {
+        "file": serializers.FileField(help_text='JSONL: {"text", "expected", "points", "paraphrase_group"} a line')})},
+        responses={201: inline_serializer("TestCaseImported", {"imported": serializers.IntegerField()})})
+    def post(self, request, project_id):
+        """Import test cases from a JSONL file, all or nothing: 400 with `problems` (line, message) otherwise."""
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise serializers.ValidationError({"file": "Attach a JSONL file."})
+        count = services.test_cases_import(project=project, stream=upload, user=request.user)
+        return Response({"imported": count}, status=status.HTTP_201_CREATED)
 
 
 class TestCaseDetailApi(APIView):

@@ -4,8 +4,8 @@ example, and a refusal of the leakage guard is shown where it cannot be missed."
 import pytest
 from playwright.sync_api import expect
 
-from apps.review.models import Grade, TestCase, TrainingExample
 from apps.review import services as review_services
+from apps.review.models import Grade, TestCase, TrainingExample
 from tests.e2e.test_review_flow import log_in, make_run, press
 from tests.factories import ProjectFactory, UserFactory
 

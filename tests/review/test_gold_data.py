@@ -102,3 +102,44 @@ def test_a_lead_edits_and_deletes_test_cases_and_examples_with_the_guard_checked
     assert api.delete(reverse("api-test-case", args=[case.id])).status_code == 204
     assert client.post(reverse("review:example_delete", args=[example.id])).status_code == 302
     assert not TestCase.objects.exists() and not TrainingExample.objects.exists()
+
+
+def test_api_imports_test_cases_and_previews_a_prompt(people, project, dataset, prompt_version):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = api_as(people["lead"])
+    upload = SimpleUploadedFile("cases.jsonl", b'{"text": "Card stolen", "expected": {"label": "billing"}}\n')
+    response = client.post(reverse("api-test-case-import", args=[project.id]), {"file": upload}, format="multipart")
+    assert response.status_code == 201 and response.json() == {"imported": 1}
+    bad = SimpleUploadedFile("cases.jsonl", b'{"text": "x", "expected": {"label": "nope"}}\n')
+    refused = client.post(reverse("api-test-case-import", args=[project.id]), {"file": bad}, format="multipart")
+    assert refused.status_code == 400 and refused.json()["problems"][0]["line"] == 1
+    record = dataset.records.first()
+    preview = api_as(people["reviewer"]).get(reverse("api-prompt-preview", args=[prompt_version.id]),
+                                             {"record": record.id}).json()
+    assert preview["record"] == record.id and preview["messages"][-1] == {"role": "user",
+                                                                           "content": f"Ticket: {record.text}"}
+    assert preview["schema"]["properties"]["label"]["enum"] == project.labels
+
+
+def test_api_evaluates_a_fine_tune_against_its_base(people, project, prompt_version,
+                                                    django_capture_on_commit_callbacks):
+    from django.core.files.base import ContentFile
+
+    from apps.evals.models import EvalRun
+    from apps.llm.models import Model
+    from apps.tuning.models import FineTuneJob
+
+    services.test_case_create(project=project, text="Card stolen", expected={"label": "billing"})
+    base = Model.objects.create(project=project, name="Base", provider="local")
+    job = FineTuneJob(project=project, base_model=base, backend="local", training_file_sha256="0" * 64,
+                      result_model=Model.objects.create(project=project, name="Tuned", provider="local", parent=base))
+    job.training_file.save("t.jsonl", ContentFile(b"{}\n"), save=False)
+    job.save()
+    url = reverse("api-finetune-evaluate", args=[job.id])
+    assert api_as(people["reviewer"]).post(url, {"prompt_version": prompt_version.id}, format="json").status_code == 403
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api_as(people["lead"]).post(url, {"prompt_version": prompt_version.id, "repeats": 1}, format="json")
+    assert response.status_code == 201
+    tuned = EvalRun.objects.get(id=response.json()["fine_tuned"]["id"])
+    assert tuned.model.name == "Tuned" and tuned.baseline_id == response.json()["base"]["id"]
