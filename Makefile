@@ -19,6 +19,8 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(BIN)/.installed
 
+# `make run` is for a developer's machine: DEBUG on (settings.py defaults it off for production).
+run: export DJANGO_DEBUG ?= true
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py taskllm_setup

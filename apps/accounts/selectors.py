@@ -1,5 +1,6 @@
 """Who may see and do what. One access helper per object: 404 for outsiders, 403 when the role is too low."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -50,11 +51,13 @@ def projects_for_user(user) -> QuerySet[Project]:
 
 
 def can_create_projects(user) -> bool:
-    """Site admins, users granted the permission, and anyone who leads a project."""
+    """Site admins and users granted the permission; leads of a project too when TASKLLM_LEADS_CREATE_PROJECTS."""
     if not user.is_authenticated:
         return False
     if user.has_perm("projects.add_project"):
         return True
+    if not settings.TASKLLM_LEADS_CREATE_PROJECTS:
+        return False
     return Membership.objects.filter(user=user, role__in=[Role.LEAD, Role.ADMIN]).exists()
 
 

@@ -82,7 +82,9 @@ def _type_of(job_or_model) -> JobType:
 
 def default_queue() -> str:
     """Long work (runs, large evals) waits here."""
-    return settings.CELERY_TASK_DEFAULT_QUEUE
+    from celery import current_app
+
+    return current_app.conf.task_default_queue
 
 
 def interactive_queue() -> str:

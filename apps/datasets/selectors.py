@@ -5,6 +5,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.jobs import job_is_alive
 from apps.core.models import JobStatus
+from apps.core.params import choice_param
 from apps.projects.models import Project
 
 from .models import Dataset, DatasetImport, Record
@@ -33,7 +34,7 @@ def datasets_of(project: Project) -> QuerySet[Dataset]:
 
 def record_filters(params) -> dict:
     """Filters from query parameters: q, label, split (train, test, none for unassigned, empty for any)."""
-    split = params.get("split") or None
+    split = choice_param(params, "split", ("train", "test", "none", ""), default="") or None
     return {"q": params.get("q", "").strip(), "label": params.get("label", ""),
             "split": "" if split == "none" else split}
 

@@ -15,7 +15,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.models import JobStatus
 from apps.projects.kinds import kind_for
-from apps.projects.models import Project, TaskKind
+from apps.projects.models import Project
 
 from .formats import READERS, ParsedRecord, Problem
 from .models import Dataset, DatasetImport, ImportFormat, Record, Split
@@ -70,7 +70,7 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     """
     if file_format not in ImportFormat.values:
         raise ApplicationError(f"Unknown format '{file_format}'; use one of: {', '.join(ImportFormat.values)}.")
-    if file_format == ImportFormat.CONLL and dataset.project.task_kind != TaskKind.NER:
+    if file_format == ImportFormat.CONLL and file_format not in dataset.project.kind.import_formats:
         raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
     options = {k: v for k, v in (options or {}).items() if v}
     if file_format == ImportFormat.CSV:

@@ -60,8 +60,8 @@ def _check_parts(project, model, prompt_version, judge_model, baseline) -> None:
     for chosen in (model, judge_model):
         if chosen is not None and chosen.project_id not in (None, project.id):
             raise ApplicationError("That model belongs to another project.")
-    if project.task_kind == "generation" and judge_model is None:
-        raise ApplicationError("A generation project is scored by a judge model: choose one.")
+    if project.kind.uses_judge and judge_model is None:
+        raise ApplicationError(f"A {project.kind.title.lower()} project is scored by a judge model: choose one.")
     if baseline is not None and baseline.project_id != project.id:
         raise ApplicationError("The baseline must be an eval run of this project.")
 
@@ -141,7 +141,8 @@ def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
         score = score_answer(eval_run.project, cases[case_id].expected, c.answer, valid=c.status == "ok")
         outputs.append(EvalOutput(
             eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
-            answer_key=answer_key(c.answer), status=c.status, error=c.error, passed=score.passed, score=score.score,
+            answer_key=answer_key(eval_run.project, c.answer, valid=c.status == "ok"), status=c.status,
+            error=c.error, passed=score.passed, score=score.score,
             true_positives=score.true_positives, false_positives=score.false_positives,
             false_negatives=score.false_negatives, latency_ms=c.latency_ms, input_tokens=c.input_tokens,
             output_tokens=c.output_tokens))

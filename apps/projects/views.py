@@ -25,7 +25,7 @@ def project_list(request):
 @login_required
 def project_create(request):
     if not can_create_projects(request.user):
-        raise PermissionDenied("Only leads and site admins can create projects.")
+        raise PermissionDenied("Only site admins can create projects (and leads, where the site allows it).")
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

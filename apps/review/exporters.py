@@ -7,6 +7,8 @@ from django.db.models import QuerySet
 
 from .models import TrainingExample
 
+FORMATS = ("openai", "plain")
+
 
 def openai_chat_line(example: TrainingExample) -> dict:
     """{"messages": [...the messages sent..., {"role": "assistant", "content": "<answer JSON>"}]}

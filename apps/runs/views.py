@@ -9,7 +9,6 @@ from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_wait_reason
 from apps.core.live import finished_page_swap
-from apps.projects.kinds import kind_for
 
 from . import selectors, services
 from .forms import OutputFilterForm, RunForm
@@ -59,9 +58,7 @@ def run_detail(request, run_id):
     query = request.GET.copy()
     query.pop("page", None)
     context.update({"page": page, "filter_form": filter_form, "filter_query": query.urlencode(),
-                    "summarize": kind_for(run.project).answer_summary})
-    for output in page.object_list:
-        output.summary = context["summarize"](output.answer)
+                    "filter_choices": run.project.kind.filter_choices(run.project)})
     template = "runs/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "runs/detail.html"
     response = render(request, template, context)
     return finished_page_swap(response) if polling else response

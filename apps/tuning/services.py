@@ -31,6 +31,31 @@ logger = logging.getLogger(__name__)
 
 DEFAULTS = {"epochs": 3, "learning_rate": 2e-4, "batch_size": 4, "lora_r": 16, "lora_alpha": 32,
             "validation_share": 0.0}
+# Each hyperparameter's type and bounds: the launch form, the API and this service check the same table.
+BOUNDS = {"epochs": (int, 1, 50), "learning_rate": (float, 1e-6, 1e-2), "batch_size": (int, 1, 64),
+          "lora_r": (int, 1, 256), "lora_alpha": (int, 1, 512), "validation_share": (float, 0.0, 0.5),
+          "learning_rate_multiplier": (float, 0.01, 10.0)}
+
+
+def hyperparameters_clean(hyperparameters: dict | None) -> dict:
+    """The defaults overlaid with `hyperparameters`, every value of a known name, type and range."""
+    problems, clean = [], dict(DEFAULTS)
+    for name, value in (hyperparameters or {}).items():
+        if value is None:
+            continue
+        if name not in BOUNDS:
+            problems.append(f"Unknown hyperparameter {name!r} (known: {', '.join(BOUNDS)}).")
+            continue
+        kind, low, high = BOUNDS[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+            problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'}.")
+        elif not low <= value <= high:
+            problems.append(f"{name} must be between {low:g} and {high:g}.")
+        else:
+            clean[name] = kind(value)
+    if problems:
+        raise ApplicationError("Check the hyperparameters.", problems=problems)
+    return clean
 
 
 @transaction.atomic
@@ -46,7 +71,7 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
         raise ApplicationError("The fine-tuning API needs an OpenAI-compatible base model.")
     if base_model.project_id not in (None, project.id):
         raise ApplicationError("That model belongs to another project.")
-    hp = {**DEFAULTS, **{k: v for k, v in (hyperparameters or {}).items() if v is not None}}
+    hp = hyperparameters_clean(hyperparameters)
     frozen = training_file.build(project, backend=backend, point_ids=[p.id for p in points],
                                  validation_share=float(hp["validation_share"]))
     if frozen.problems:
@@ -243,6 +268,6 @@ def _register_remote_model(job: FineTuneJob, model_id: str) -> Model:
     base = job.base_model
     return Model.objects.create(project=job.project, name=f"{base.name} · fine-tune {job.id}",
                                 provider=Provider.OPENAI, base_url=base.base_url, model_id=model_id,
-                                api_key=base.api_key, parent=base, temperature=base.temperature,
+                                parent=base, temperature=base.temperature,
                                 max_tokens=base.max_tokens, timeout_seconds=base.timeout_seconds,
                                 max_retries=base.max_retries, created_by=job.created_by)

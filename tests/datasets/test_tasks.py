@@ -59,8 +59,9 @@ def test_worker_rejects_a_large_bad_file_whole(worker, settings):
     assert Record.objects.filter(dataset=dataset).count() == 0
 
 
-def test_import_resumes_after_its_worker_process_is_killed(worker, settings):
+def test_import_resumes_after_its_worker_process_is_killed(worker, workers, settings):
     settings.TASKLLM_IMPORT_INLINE_MAX_BYTES = 1024
+    workers.start_beat()  # the import task is acked when it starts: beat's stale-job check queues it again
     dataset = DatasetFactory(project=ProjectFactory())
     dataset_import = start(dataset, big_jsonl(150_000))
     wait_for(lambda: import_heartbeat(dataset_import) is not None, timeout=60,

@@ -133,7 +133,7 @@ def test_export_conll_tags_tokens(people):
 @pytest.mark.parametrize("fmt", ["conll", "xml"])
 def test_export_refuses_formats_the_project_cannot_use(people, dataset, fmt):
     response = login(people["reviewer"]).get(reverse("datasets:export", args=[dataset.id]), {"format": fmt})
-    assert response.status_code == 404
+    assert response.status_code == 400  # issue 12: an unknown export format is the client's mistake
 
 
 def test_empty_dataset_says_what_to_do_next(people, project):

@@ -212,3 +212,14 @@ def test_a_fine_tune_is_evaluated_against_its_base(project, prompt_version, remo
     with pytest.raises(ApplicationError, match="not produced a model"):
         job.result_model = None
         evals_for_finetune(job=job, prompt_version=prompt_version)
+
+
+def test_invalid_answers_are_never_consistent(project, prompt_version, remote_model, cases, llm_server,
+                                              django_capture_on_commit_callbacks):
+    llm_server.answer = lambda body: "I think it is about billing, probably."  # no JSON: every answer invalid
+    eval_run = run_eval(project, remote_model, prompt_version, django_capture_on_commit_callbacks, repeats=3)
+    overall = eval_run.results.get(point=None)
+    assert overall.outputs == 18 and overall.passed == 0
+    assert overall.consistency == 0.0 and overall.paraphrase_agreement == 0.0
+    keys = list(eval_run.outputs.values_list("answer_key", flat=True))
+    assert len(set(keys)) == 18  # each non-answer has a key of its own

@@ -14,7 +14,8 @@ def test_project_list_shows_only_my_projects(people, project):
     assert project.name not in other
 
 
-def test_lead_creates_a_project_and_becomes_its_admin(people):
+def test_lead_creates_a_project_and_becomes_its_admin(people, settings):
+    settings.TASKLLM_LEADS_CREATE_PROJECTS = True  # issue 12: a site-admin right unless the site lets leads
     response = login(people["lead"]).post(reverse("projects:create"), {
         "name": "Contracts", "task_kind": "ner", "entity_types": "PARTY, DATE\nPARTY",
         "glossary": "consideration: something of value exchanged, in the contract-law sense",
@@ -40,7 +41,8 @@ def test_reviewer_only_cannot_create_projects(db):
     ({"task_kind": "ner", "entity_types": ""}, "at least one entity type"),
     ({"task_kind": "generation", "glossary": "no colon here"}, "term: definition"),
 ])
-def test_project_form_explains_what_is_wrong(people, data, error):
+def test_project_form_explains_what_is_wrong(people, data, error, settings):
+    settings.TASKLLM_LEADS_CREATE_PROJECTS = True
     response = login(people["admin"]).post(reverse("projects:create"), {"name": "P", **data})
     assert response.status_code == 200 and error in response.content.decode()
 
@@ -62,7 +64,8 @@ def test_project_home_without_datasets_says_what_to_do(people, project):
     assert "No datasets yet" in page and "Add a dataset" in page
 
 
-def test_api_creates_and_lists_projects(people):
+def test_api_creates_and_lists_projects(people, settings):
+    settings.TASKLLM_LEADS_CREATE_PROJECTS = True
     client = api_as(people["lead"])
     response = client.post(reverse("api-projects"), {
         "name": "Router", "task_kind": "classification", "labels": ["a", "b"],
