@@ -111,6 +111,7 @@ PAGES = [
     Endpoint("review:output", "get", Role.REVIEWER, RO),
     Endpoint("review:grade", "post", Role.REVIEWER, RO, lambda ctx: {"verdict": "pass"}),
     Endpoint("review:undo", "post", Role.REVIEWER, R),
+    Endpoint("review:lease", "post", Role.REVIEWER, RO),
     Endpoint("review:points", "get", Role.REVIEWER, P),
     Endpoint("review:points", "post", Role.REVIEWER, P, lambda ctx: {"name": "New point", "status": "open"}),
     Endpoint("review:point", "get", Role.REVIEWER, PT),

@@ -8,6 +8,7 @@ urlpatterns = [
     path("runs/<int:run_id>/review/undo/", views.review_undo, name="undo"),
     path("runs/<int:run_id>/review/<int:output_id>/", views.review_output, name="output"),
     path("runs/<int:run_id>/review/<int:output_id>/grade/", views.review_grade, name="grade"),
+    path("runs/<int:run_id>/review/<int:output_id>/lease/", views.review_lease, name="lease"),
     path("projects/<int:project_id>/points/", views.point_list, name="points"),
     path("points/<int:point_id>/", views.point_detail, name="point"),
     path("points/<int:point_id>/edit/", views.point_edit, name="point_edit"),

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -41,15 +41,35 @@ def _filters_and_query(request) -> tuple[dict, str]:
     return form.filters(), query
 
 
+def _leases(run, filters) -> bool:
+    """Only a reviewer working the queue of outputs waiting for them holds what they see; a lead or admin who
+    looks, and anyone browsing another view, takes nothing away from the reviewers."""
+    return filters.get("show", "ungraded") == "ungraded" and not has_role(run.project, Role.LEAD)
+
+
+def _done_context(request, run, query) -> dict:
+    return {"run": run, "project": run.project, "query": query, "counts": selectors.queue_counts(run, request.user),
+            "held": selectors.held_by_others(run, request.user)}
+
+
+@require_POST
+@login_required
+def review_lease(request, run_id, output_id):
+    """The open review screen renews its lease every so often (204); 409 when someone else holds the output."""
+    run = run_for_user(request.user, run_id)
+    output = selectors.output_in_run(run, output_id)
+    renewed = services.review_lease_renew(output=output, reviewer=request.user)
+    return HttpResponse(status=204 if renewed else 409)
+
+
 @require_GET
 @login_required
 def review_start(request, run_id):
     run = run_for_user(request.user, run_id)
     filters, query = _filters_and_query(request)
-    output = services.queue_take(run=run, reviewer=request.user, **filters)
+    output = services.queue_take(run=run, reviewer=request.user, lease=_leases(run, filters), **filters)
     if output is None:
-        return render(request, "review/done.html", {"run": run, "project": run.project, "query": query,
-                                                    "counts": selectors.queue_counts(run, request.user)})
+        return render(request, "review/done.html", _done_context(request, run, query))
     return redirect(_review_url(run, output.id, query))
 
 
@@ -65,7 +85,9 @@ def review_output(request, run_id, output_id):
 def _render_screen(request, run, output, filters, query, notes=(), status=200, refused=()):
     context = screen_context(run=run, output=output, reviewer=request.user, filters=filters, query=query)
     template = "review/_panel.html" if request.htmx else "review/screen.html"
-    response = render(request, template, {**context, "notes": notes, "refused": refused}, status=status)
+    context.update({"notes": notes, "refused": refused,
+                    "renews_lease": _leases(run, filters) and run.reviews_per_output == 1})
+    response = render(request, template, context, status=status)
     if request.htmx:
         response["HX-Push-Url"] = _review_url(run, output.id, query)
     return response
@@ -84,12 +106,12 @@ def review_grade(request, run_id, output_id):
         result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
     except ApplicationError as exc:
         return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
-    following = services.queue_take(run=run, reviewer=request.user, after_id=output.id, **filters)
+    following = services.queue_take(run=run, reviewer=request.user, after_id=output.id,
+                                    lease=_leases(run, filters), **filters)
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
-                "run": run, "project": run.project, "query": query, "notes": result.notes, "refused": result.refused,
-                "counts": selectors.queue_counts(run, request.user)})
+                **_done_context(request, run, query), "notes": result.notes, "refused": result.refused})
             response["HX-Push-Url"] = reverse("review:start", args=[run.id]) + (f"?{query}" if query else "")
             return response
         return redirect(reverse("review:start", args=[run.id]) + (f"?{query}" if query else ""))
