@@ -12,8 +12,11 @@
     const data = JSON.parse(root.dataset.screen);
     state = Object.assign(data, {
       spans: data.spans.map((s) => ({ start: s.start, end: s.end, type: s.type })),
-      started: Date.now(), selected: null, changed: false,
+      started: Date.now(), selected: null, changed: false, cursor: null, anchor: null,
     });
+    state.original = spanKey(state.spans);
+    // Tokens for keyboard span creation: words and single punctuation marks, with their offsets.
+    state.tokens = [...(state.text || "").matchAll(/\w+|[^\w\s]/gu)].map((m) => ({ start: m.index, end: m.index + m[0].length }));
     if (state.span_types.length) { renderText(); renderSpanList(); }
     bindChips();
     form().querySelectorAll("button[type=submit]").forEach((button) => {
@@ -39,7 +42,9 @@
     f.elements.seconds_spent.value = ((Date.now() - state.started) / 1000).toFixed(3);
     let corrected = "";
     if (action.choice !== undefined) corrected = JSON.stringify(state.choices[Number(action.choice)]);
-    else if (state.span_types.length && state.changed) corrected = JSON.stringify(spanAnswer());
+    // Only spans that differ from what the screen opened with are a correction: adding then removing a span
+    // (or changing a type and back) leaves the answer as it was, and no empty training example is made.
+    else if (state.span_types.length && spanKey(state.spans) !== state.original) corrected = JSON.stringify(spanAnswer());
     f.elements.corrected_answer.value = corrected;
   }
 
@@ -93,12 +98,31 @@
     return end > start ? { start, end } : null;
   }
 
+  function spanKey(spans) {
+    return JSON.stringify(spans.map((s) => [s.start, s.end, s.type]).sort((a, b) => a[0] - b[0] || a[1] - b[1]));
+  }
+
+  // --- the token cursor: arrows move it, Shift+arrows extend it, a type's number makes it a span ---
+  function cursorOffsets() {
+    if (state.cursor === null || !state.tokens.length) return null;
+    const from = Math.min(state.cursor, state.anchor), to = Math.max(state.cursor, state.anchor);
+    return { start: state.tokens[from].start, end: state.tokens[to].end };
+  }
+
+  function moveCursor(step, extend) {
+    if (!state.tokens.length) return;
+    const last = state.tokens.length - 1;
+    state.cursor = state.cursor === null ? 0 : Math.max(0, Math.min(last, state.cursor + step));
+    if (!extend || state.anchor === null) state.anchor = state.cursor;
+    renderText();
+  }
+
   function addSpan(type) {
-    const offsets = selectionOffsets();
+    const offsets = selectionOffsets() || cursorOffsets();
     if (!offsets) return false;
     state.spans = state.spans.filter((s) => s.end <= offsets.start || s.start >= offsets.end);
     state.spans.push({ start: offsets.start, end: offsets.end, type });
-    state.changed = true; state.selected = null;
+    state.changed = true; state.selected = null; state.anchor = state.cursor;
     window.getSelection().removeAllRanges();
     renderText(); renderSpanList();
     return true;
@@ -109,6 +133,8 @@
     const cuts = new Set([0, state.text.length]);
     state.spans.forEach((s) => { cuts.add(s.start); cuts.add(s.end); });
     state.terms.forEach((t) => { cuts.add(t.start); cuts.add(t.end); });
+    const chosen = cursorOffsets();
+    if (chosen) { cuts.add(chosen.start); cuts.add(chosen.end); }
     const points = [...cuts].sort((a, b) => a - b);
     const ordered = state.spans.map((s, i) => [s, i]).sort((a, b) => a[0].start - b[0].start);
     const fragment = document.createDocumentFragment();
@@ -120,6 +146,9 @@
       const term = state.terms.find((t) => t.start <= from && to <= t.end);
       let node = document.createTextNode(piece);
       if (term) { const dfn = document.createElement("dfn"); dfn.title = term.definition; dfn.appendChild(node); node = dfn; }
+      if (chosen && chosen.start <= from && to <= chosen.end) {
+        const cursor = document.createElement("span"); cursor.className = "tok-cursor"; cursor.appendChild(node); node = cursor;
+      }
       if (span) {
         const index = state.span_types.indexOf(span[0].type);
         const mark = document.createElement("mark");
@@ -184,6 +213,7 @@
     else if (key === "j") { const link = document.getElementById("next-link"); if (link) link.click(); }
     else if (key === "k") { const link = document.getElementById("prev-link"); if (link) link.click(); }
     else if (digit !== null && !state.span_types.length && digit < state.choices.length) submit({ choice: digit });
+    else if ((key === "ArrowRight" || key === "ArrowLeft") && state.span_types.length) moveCursor(key === "ArrowRight" ? 1 : -1, event.shiftKey);
     else if (digit !== null && digit < state.span_types.length) {
       const type = state.span_types[digit];
       if (!addSpan(type) && state.selected !== null) {

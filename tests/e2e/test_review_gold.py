@@ -40,3 +40,48 @@ def test_x_e_and_a_refusal_on_the_review_screen(page, live_server, shot):
     expect(alert).to_contain_text("held out as test case")
     shot("review-refused")
     assert TrainingExample.objects.count() == 1
+
+
+def test_ner_spans_by_keyboard_and_an_undone_edit_makes_no_example(page, live_server, shot):
+    from tests.factories import NerProjectFactory
+
+    reviewer = UserFactory(username="nora")
+    project = NerProjectFactory(entity_types=["PARTY", "DATE"])
+    run = make_run(project, ["Acme Corp signed with Globex on May 1.", "Initech agreed."],
+                   [{"entities": [{"text": "Acme Corp", "type": "PARTY"}]},
+                    {"entities": [{"text": "Initech", "type": "PARTY"}]}], reviewer)
+    log_in(page, live_server, "nora")
+    page.goto(f"{live_server.url}/runs/{run.id}/review/")
+    spans = page.locator("#span-list .chip")
+    expect(spans).to_have_count(1)
+    press(page, "ArrowRight")  # cursor on "Acme"
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # "Corp", "signed", "with"
+    page.keyboard.press("ArrowRight")  # "Globex"
+    expect(page.locator(".tok-cursor")).to_have_text("Globex")
+    page.keyboard.press("1")  # PARTY
+    expect(spans).to_have_count(2)
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")  # "on", "May"
+    page.keyboard.press("Shift+ArrowRight")  # extend to "May 1"
+    assert "".join(page.locator(".tok-cursor").all_text_contents()) == "May 1"
+    page.keyboard.press("2")  # DATE
+    expect(spans).to_have_count(3)
+    expect(spans.filter(has_text="May 1 · DATE")).to_have_count(1)
+    shot("ner-keyboard-spans")
+    press(page, "f")
+    expect(page.locator("#review-panel")).to_contain_text("Initech agreed")
+    example = TrainingExample.objects.get()
+    assert [(e["text"], e["type"]) for e in example.answer["entities"]] == [
+        ("Acme Corp", "PARTY"), ("Globex", "PARTY"), ("May 1", "DATE")]
+
+    press(page, "ArrowRight")  # on the second output: add a span, take it back, then fail
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("2")
+    expect(spans).to_have_count(2)
+    spans.filter(has_text="DATE").get_by_role("button").click()
+    expect(spans).to_have_count(1)
+    press(page, "f")
+    expect(page.locator("#review-panel")).to_contain_text("All done")
+    assert TrainingExample.objects.count() == 1  # the undone edit made no (empty) example
+    assert Grade.objects.filter(output__record__text="Initech agreed.", corrected_answer__isnull=True).exists()
