@@ -19,6 +19,12 @@
     state.tokens = [...(state.text || "").matchAll(/\w+|[^\w\s]/gu)].map((m) => ({ start: m.index, end: m.index + m[0].length }));
     if (state.span_types.length) { renderText(); renderSpanList(); }
     bindChips();
+    const pointInput = document.getElementById("point-input");
+    if (pointInput) {
+      state.options = [];
+      pointInput.addEventListener("input", () => renderOptions(pointInput));
+      pointInput.addEventListener("blur", () => { document.getElementById("point-options").hidden = true; });
+    }
     form().querySelectorAll("button[type=submit]").forEach((button) => {
       button.addEventListener("click", () => prepare({
         verdict: button.dataset.verdict, choice: button.dataset.choice, testCase: button.dataset.testCase,
@@ -75,6 +81,63 @@
     remove.setAttribute("aria-label", "Remove " + name);
     remove.addEventListener("click", () => { chip.remove(); syncPoints(); });
     chip.appendChild(remove); chips.appendChild(chip); syncPoints();
+  }
+
+  // --- the training-point type-ahead: matches existing points by words; creating one is an explicit choice ---
+  function pointMatches(typed) {
+    const words = typed.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    if (!words.length) return [];
+    return [...document.querySelectorAll("#point-names option")].map((o) => ({ name: o.value, hint: o.textContent }))
+      .filter((p) => {
+        const haystack = (p.name + " " + p.hint).toLowerCase().split(/[^\p{L}\p{N}]+/u);
+        return words.every((w) => haystack.some((h) => h.startsWith(w)));
+      }).slice(0, 8);
+  }
+
+  function renderOptions(input) {
+    const list = document.getElementById("point-options");
+    const typed = input.value.trim();
+    const matches = pointMatches(typed);
+    const exact = matches.some((m) => m.name.toLowerCase() === typed.toLowerCase());
+    state.options = [...matches.map((m) => ({ name: m.name, hint: m.hint, create: false })),
+      ...(typed && !exact ? [{ name: typed, hint: "", create: true }] : [])];
+    state.highlight = state.options.length ? 0 : -1;
+    list.replaceChildren(...state.options.map((option, index) => {
+      const item = document.createElement("li");
+      item.role = "option"; item.id = "point-option-" + index;
+      item.className = option.create ? "create" : "";
+      item.textContent = option.create ? "Create a new point “" + option.name + "”" : option.name;
+      if (option.hint) { const hint = document.createElement("small"); hint.className = "muted"; hint.textContent = " " + option.hint; item.appendChild(hint); }
+      item.addEventListener("mousedown", (e) => { e.preventDefault(); pickOption(input, index); });
+      return item;
+    }));
+    list.hidden = !state.options.length;
+    input.setAttribute("aria-expanded", String(!list.hidden));
+    markHighlight(input);
+  }
+
+  function markHighlight(input) {
+    document.querySelectorAll("#point-options li").forEach((li, i) => li.setAttribute("aria-selected", String(i === state.highlight)));
+    input.setAttribute("aria-activedescendant", state.highlight >= 0 ? "point-option-" + state.highlight : "");
+  }
+
+  function pickOption(input, index) {
+    const option = state.options[index];
+    if (!option) return;
+    addPoint(option.name);
+    input.value = ""; renderOptions(input);
+  }
+
+  function typeaheadKey(event, input) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      if (!state.options || !state.options.length) return;
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      state.highlight = (state.highlight + step + state.options.length) % state.options.length;
+      markHighlight(input);
+    } else if (event.key === "Enter") {
+      event.preventDefault(); pickOption(input, state.highlight);
+    }
   }
 
   function syncPoints() {
@@ -193,9 +256,7 @@
     const target = event.target;
     if (target.matches && target.matches("input, textarea, select")) {
       if (event.key === "Escape") target.blur();
-      if (target.id === "point-input" && event.key === "Enter") {
-        event.preventDefault(); addPoint(target.value); target.value = "";
-      }
+      if (target.id === "point-input") typeaheadKey(event, target);
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;

@@ -85,3 +85,39 @@ def test_ner_spans_by_keyboard_and_an_undone_edit_makes_no_example(page, live_se
     expect(page.locator("#review-panel")).to_contain_text("All done")
     assert TrainingExample.objects.count() == 1  # the undone edit made no (empty) example
     assert Grade.objects.filter(output__record__text="Initech agreed.", corrected_answer__isnull=True).exists()
+
+
+def test_point_type_ahead_matches_by_words_and_creating_is_explicit(page, live_server, shot):
+    from apps.review.models import TrainingPoint
+
+    reviewer = UserFactory(username="tara")
+    project = ProjectFactory(labels=["payment_review", "account_hold"])
+    run = make_run(project, ["Please hold my account", "Hold my parcels"], [{"label": "account_hold"}] * 2, reviewer)
+    long_name = "'hold' means a customer-requested pause"
+    TrainingPoint.objects.create(project=project, name=long_name)
+    TrainingPoint.objects.create(project=project, name="credit means an SLA credit")
+    log_in(page, live_server, "tara")
+    page.goto(f"{live_server.url}/runs/{run.id}/review/")
+    press(page, "t")
+    page.keyboard.type("hold")
+    options = page.locator("#point-options li")
+    expect(options.first).to_have_text(long_name)
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    expect(options.last).to_contain_text("Create a new point “hold”")
+    shot("point-type-ahead")
+    page.keyboard.press("Enter")  # picks the highlighted match, not a new "hold"
+    expect(page.locator("#point-chips .chip")).to_have_count(1)
+    expect(page.locator("#point-chips .chip")).to_contain_text(long_name)
+
+    page.keyboard.type("pause customer")  # words in any order, not only a prefix of the name
+    expect(options.first).to_have_text(long_name)
+    page.keyboard.press("Control+a")
+    page.keyboard.type("refund")
+    page.keyboard.press("ArrowDown")  # wraps to the only option: creating is chosen on purpose
+    expect(options).to_have_count(1)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    press(page, "2")
+    expect(page.locator("#review-panel")).to_contain_text("Hold my parcels")
+    names = sorted(TrainingPoint.objects.filter(project=project).values_list("name", flat=True))
+    assert names == [long_name, "credit means an SLA credit", "refund"]
