@@ -91,6 +91,7 @@ def import_detail(request, import_id):
     context = {
         "imp": dataset_import, "dataset": dataset_import.dataset, "project": dataset_import.dataset.project,
         "progress": selectors.import_progress(dataset_import), "waiting": job_wait_reason(dataset_import),
+        "is_lead": has_role(dataset_import.dataset.project, Role.LEAD),
     }
     if request.htmx:
         response = render(request, "datasets/_import_status.html", context)

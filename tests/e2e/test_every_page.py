@@ -194,3 +194,23 @@ def test_dashboard_charts_have_axes_legends_and_values_on_hover(page, live_serve
     trend = page.locator("td.trend svg").last
     assert "pass rate: 100%" in " ".join(trend.locator("circle title").all_text_contents())
     shot("dashboard-charts")
+
+
+def test_a_reviewer_is_offered_only_links_they_may_follow(page, live_server, site):
+    """Every link on every page a reviewer can open leads somewhere they may go (no 403)."""
+    log_in(page, live_server, "rita")
+    start = [url for name, url in page_urls(site).items()
+             if page.request.get(live_server.url + url).status == 200]
+    forbidden, checked = {}, set()
+    for url in start:
+        page.goto(live_server.url + url)
+        hrefs = page.eval_on_selector_all("main a[href], header a[href]", "els => els.map(a => a.getAttribute('href'))")
+        for href in hrefs:
+            if not href.startswith("/") or href in checked or href.startswith(("/api/", "/admin/")):
+                continue
+            checked.add(href)
+            status = page.request.get(live_server.url + href, max_redirects=0).status
+            if status == 403:
+                forbidden.setdefault(href, url)
+    assert len(start) > 20 and len(checked) > 30
+    assert not forbidden, f"links a reviewer is offered but may not follow (link: page): {forbidden}"
