@@ -24,6 +24,7 @@ from .forms import (
     TestCaseForm,
     TestCaseImportForm,
 )
+from .queue import queue_take, review_lease_renew
 from .screen import screen_context
 
 # --- the review screen -------------------------------------------------------------------
@@ -58,7 +59,7 @@ def review_lease(request, run_id, output_id):
     """The open review screen renews its lease every so often (204); 409 when someone else holds the output."""
     run = run_for_user(request.user, run_id)
     output = selectors.output_in_run(run, output_id)
-    renewed = services.review_lease_renew(output=output, reviewer=request.user)
+    renewed = review_lease_renew(output=output, reviewer=request.user)
     return HttpResponse(status=204 if renewed else 409)
 
 
@@ -67,7 +68,7 @@ def review_lease(request, run_id, output_id):
 def review_start(request, run_id):
     run = run_for_user(request.user, run_id)
     filters, query = _filters_and_query(request)
-    output = services.queue_take(run=run, reviewer=request.user, lease=_leases(run, filters), **filters)
+    output = queue_take(run=run, reviewer=request.user, lease=_leases(run, filters), **filters)
     if output is None:
         return render(request, "review/done.html", _done_context(request, run, query))
     return redirect(_review_url(run, output.id, query))
@@ -106,8 +107,8 @@ def review_grade(request, run_id, output_id):
         result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
     except ApplicationError as exc:
         return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
-    following = services.queue_take(run=run, reviewer=request.user, after_id=output.id,
-                                    lease=_leases(run, filters), **filters)
+    following = queue_take(run=run, reviewer=request.user, after_id=output.id,
+                           lease=_leases(run, filters), **filters)
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
@@ -138,7 +139,7 @@ def review_undo(request, run_id):
     output = services.grade_undo(reviewer=request.user, run=run)
     if output is None:
         notes = ["Nothing to undo."]
-        output = services.queue_take(run=run, reviewer=request.user, **filters)
+        output = queue_take(run=run, reviewer=request.user, **filters)
         if output is None:
             return redirect("review:start", run_id=run.id)
     else:

@@ -5,6 +5,7 @@ who holds what until when."""
 from django.urls import reverse
 
 from apps.review import services
+from apps.review.queue import queue_take
 from tests.conftest import login
 
 
@@ -24,7 +25,7 @@ def test_a_lead_who_looks_takes_nothing_from_the_reviewer(people, graded_run):
     seen = {lead.get(reverse("review:start", args=[graded_run.id])).url for _ in range(3)}
     first = graded_run.outputs.order_by("id").first()
     assert seen == {reverse("review:output", args=[graded_run.id, first.id])}  # the lead looks at the first...
-    assert services.queue_take(run=graded_run, reviewer=people["reviewer"]) == first  # ...and it is still free
+    assert queue_take(run=graded_run, reviewer=people["reviewer"]) == first  # ...and it is still free
 
 
 def test_done_says_who_holds_what_is_left_and_until_when(people, graded_run, project):
@@ -33,7 +34,7 @@ def test_done_says_who_holds_what_is_left_and_until_when(people, graded_run, pro
 
     other = UserFactory(username="otto")
     Membership.objects.create(project=project, user=other, role=Role.REVIEWER)
-    held = [services.queue_take(run=graded_run, reviewer=other) for _ in range(1)]
+    held = [queue_take(run=graded_run, reviewer=other) for _ in range(1)]
     for output in graded_run.outputs.exclude(id=held[0].id).select_related("record", "run__project"):
         services.grade_submit(output=output, reviewer=people["reviewer"], verdict="pass")
     page = login(people["reviewer"]).get(reverse("review:start", args=[graded_run.id])).content.decode()
@@ -44,7 +45,7 @@ def test_done_says_who_holds_what_is_left_and_until_when(people, graded_run, pro
 
 
 def test_the_open_screen_renews_its_lease_and_a_taken_output_says_so(people, graded_run):
-    output = services.queue_take(run=graded_run, reviewer=people["reviewer"])
+    output = queue_take(run=graded_run, reviewer=people["reviewer"])
     url = reverse("review:lease", args=[graded_run.id, output.id])
     assert login(people["reviewer"]).post(url).status_code == 204
     assert login(people["admin"]).post(url).status_code == 409
