@@ -183,6 +183,8 @@ TASKLLM_IMPORT_MAX_PROBLEMS = 50
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
+# Local copies of files a local model reads from storage (LoRA adapters), per machine.
+TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
 
 LOGGING = {
     "version": 1,
