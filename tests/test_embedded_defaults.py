@@ -61,6 +61,8 @@ def test_sqlite_and_filesystem_broker_migrate_set_up_and_import(embedded_env, tm
             time.sleep(1)
             status = manage(embedded_env, "shell", "-c", IMPORT_STATUS)
         assert "STATUS SUCCEEDED 3000 3360" in status
+        # The broker's exchange tables live under var/ too, not in a control/ folder of the checkout.
+        assert (tmp_path / "var" / "celery" / "control" / "default.exchange").exists()
     finally:
         worker.terminate()
         worker.wait(timeout=30)

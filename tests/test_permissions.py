@@ -11,11 +11,12 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import Membership, Role
-from apps.datasets.models import DatasetImport, ImportStatus
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport
 from apps.evals.models import EvalRun
 from apps.llm.models import Model
 from apps.review.models import TestCase, TrainingExample, TrainingPoint
-from apps.runs.models import Output, Run, RunStatus
+from apps.runs.models import Output, Run
 from tests.conftest import api_as, login
 
 ROLE_BELOW = {Role.LEAD: Role.REVIEWER, Role.ADMIN: Role.LEAD}
@@ -223,7 +224,7 @@ def ctx(project, people, dataset, prompt_version):
     model = Model.objects.create(project=project, name="Unreachable", provider="openai",
                                  base_url="http://127.0.0.1:9/v1", model_id="x", max_retries=0)
     run = Run.objects.create(project=project, prompt_version=prompt_version, model=model, dataset=dataset,
-                             record_ids=[], total=0, status=RunStatus.FAILED)
+                             record_ids=[], total=0, status=JobStatus.FAILED)
     record = dataset.records.first()
     output = Output.objects.create(run=run, record=record, status="ok", answer={"label": "billing"})
     return {
@@ -237,11 +238,11 @@ def ctx(project, people, dataset, prompt_version):
                                                   text="An example", text_hash="x"),
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
-                                               status=ImportStatus.SUCCEEDED),
+                                               status=JobStatus.SUCCEEDED),
         "test_case": TestCase.objects.create(project=project, text="Held out", text_hash="y",
                                              expected={"label": "billing"}),
         "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
-                                       test_case_ids=[], status=RunStatus.FAILED),
+                                       test_case_ids=[], status=JobStatus.FAILED),
     }
 
 

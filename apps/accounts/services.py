@@ -7,7 +7,6 @@ from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.models import Project
 
 from .models import Membership, Role
 
@@ -15,7 +14,7 @@ User = get_user_model()
 
 
 @transaction.atomic
-def membership_add(*, project: Project, username: str, email: str = "", role: str) -> tuple[Membership, str | None]:
+def membership_add(*, project, username: str, email: str = "", role: str) -> tuple[Membership, str | None]:
     """Add a person to a project, creating the account if it does not exist yet.
 
     Returns the membership and, for a new account, the path of a one-time link where

@@ -1,7 +1,6 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,11 +8,13 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.models import JobStatus
+from apps.core.params import choice_param
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
 from .forms import FORMAT_BY_EXTENSION
-from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
+from .models import Dataset, DatasetImport, ImportFormat, Record, Split
 
 FILTER_PARAMETERS = [
     OpenApiParameter("q", str, description="Text contains (case-insensitive)"),
@@ -142,7 +143,7 @@ class ImportListApi(APIView):
         dataset_import = services.dataset_import_start(
             dataset=dataset, upload=data["file"], file_format=data["format"], options=options, user=request.user,
         )
-        code = {ImportStatus.SUCCEEDED: 201, ImportStatus.FAILED: 400}.get(dataset_import.status, 202)
+        code = {JobStatus.SUCCEEDED: 201, JobStatus.FAILED: 400}.get(dataset_import.status, 202)
         return Response(DatasetImportSerializer(dataset_import).data, status=code)
 
 
@@ -159,9 +160,8 @@ class DatasetExportApi(APIView):
     )
     def get(self, request, dataset_id):
         dataset = selectors.dataset_for_user(request.user, dataset_id)
-        export_format = request.query_params.get("format", "jsonl")
-        if export_format not in export_formats_for(dataset.project):
-            raise NotFound("No such export format for this project.")
+        export_format = choice_param(request.query_params, "format", export_formats_for(dataset.project),
+                                     default="jsonl")
         records = selectors.records_filtered(dataset, **selectors.record_filters(request.query_params))
         return export_response(dataset, records, export_format)
 

@@ -6,23 +6,22 @@ import random
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet
-from django.utils import timezone
+from django.db.models import Max, QuerySet
 
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
+from apps.core.models import JobStatus
 from apps.projects.kinds import kind_for
-from apps.projects.models import Project, TaskKind
+from apps.projects.models import Project
 
 from .formats import READERS, ParsedRecord, Problem
-from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
-from .selectors import import_heartbeat_key, import_worker_alive
+from .models import Dataset, DatasetImport, ImportFormat, Record, Split
 
 logger = logging.getLogger(__name__)
 
 IMPORT_BATCH_SIZE = 5000
-IMPORT_MAX_ATTEMPTS = 3
+IMPORT_MAX_ATTEMPTS = 3  # a file that kills the worker this often fails instead of being tried again
 SPLIT_VALUES = {choice.value for choice in Split}
 
 
@@ -61,7 +60,7 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     """
     if file_format not in ImportFormat.values:
         raise ApplicationError(f"Unknown format '{file_format}'; use one of: {', '.join(ImportFormat.values)}.")
-    if file_format == ImportFormat.CONLL and dataset.project.task_kind != TaskKind.NER:
+    if file_format == ImportFormat.CONLL and file_format not in dataset.project.kind.import_formats:
         raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
     dataset_import = DatasetImport(
         dataset=dataset,
@@ -77,10 +76,15 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
         inline = dataset_import.size_bytes <= settings.TASKLLM_IMPORT_INLINE_MAX_BYTES
     if inline:
         return import_run(import_id=dataset_import.id)
+    import_enqueue(dataset_import)
+    return dataset_import
+
+
+def import_enqueue(dataset_import: DatasetImport, *, countdown: float = 0) -> None:
+    """Imports are short work: they go to the interactive queue, past long runs."""
     from .tasks import dataset_import_task
 
-    transaction.on_commit(lambda: dataset_import_task.delay(dataset_import.id))
-    return dataset_import
+    job_enqueue(dataset_import_task, dataset_import, queue=interactive_queue(), countdown=countdown)
 
 
 def import_run(*, import_id: int) -> DatasetImport:
@@ -89,39 +93,23 @@ def import_run(*, import_id: int) -> DatasetImport:
     Records are written inside one transaction, so a rejected or crashed import leaves
     no record behind; a re-run after a crash starts again from the stored file.
     """
-    if not _import_claim(import_id):
-        return DatasetImport.objects.get(id=import_id)
+    if not job_claim(DatasetImport, import_id):
+        dataset_import = DatasetImport.objects.get(id=import_id)
+        if dataset_import.is_finished and dataset_import.file:
+            dataset_import.file.delete(save=True)  # it ended without this worker (given up after crashes)
+        return dataset_import
     dataset_import = DatasetImport.objects.select_related("dataset__project").get(id=import_id)
     try:
         with transaction.atomic():
             count = _import_records(dataset_import)
     except ImportRejected as rejected:
-        _import_finish(dataset_import, ImportStatus.FAILED, problems=rejected.problems)
+        _import_finish(dataset_import, JobStatus.FAILED, problems=rejected.problems)
     except Exception as exc:  # noqa: BLE001 - any failure must end visibly on the row
         logger.exception("Import %s failed", import_id)
-        _import_finish(dataset_import, ImportStatus.FAILED, error=f"The import stopped: {exc}")
+        _import_finish(dataset_import, JobStatus.FAILED, error=f"The import stopped: {exc}")
     else:
-        _import_finish(dataset_import, ImportStatus.SUCCEEDED, records_imported=count)
+        _import_finish(dataset_import, JobStatus.SUCCEEDED, records_imported=count)
     return dataset_import
-
-
-def _import_claim(import_id: int) -> bool:
-    now = timezone.now()
-    queued = DatasetImport.objects.filter(id=import_id, status=ImportStatus.QUEUED)
-    if queued.update(status=ImportStatus.RUNNING, started_at=now, attempts=F("attempts") + 1):
-        return True
-    # A worker that died mid-import leaves the row RUNNING and its heartbeat expires: take it over.
-    dataset_import = DatasetImport.objects.get(id=import_id)
-    if dataset_import.status != ImportStatus.RUNNING or import_worker_alive(dataset_import):
-        return False
-    if dataset_import.attempts >= IMPORT_MAX_ATTEMPTS:
-        _import_finish(dataset_import, ImportStatus.FAILED,
-                       error=f"The worker stopped {dataset_import.attempts} times during this import; "
-                       "nothing was imported. Try a smaller file or check the worker's memory.")
-        return False
-    running = DatasetImport.objects.filter(id=import_id, status=ImportStatus.RUNNING,
-                                           attempts=dataset_import.attempts)
-    return running.update(attempts=F("attempts") + 1, started_at=now) == 1
 
 
 def _import_records(dataset_import: DatasetImport) -> int:
@@ -201,17 +189,14 @@ def _heartbeat(dataset_import: DatasetImport, stream) -> None:
         position = stream.tell()
     except (OSError, AttributeError):
         position = 0
-    cache.set(import_heartbeat_key(dataset_import.id), position, timeout=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
+    percent = min(99, int(100 * position / max(dataset_import.size_bytes, 1)))
+    # The records are written in one transaction (all or nothing): the heartbeat must be seen before it commits.
+    job_heartbeat(dataset_import, progress=percent, own_connection=True)
 
 
 def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):
-    dataset_import.status = status
-    dataset_import.problems = [{"line": p.line, "message": p.message} for p in problems]
-    dataset_import.error = error
-    dataset_import.records_imported = records_imported
-    dataset_import.finished_at = timezone.now()
-    dataset_import.save(update_fields=["status", "problems", "error", "records_imported", "finished_at"])
-    cache.delete(import_heartbeat_key(dataset_import.id))
+    job_finish(dataset_import, status, error=error, records_imported=records_imported,
+               problems=[{"line": p.line, "message": p.message} for p in problems])
     # The stored upload has served its purpose; the records (or the problems) are what stay.
     if dataset_import.file:
         dataset_import.file.delete(save=True)

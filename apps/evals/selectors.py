@@ -7,7 +7,7 @@ from django.urls import reverse
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.charts import bar_chart, line_chart
-from apps.runs.models import RunStatus
+from apps.core.models import COMPLETED_STATUSES
 
 from .models import EvalOutput, EvalRun, PointResult
 
@@ -28,7 +28,7 @@ def evals_of(project) -> QuerySet[EvalRun]:
 
 
 def finished_evals(project) -> QuerySet[EvalRun]:
-    return evals_of(project).filter(status=RunStatus.SUCCEEDED)
+    return evals_of(project).filter(status__in=COMPLETED_STATUSES)
 
 
 def progress(eval_run: EvalRun) -> dict:
@@ -74,7 +74,7 @@ def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "") -> Query
 
 def matrix_columns(project, *, limit: int = MATRIX_COLUMNS) -> list[EvalRun]:
     """The latest finished eval of each (model, prompt version), oldest first: the versions a lead compares."""
-    latest = (EvalRun.objects.filter(project=project, status=RunStatus.SUCCEEDED)
+    latest = (EvalRun.objects.filter(project=project, status__in=COMPLETED_STATUSES)
               .values("model_id", "prompt_version_id").annotate(last=Max("id")).values("last"))
     newest = EvalRun.objects.filter(id__in=latest).select_related("model", "prompt_version__template").defer(
         "test_case_ids").order_by("-finished_at", "-id")[:limit]

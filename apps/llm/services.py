@@ -1,10 +1,14 @@
 import copy
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError, RestrictedError
+
 from apps.core.exceptions import ApplicationError
 
 from .client import Completion, ModelCallError, complete
 from .models import Model, Provider
+from .outbound import TEST_MAX_RETRIES, TEST_TIMEOUT_SECONDS
 
 EDITABLE_FIELDS = ("name", "provider", "base_url", "model_id", "temperature", "max_tokens", "timeout_seconds",
                    "max_retries")
@@ -18,9 +22,16 @@ def model_create(*, project=None, user=None, api_key: str = "", **fields) -> Mod
 
 
 def model_update(*, model: Model, api_key: str | None = None, **fields) -> Model:
-    """Update a model; an empty or missing `api_key` keeps the stored key (it is never shown to be edited)."""
+    """Update a model; an empty or missing `api_key` keeps the stored key (it is never shown to be edited).
+
+    Changing the base URL or the provider drops the stored key unless this same update sets one: a key
+    someone else entered must never travel to a server they did not choose.
+    """
+    moved = any(name in fields and fields[name] != getattr(model, name) for name in ("base_url", "provider"))
     if api_key:
         model.api_key = api_key.strip()
+    elif moved:
+        model.api_key = ""
     return _save(model, fields)
 
 
@@ -32,14 +43,21 @@ def _save(model: Model, fields: dict) -> Model:
         raise ApplicationError("Give the model a name.")
     if model.provider == Provider.OPENAI and (not model.base_url or not model.model_id):
         raise ApplicationError("An OpenAI-compatible model needs a base URL and a model id.")
+    try:
+        model.clean_fields(exclude=["project", "parent", "created_by", "adapter", "api_key"])
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(f"{name}: {' '.join(errors)}"
+                                        for name, errors in exc.message_dict.items())) from None
     model.save()
     return model
 
 
 def model_delete(*, model: Model) -> None:
-    if model.runs.exists() or model.finetune_jobs.exists() or model.eval_runs.exists():
-        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.")
-    model.delete()
+    # Runs, evals and fine-tunes keep the model they used (RESTRICT): this app need not know who they are.
+    try:
+        model.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.") from exc
 
 
 def model_test_connection(*, model: Model) -> Completion:
@@ -54,6 +72,9 @@ def model_test_connection(*, model: Model) -> Completion:
                 {"role": "user", "content": "ping"}]
     ping = copy.copy(model)
     ping.max_tokens = min(model.max_tokens, 32)
+    # The test runs in a web worker: a short timeout and one retry, whatever the model's own settings.
+    ping.timeout_seconds = min(model.timeout_seconds, TEST_TIMEOUT_SECONDS)
+    ping.max_retries = min(model.max_retries, TEST_MAX_RETRIES)
     return complete(ping, messages, schema=PING_SCHEMA)
 
 

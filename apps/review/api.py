@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.params import MAX_ID, int_param
 from apps.runs.selectors import run_for_user
 
 from . import selectors, services
@@ -101,13 +102,18 @@ class PointDetailApi(APIView):
         return Response(PointSerializer(services.point_update(point=point, **serializer.validated_data)).data)
 
 
+class MergeSerializer(serializers.Serializer):
+    into = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
 class PointMergeApi(APIView):
-    @extend_schema(request=inline_serializer("PointMerge", {"into": serializers.IntegerField()}),
-                   responses=PointSerializer)
+    @extend_schema(request=MergeSerializer, responses=PointSerializer)
     def post(self, request, point_id):
         """Move everything of this point to the point `into`, then delete this one."""
         point = selectors.point_for_user(request.user, point_id, role=Role.LEAD)
-        target = selectors.point_for_user(request.user, request.data.get("into"), role=Role.LEAD)
+        into = MergeSerializer(data=request.data)
+        into.is_valid(raise_exception=True)
+        target = selectors.point_for_user(request.user, into.validated_data["into"], role=Role.LEAD)
         return Response(PointSerializer(services.point_merge(source=point, target=target)).data)
 
 
@@ -137,7 +143,8 @@ class ReviewNextApi(APIView):
     def get(self, request, run_id):
         """The next output of the run waiting for your grade (null when there is none)."""
         run = run_for_user(request.user, run_id)
-        output = selectors.queue_next(run, request.user, after_id=int(request.query_params.get("after") or 0))
+        output = services.queue_take(run=run, reviewer=request.user,
+                                     after_id=int_param(request.query_params, "after", 0))
         if output is None:
             return Response({"output": None, "text": "", "answer": None})
         return Response({"output": output.id, "text": output.record.text, "answer": output.answer})
@@ -148,8 +155,9 @@ class ExampleListApi(APIView):
     def get(self, request, project_id):
         project = project_for_user(request.user, project_id)
         examples = project.training_examples.prefetch_related("points").order_by("id")
-        if request.query_params.get("point"):
-            examples = examples.filter(points=request.query_params["point"])
+        point_id = int_param(request.query_params, "point")
+        if point_id is not None:
+            examples = examples.filter(points=point_id)
         return paginate(request, self, examples, ExampleSerializer)
 
     @extend_schema(request=ExampleWriteSerializer, responses={201: ExampleSerializer})

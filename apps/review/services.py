@@ -4,15 +4,19 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import answer_problems, same_answer, strip_reasoning
 from apps.projects.models import Project
-from apps.runs.models import Output
+from apps.runs.models import Output, Run
 from apps.runs.services import output_review_count_add
 
+from . import selectors
 from .models import Adjudication, Grade, PointStatus, TestCase, TrainingExample, TrainingPoint, Verdict
+
+LEASE_SECONDS = 600
 
 
 def normalize_text(text: str) -> str:
@@ -23,18 +27,36 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode()).hexdigest()
 
 
-def same_answer(a, b) -> bool:
-    return json.dumps(_comparable(a), sort_keys=True) == json.dumps(_comparable(b), sort_keys=True)
+# --- the queue ----------------------------------------------------------------------------
+
+def queue_take(*, run: Run, reviewer, after_id: int = 0, **filters) -> Output | None:
+    """The next output for this reviewer after `after_id` (wrapping round), leased to them.
+
+    With one review per output, an output given to one reviewer is held for them for LEASE_SECONDS
+    (a lease in the cache), so two reviewers working the same run see different outputs. With more
+    reviews per output everyone gets the first candidate and nothing is leased.
+    """
+    for candidate_ids in selectors.queue_candidates(run, reviewer, after_id=after_id, **filters):
+        chosen = _lease_first_free(run, reviewer, candidate_ids)
+        if chosen:
+            return Output.objects.select_related("record").get(id=chosen)
+    return None
 
 
-def _comparable(answer):
-    if not isinstance(answer, dict):
-        return answer
-    answer = {k: v for k, v in answer.items() if k != "reasoning"}
-    if isinstance(answer.get("entities"), list):
-        answer["entities"] = sorted(({"text": e.get("text"), "type": e.get("type")} for e in answer["entities"]
-                                     if isinstance(e, dict)), key=lambda e: (str(e["text"]), str(e["type"])))
-    return answer
+def _lease_first_free(run: Run, reviewer, candidate_ids: list[int]) -> int | None:
+    if run.reviews_per_output > 1:
+        return candidate_ids[0] if candidate_ids else None
+    holders = cache.get_many([_lease_key(i) for i in candidate_ids])
+    for output_id in candidate_ids:
+        key = _lease_key(output_id)
+        holder = holders.get(key)
+        if holder == reviewer.id or (holder is None and cache.add(key, reviewer.id, LEASE_SECONDS)):
+            return output_id
+    return None
+
+
+def _lease_key(output_id: int) -> str:
+    return f"review-lease:{output_id}"
 
 
 # --- training points ---------------------------------------------------------------------
@@ -200,7 +222,7 @@ def grade_submit(*, output: Output, reviewer, verdict: str | None = None, correc
         problems = answer_problems(project, corrected_answer, text=text)
         if problems:
             raise ApplicationError(f"The corrected answer is not valid: {problems[0]}.")
-        if same_answer(corrected_answer, output.answer):
+        if same_answer(project, corrected_answer, output.answer):
             corrected_answer, verdict = None, verdict or Verdict.PASS
         else:
             verdict = Verdict.FAIL
@@ -233,21 +255,17 @@ def _derive_items(grade: Grade, output: Output, points, make_test_case: bool, us
         if make_test_case:
             if not isinstance(answer, dict):
                 raise ApplicationError("There is no answer to expect: choose the right answer first.")
-            case = test_case_create(project=project, text=record.text, expected=_clean(answer), points=points,
+            case = test_case_create(project=project, text=record.text, expected=strip_reasoning(answer), points=points,
                                     user=user, record=record, source_grade=grade)
             return [f"Made test case #{case.id}."]
         if grade.corrected_answer is not None:
             example = training_example_create(project=project, messages=output.messages, text=record.text,
-                                              answer=_clean(grade.corrected_answer), points=points, user=user,
+                                              answer=strip_reasoning(grade.corrected_answer), points=points, user=user,
                                               record=record, source_grade=grade)
             return [f"Saved training example #{example.id}."]
     except ApplicationError as exc:
         return [exc.message]
     return []
-
-
-def _clean(answer: dict) -> dict:
-    return {k: v for k, v in answer.items() if k != "reasoning"}
 
 
 @transaction.atomic
@@ -291,8 +309,11 @@ def test_cases_import(*, project: Project, stream, user=None) -> int:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                 raise ApplicationError('each line needs "text" and "expected"')
+            names = item.get("points") or []
+            if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+                raise ApplicationError('"points" is a list of training point names')
             with transaction.atomic():
-                points = points_by_names(project=project, names=list(item.get("points") or []), user=user)
+                points = points_by_names(project=project, names=names, user=user)
                 test_case_create(project=project, text=item["text"], expected=item.get("expected"), points=points,
                                  paraphrase_group=str(item.get("paraphrase_group") or ""), user=user)
             created += 1

@@ -1,19 +1,20 @@
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, members_of, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.params import choice_param, int_param
 from apps.runs.selectors import run_for_user
 
 from . import exporters, selectors, services
 from .forms import (
+    AdjudicateForm,
     ExampleEditForm,
     ExampleForm,
     GradeForm,
@@ -23,6 +24,7 @@ from .forms import (
     TestCaseForm,
     TestCaseImportForm,
 )
+from .screen import screen_context
 
 # --- the review screen -------------------------------------------------------------------
 
@@ -34,7 +36,8 @@ def _review_url(run, output_id, query: str) -> str:
 def _filters_and_query(request) -> tuple[dict, str]:
     params = request.GET if request.method == "GET" else request.POST
     form = ReviewFilterForm(params)
-    query = "&".join(f"{k}={params[k]}" for k in ("show", "label", "point", "by") if params.get(k))
+    # Encoded, so that whatever was typed stays a query string (and a header value: HX-Push-Url).
+    query = urlencode([(k, params[k]) for k in ("show", "label", "point", "by") if params.get(k)])
     return form.filters(), query
 
 
@@ -43,7 +46,7 @@ def _filters_and_query(request) -> tuple[dict, str]:
 def review_start(request, run_id):
     run = run_for_user(request.user, run_id)
     filters, query = _filters_and_query(request)
-    output = selectors.queue_next(run, request.user, **filters)
+    output = services.queue_take(run=run, reviewer=request.user, **filters)
     if output is None:
         return render(request, "review/done.html", {"run": run, "project": run.project, "query": query,
                                                     "counts": selectors.queue_counts(run, request.user)})
@@ -60,31 +63,9 @@ def review_output(request, run_id, output_id):
 
 
 def _render_screen(request, run, output, filters, query, notes=(), status=200):
-    project = run.project
-    grade = selectors.my_grade(output, request.user)
-    sequence = selectors.review_outputs(run, request.user, **{**filters, "show": "all"}
-                                        if filters["show"] == "ungraded" else filters)
-    previous_id, next_id = selectors.neighbour_ids(sequence, output)
-    spans = selectors.screen_spans(project, output, grade)
-    model_spans = selectors.screen_spans(project, output, None)
-    context = {
-        "run": run, "project": project, "output": output, "record": output.record, "grade": grade,
-        "segments": selectors.text_segments(output.record.text, glossary=project.glossary, spans=spans),
-        "spans": spans, "model_spans": model_spans,
-        "answer_summary": selectors.answer_summary(project, output.answer),
-        "expected": output.record.label or "", "points": project.training_points.exclude(status="archived"),
-        "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
-        "counts": selectors.queue_counts(run, request.user), "notes": notes, "is_lead": has_role(project, Role.LEAD),
-        "show_choices": selectors.SHOW_CHOICES, "reviewers": members_of(project),
-        "screen_data": json.dumps({"kind": project.task_kind, "labels": project.labels,
-                                   "entity_types": project.entity_types, "spans": spans,
-                                   "model_spans": model_spans,
-                                   "text": output.record.text if project.task_kind == "ner" else "",
-                                   "terms": selectors.glossary_matches(output.record.text, project.glossary)
-                                   if project.task_kind == "ner" else []}),
-    }
+    context = screen_context(run=run, output=output, reviewer=request.user, filters=filters, query=query)
     template = "review/_panel.html" if request.htmx else "review/screen.html"
-    response = render(request, template, context, status=status)
+    response = render(request, template, {**context, "notes": notes}, status=status)
     if request.htmx:
         response["HX-Push-Url"] = _review_url(run, output.id, query)
     return response
@@ -103,7 +84,7 @@ def review_grade(request, run_id, output_id):
         result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
     except ApplicationError as exc:
         return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
-    following = selectors.queue_next(run, request.user, after_id=output.id, **filters)
+    following = services.queue_take(run=run, reviewer=request.user, after_id=output.id, **filters)
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
@@ -132,7 +113,7 @@ def review_undo(request, run_id):
     output = services.grade_undo(reviewer=request.user, run=run)
     if output is None:
         notes = ["Nothing to undo."]
-        output = selectors.queue_next(run, request.user, **filters)
+        output = services.queue_take(run=run, reviewer=request.user, **filters)
         if output is None:
             return redirect("review:start", run_id=run.id)
     else:
@@ -232,8 +213,8 @@ def example_list(request, project_id):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
     examples = project.training_examples.prefetch_related("points")
-    point_id = request.GET.get("point")
-    if point_id:
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
         examples = examples.filter(points=point_id)
     return render(request, "review/examples.html", {
         "project": project, "examples": examples[:500], "points": project.training_points.all(),
@@ -245,9 +226,8 @@ def example_list(request, project_id):
 @login_required
 def example_edit(request, example_id):
     example = selectors.example_for_user(request.user, example_id, role=Role.LEAD)
-    initial = {"answer": json.dumps(example.answer, ensure_ascii=False),
-               "points": "\n".join(p.name for p in example.points.all())}
-    form = ExampleEditForm(request.POST or None, initial=initial)
+    initial = {"answer": example.answer, "points": "\n".join(p.name for p in example.points.all())}
+    form = ExampleEditForm(request.POST or None, initial=initial, project=example.project)
     if request.method == "POST" and form.is_valid():
         try:
             points = services.points_by_names(project=example.project, names=form.cleaned_data["points"],
@@ -265,10 +245,11 @@ def example_edit(request, example_id):
 @login_required
 def example_export(request, project_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
-    export_format = request.GET.get("format", "openai")
+    export_format = choice_param(request.GET, "format", exporters.FORMATS, default="openai")
     examples = project.training_examples.all()
-    if request.GET.get("point"):
-        examples = examples.filter(points=request.GET["point"])
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
+        examples = examples.filter(points=point_id)
     response = StreamingHttpResponse(exporters.training_examples(examples, export_format),
                                      content_type="application/jsonl; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="training-examples-{export_format}.jsonl"'
@@ -279,7 +260,7 @@ def example_export(request, project_id):
 @login_required
 def test_case_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    form = TestCaseForm(request.POST or None)
+    form = TestCaseForm(request.POST or None, project=project)
     if request.method == "POST":
         project_for_user(request.user, project_id, role=Role.LEAD)
         if form.is_valid():
@@ -294,8 +275,9 @@ def test_case_list(request, project_id):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
     cases = project.test_cases.prefetch_related("points")
-    if request.GET.get("point"):
-        cases = cases.filter(points=request.GET["point"])
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
+        cases = cases.filter(points=point_id)
     return render(request, "review/test_cases.html", {
         "project": project, "cases": cases[:500], "form": form, "import_form": TestCaseImportForm(),
         "is_lead": has_role(project, Role.LEAD),
@@ -328,6 +310,7 @@ def agreement(request, project_id):
     return render(request, "review/agreement.html", {
         "project": project, "agreement": selectors.agreement(project),
         "disagreements": selectors.disagreements(project)[:100], "members": members_of(project),
+        "adjudicate_form": AdjudicateForm(project=project, auto_id=False),
     })
 
 
@@ -336,10 +319,12 @@ def agreement(request, project_id):
 def adjudicate(request, project_id, output_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
     output = selectors.output_in_project(project, output_id)
-    label = request.POST.get("label")
+    form = AdjudicateForm(request.POST, project=project)
+    if not form.is_valid():
+        messages.error(request, "Say pass or fail. " + " ".join(_errors(form)))
+        return redirect("review:agreement", project_id=project.id)
     try:
-        services.adjudicate(output=output, lead=request.user, verdict=request.POST.get("verdict", ""),
-                            corrected_answer={"label": label} if label else None)
+        services.adjudicate(output=output, lead=request.user, **form.cleaned_data)
         messages.success(request, "Decided.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

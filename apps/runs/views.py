@@ -8,7 +8,7 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
-from apps.projects.kinds import kind_for
+from apps.core.jobs import job_wait_reason
 
 from . import selectors, services
 from .forms import OutputFilterForm, RunForm
@@ -46,7 +46,8 @@ def run_create(request, project_id):
 def run_detail(request, run_id):
     run = selectors.run_for_user(request.user, run_id)
     context = {"run": run, "project": run.project, "counts": selectors.output_counts(run),
-               "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run)}
+               "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run),
+               "waiting": job_wait_reason(run)}
     if request.htmx and request.htmx.target == "run-status":
         response = render(request, "runs/_status.html", context)
         if not run.is_active:
@@ -59,9 +60,7 @@ def run_detail(request, run_id):
     query = request.GET.copy()
     query.pop("page", None)
     context.update({"page": page, "filter_form": filter_form, "filter_query": query.urlencode(),
-                    "summarize": kind_for(run.project).answer_summary})
-    for output in page.object_list:
-        output.summary = context["summarize"](output.answer)
+                    "filter_choices": run.project.kind.filter_choices(run.project)})
     template = "runs/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "runs/detail.html"
     return render(request, template, context)
 

@@ -14,11 +14,11 @@
       spans: data.spans.map((s) => ({ start: s.start, end: s.end, type: s.type })),
       started: Date.now(), selected: null, changed: false,
     });
-    if (state.kind === "ner") { renderText(); renderSpanList(); }
+    if (state.span_types.length) { renderText(); renderSpanList(); }
     bindChips();
     form().querySelectorAll("button[type=submit]").forEach((button) => {
       button.addEventListener("click", () => prepare({
-        verdict: button.dataset.verdict, label: button.dataset.label, testCase: button.dataset.testCase,
+        verdict: button.dataset.verdict, choice: button.dataset.choice, testCase: button.dataset.testCase,
       }));
     });
     root.dataset.ready = "1";  // keys act only on a panel that htmx has processed and this script has set up
@@ -36,22 +36,21 @@
     f.elements.make_test_case.value = action.testCase ? "on" : "";
     f.elements.seconds_spent.value = ((Date.now() - state.started) / 1000).toFixed(3);
     let corrected = "";
-    if (action.label) corrected = JSON.stringify({ label: action.label });
-    else if (state.kind === "ner" && state.changed) corrected = JSON.stringify(nerAnswer());
+    if (action.choice !== undefined) corrected = JSON.stringify(state.choices[Number(action.choice)]);
+    else if (state.span_types.length && state.changed) corrected = JSON.stringify(spanAnswer());
     f.elements.corrected_answer.value = corrected;
   }
 
   function submit(action) { prepare(action); form().requestSubmit(); }
 
-  function nerAnswer() {
+  // A kind that marks spans answers {"entities": [{text, type, start, end}]} (apps/projects/kinds/ner.py).
+  function spanAnswer() {
     return { entities: state.spans.slice().sort((a, b) => a.start - b.start).map((s) => ({
       text: state.text.slice(s.start, s.end), type: s.type, start: s.start, end: s.end })) };
   }
 
   // --- training point chips ---
   function bindChips() {
-    const input = document.getElementById("point-input");
-    if (input) input.addEventListener("change", () => { /* datalist pick: wait for Enter */ });
     document.querySelectorAll("#point-chips .chip button").forEach((b) => b.addEventListener("click", () => {
       b.parentElement.remove(); syncPoints();
     }));
@@ -76,7 +75,7 @@
     form().elements.point_names.value = names.join("\n");
   }
 
-  // --- entity spans (NER) ---
+  // --- spans (kinds with span types) ---
   function selectionOffsets() {
     const container = document.getElementById("record-text");
     const selection = window.getSelection();
@@ -120,7 +119,7 @@
       let node = document.createTextNode(piece);
       if (term) { const dfn = document.createElement("dfn"); dfn.title = term.definition; dfn.appendChild(node); node = dfn; }
       if (span) {
-        const index = state.entity_types.indexOf(span[0].type);
+        const index = state.span_types.indexOf(span[0].type);
         const mark = document.createElement("mark");
         mark.className = "ent t" + Math.max(index, 0) + (state.selected === span[1] ? " selected" : "");
         mark.dataset.span = span[1]; mark.title = span[0].type;
@@ -140,7 +139,7 @@
     list.replaceChildren(...state.spans.slice().sort((a, b) => a.start - b.start).map((s) => {
       const index = state.spans.indexOf(s);
       const item = document.createElement("span");
-      item.className = "chip ent-chip t" + Math.max(state.entity_types.indexOf(s.type), 0)
+      item.className = "chip ent-chip t" + Math.max(state.span_types.indexOf(s.type), 0)
         + (state.selected === index ? " selected" : "");
       item.textContent = state.text.slice(s.start, s.end) + " · " + s.type + " ";
       const remove = document.createElement("button");
@@ -181,13 +180,13 @@
     else if (key === "c") document.getElementById("comment").focus();
     else if (key === "j") { const link = document.getElementById("next-link"); if (link) link.click(); }
     else if (key === "k") { const link = document.getElementById("prev-link"); if (link) link.click(); }
-    else if (digit !== null && state.kind === "classification" && digit < state.labels.length) submit({ label: state.labels[digit] });
-    else if (digit !== null && state.kind === "ner" && digit < state.entity_types.length) {
-      const type = state.entity_types[digit];
+    else if (digit !== null && !state.span_types.length && digit < state.choices.length) submit({ choice: digit });
+    else if (digit !== null && digit < state.span_types.length) {
+      const type = state.span_types[digit];
       if (!addSpan(type) && state.selected !== null) {
         state.spans[state.selected].type = type; state.changed = true; renderText(); renderSpanList();
       }
-    } else if ((key === "Delete" || key === "Backspace") && state.kind === "ner" && state.selected !== null) removeSpan(state.selected);
+    } else if ((key === "Delete" || key === "Backspace") && state.span_types.length && state.selected !== null) removeSpan(state.selected);
     else return;
     event.preventDefault();
   });

@@ -3,7 +3,8 @@ import json
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from apps.datasets.models import DatasetImport, ImportStatus
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport
 from tests.conftest import api_as
 from tests.factories import DatasetFactory, RecordFactory
 
@@ -78,7 +79,7 @@ def test_api_dataset_create_and_list(people, project):
 
 def test_api_lists_only_imports_of_the_dataset(people, dataset):
     DatasetImport.objects.create(dataset=dataset, original_name="mine.csv", format="csv",
-                                 status=ImportStatus.SUCCEEDED)
+                                 status=JobStatus.SUCCEEDED)
     DatasetImport.objects.create(dataset=DatasetFactory(), original_name="theirs.csv", format="csv")
     response = api_as(people["reviewer"]).get(reverse("api-imports", args=[dataset.id]))
     assert [i["original_name"] for i in response.json()["results"]] == ["mine.csv"]

@@ -6,7 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from apps.datasets.models import DatasetImport, ImportStatus, Record
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport, Record
 from tests.conftest import htmx_as, login
 from tests.factories import DatasetFactory, NerProjectFactory, RecordFactory
 
@@ -48,7 +49,7 @@ def test_large_upload_goes_to_a_job_and_shows_progress(people, dataset, settings
 
 def test_import_status_partial_stops_polling_when_finished(people, dataset):
     dataset_import = DatasetImport.objects.create(dataset=dataset, original_name="a.csv", format="csv",
-                                                  status=ImportStatus.SUCCEEDED, records_imported=7)
+                                                  status=JobStatus.SUCCEEDED, records_imported=7)
     response = htmx_as(people["reviewer"]).get(reverse("datasets:import_detail", args=[dataset_import.id]))
     assert response.status_code == 286
     assert "Imported 7 records" in response.content.decode()
@@ -132,7 +133,7 @@ def test_export_conll_tags_tokens(people):
 @pytest.mark.parametrize("fmt", ["conll", "xml"])
 def test_export_refuses_formats_the_project_cannot_use(people, dataset, fmt):
     response = login(people["reviewer"]).get(reverse("datasets:export", args=[dataset.id]), {"format": fmt})
-    assert response.status_code == 404
+    assert response.status_code == 400  # issue 12: an unknown export format is the client's mistake
 
 
 def test_empty_dataset_says_what_to_do_next(people, project):

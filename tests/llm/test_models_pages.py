@@ -69,3 +69,16 @@ def test_test_connection_of_the_bundled_model_checks_its_weights_without_loading
     html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, model.id])).content.decode()
     assert "The bundled weights are installed (SmolLM2-135M-Instruct.Q4_1.gguf, 98 MB)" in html
     assert local.load.cache_info().currsize == 0
+
+
+def test_a_model_used_by_a_run_stays_and_the_lead_is_told_why(people, project, graded_run):
+    model = graded_run.model
+    response = api_as(people["lead"]).delete(reverse("api-model", args=[project.id, model.id]))
+    assert response.status_code == 400 and "stays for their record" in response.json()["detail"]
+    page = login(people["lead"]).post(reverse("llm:delete", args=[project.id, model.id]), follow=True)
+    assert "stays for their record" in page.content.decode() and Model.objects.filter(id=model.id).exists()
+
+
+def test_a_model_nothing_used_is_deleted(people, project, remote_model):
+    response = login(people["lead"]).post(reverse("llm:delete", args=[project.id, remote_model.id]))
+    assert response.status_code == 302 and not Model.objects.filter(id=remote_model.id).exists()

@@ -1,6 +1,7 @@
 from django.urls import reverse
 
-from apps.runs.models import Output, Run, RunStatus
+from apps.core.models import JobStatus
+from apps.runs.models import Output, Run
 from apps.runs.services import run_execute
 from tests.conftest import api_as, htmx_as, login
 
@@ -60,10 +61,10 @@ def test_cancel_and_resume_buttons(people, project, prompt_version, remote_model
         run = Run.objects.get()
         client.post(reverse("runs:cancel", args=[run.id]))
         run.refresh_from_db()
-        assert run.status == RunStatus.CANCELLED
+        assert run.status == JobStatus.CANCELLED
         client.post(reverse("runs:resume", args=[run.id]))
     run.refresh_from_db()
-    assert run.status == RunStatus.QUEUED
+    assert run.status == JobStatus.QUEUED
 
 
 def test_the_form_says_what_is_missing(people, project):

@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 
 import openai
 
+from .. import outbound
 from ..client import ModelCallError, RawReply
 
 BACKOFF_BASE_SECONDS = 0.5
@@ -27,13 +28,15 @@ _json_object_only: set[tuple] = set()  # (base_url, model_id) of servers that re
 
 
 def prepare(model) -> None:
-    """Nothing to load for a remote server."""
+    """Nothing to load for a remote server; its base URL must be one TaskLLM may call (llm/outbound.py)."""
+    outbound.check_base_url(model.base_url)
 
 
 async def open_client(model) -> openai.AsyncOpenAI:
     # Retries are ours (with Retry-After and jitter); the client's own are off.
-    return openai.AsyncOpenAI(base_url=model.base_url or None, api_key=model.api_key or "not-needed",
-                              timeout=model.timeout_seconds, max_retries=0)
+    return openai.AsyncOpenAI(base_url=model.base_url or None, api_key=model.call_api_key() or "not-needed",
+                              timeout=model.timeout_seconds, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False))
 
 
 async def areply(client: openai.AsyncOpenAI, model, messages: list[dict], schema: dict) -> RawReply:
