@@ -74,7 +74,8 @@ def test_label_scores_of_a_batch_match_each_record_scored_alone_within_float_tol
     together = local_engine.score_labels(model, rows, prefix, candidates, pad=0)
     alone = [local_engine.score_labels(model, [row], 1, candidates, pad=0)[0] for row in rows]
 
-    assert together == pytest.approx(alone, abs=1e-3)
+    for scores, expected in zip(together, alone, strict=True):
+        assert scores == pytest.approx(expected, abs=1e-3)
 
 
 def test_chain_of_thought_answers_are_the_same_batched_and_one_at_a_time(router):

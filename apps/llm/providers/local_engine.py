@@ -60,8 +60,14 @@ def _hidden(model, cache, input_ids, positions, visible):
     return out.last_hidden_state
 
 
-def _log_probs(model, hidden):
-    return torch.log_softmax(model.lm_head(hidden).float(), dim=-1)
+def _log_probs_of(model, hidden, tokens: list[int], chunk: int = 256):
+    """log p(token) for the given tokens at each of `hidden`'s positions ([N, H] → [N, len(tokens)]), a chunk of
+    positions at a time so the full-vocabulary logits never fill memory."""
+    parts = []
+    for start in range(0, hidden.shape[0], chunk):
+        logits = model.lm_head(hidden[start : start + chunk]).float()
+        parts.append(logits[:, tokens] - torch.logsumexp(logits, dim=-1, keepdim=True))
+    return torch.cat(parts)
 
 
 def score_labels(model, rows: list[list[int]], prefix: int, candidates: list[list[int]], pad: int
@@ -88,19 +94,23 @@ def score_labels(model, rows: list[list[int]], prefix: int, candidates: list[lis
                            torch.cat([torch.arange(len(c)) for c in candidates]).expand(len(rows), -1)
                            + lengths[:, None]], dim=1) + prefix
     input_ids = torch.tensor([r[prefix:] + [pad] * (width - len(r) + prefix) + sum(candidates, []) for r in rows])
+    inner = [offsets[j] + t for j, c in enumerate(candidates) for t in range(len(c) - 1)]
     with torch.inference_mode():
         hidden = _hidden(model, _batch_cache(model, rows[0][:prefix], len(rows)), input_ids, positions, visible)
-        first = _log_probs(model, hidden[torch.arange(len(rows)), lengths - 1])  # [B, V]
-        inner = [offsets[j] + t for j, c in enumerate(candidates) for t in range(len(c) - 1)]
-        following = _log_probs(model, hidden[:, inner]) if inner else None  # [B, len(inner), V]
+        # Read at each row's last own token (every candidate's first token) and inside the candidates.
+        read = torch.cat([hidden[torch.arange(len(rows)), lengths - 1][:, None], hidden[:, inner]], dim=1)
+        tokens = sorted({token for c in candidates for token in c})
+        log_probs = _log_probs_of(model, read.reshape(-1, read.shape[-1]), tokens).view(len(rows), -1, len(tokens))
+    column = {token: n for n, token in enumerate(tokens)}
+    log_probs = log_probs.tolist()
     scores = []
     for b in range(len(rows)):
-        row_scores, column = [], 0
+        row_scores, place = [], 1
         for c in candidates:
-            score = first[b, c[0]].item()
+            score = log_probs[b][0][column[c[0]]]
             for t in range(1, len(c)):
-                score += following[b, column, c[t]].item()
-                column += 1
+                score += log_probs[b][place][column[c[t]]]
+                place += 1
             row_scores.append(score)
         scores.append(row_scores)
     return scores
