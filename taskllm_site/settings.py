@@ -229,6 +229,8 @@ TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECOND
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 # Local copies of files a local model reads from storage (LoRA adapters), per machine.
 TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
+# `manage.py model_server` (local models behind OpenAI's chat API, on loopback) listens here.
+TASKLLM_MODEL_SERVER_PORT = int(os.environ.get("TASKLLM_MODEL_SERVER_PORT", "8001"))
 
 # Hardening (README "Security"): API keys at rest, where model requests may go.
 TASKLLM_ENCRYPTION_KEY = os.environ.get("TASKLLM_ENCRYPTION_KEY", "")  # derived from SECRET_KEY when empty

@@ -128,7 +128,8 @@ def _answer(tokenizer, model, prompts: list[tuple[str, str]], schema: dict, mode
     if labels:
         return _best_labels(tokenizer, model, prompts, labels, [LABEL_OPENING] * len(prompts))
     # The base model is nudged into JSON by starting its answer with "{"; a fine-tune learned to write it.
-    opening = "" if model_row.adapter else "{"
+    # No schema at all (a free chat through the model server): plain text.
+    opening = "" if model_row.adapter or not schema else "{"
     return _generate(tokenizer, model, prompts, model_row.max_tokens, opening=opening, stop_ids=set())
 
 
