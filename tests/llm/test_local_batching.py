@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import InMemoryStorage, default_storage
 
 from apps.llm.client import Caller, complete
 from apps.llm.models import Model
@@ -104,11 +104,18 @@ def test_ner_answers_are_the_same_batched_and_one_at_a_time(db):
     assert [(r.text, r.output_tokens) for r in batched] == [(r.text, r.output_tokens) for r in expected]
 
 
+class NoPathStorage(InMemoryStorage):
+    """Like object storage: files can be listed, opened and sized, but they have no local path."""
+
+    def path(self, name):
+        raise NotImplementedError("This backend doesn't support absolute paths.")
+
+
 def test_an_adapter_is_read_through_a_storage_that_has_no_path(settings, tmp_path):
-    """Object storage (here Django's in-memory storage, whose path() raises) holds the adapter; it still loads."""
+    """Object storage holds the fine-tune's adapter; the local provider copies it to its cache and answers."""
     from peft import LoraConfig, get_peft_model
 
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": f"{__name__}.NoPathStorage"}}
     settings.TASKLLM_LOCAL_CACHE_DIR = tmp_path / "cache"
     with pytest.raises(NotImplementedError):
         default_storage.path("anything")
