@@ -88,10 +88,10 @@ def model_test_connection(*, model: Model) -> Completion:
 
 
 def _check_local_weights() -> Completion:
-    from .providers import local
+    from .bundled import weights_location
 
     try:
-        folder, name = local.weights_location()
+        folder, name = weights_location()
     except ModelCallError as exc:
         return Completion(error=str(exc))
     size_mb = (Path(folder) / name).stat().st_size / 1e6
