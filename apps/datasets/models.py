@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.limits import LONG_TEXT_MAX, RECORD_TEXT_MAX
 from apps.core.models import Job
 
 
@@ -16,7 +17,7 @@ class Dataset(models.Model):
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -38,7 +39,7 @@ class Record(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
     position = models.PositiveIntegerField(help_text="Order of the record in its dataset.")
-    text = models.TextField()
+    text = models.TextField(max_length=RECORD_TEXT_MAX)
     label = models.CharField(max_length=200, blank=True)
     entities = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core.limits import COMMENT_MAX
+
 SHARE = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
 
@@ -60,8 +62,9 @@ class Promotion(models.Model):
     model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="+")
     prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.RESTRICT, related_name="+")
     eval_run = models.ForeignKey("evals.EvalRun", null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
-    reason = models.TextField(help_text="Why this version is promoted.")
-    override_reason = models.TextField(blank=True, help_text="An admin's reason for promoting without a passed gate.")
+    reason = models.TextField(max_length=COMMENT_MAX, help_text="Why this version is promoted.")
+    override_reason = models.TextField(blank=True, max_length=COMMENT_MAX,
+                                       help_text="An admin's reason for promoting without a passed gate.")
     rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                     help_text="The earlier promotion this one restores.")
     promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -153,7 +156,7 @@ class Feedback(models.Model):
     trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="feedback")
     thumbs = models.CharField(max_length=4, choices=Thumbs.choices, blank=True)
     correct_answer = models.JSONField(null=True, blank=True)
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, max_length=COMMENT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core.limits import LONG_TEXT_MAX
+
 # Bounds of a project's answer space (form, API and service alike).
 MAX_TERMS = 200  # labels or entity types
 MAX_TERM_LENGTH = 100
@@ -25,7 +27,7 @@ class Project(models.Model):
     task_kind = models.CharField(max_length=20, choices=TaskKind.choices)
     labels = models.JSONField(default=list, blank=True)
     entity_types = models.JSONField(default=list, blank=True)
-    guidelines = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     glossary = models.JSONField(default=list, blank=True)
     pass_threshold = models.FloatField(
         default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -34,7 +36,8 @@ class Project(models.Model):
         default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="NER: a test case passes when its entity F1 reaches this (1.0: every entity exact).")
     judge_rubric = models.TextField(
-        blank=True, help_text="Generation: what the judge model checks when it grades an answer.")
+        blank=True, max_length=LONG_TEXT_MAX,
+        help_text="Generation: what the judge model checks when it grades an answer.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.limits import LONG_TEXT_MAX
+
 
 class PromptStyle(models.TextChoices):
     PLAIN = "plain", "Plain"
@@ -12,7 +14,7 @@ class PromptStyle(models.TextChoices):
 class PromptTemplate(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prompt_templates")
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -35,8 +37,8 @@ class PromptVersion(models.Model):
     template = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     style = models.CharField(max_length=12, choices=PromptStyle.choices, default=PromptStyle.PLAIN)
-    system = models.TextField(blank=True)
-    user_template = models.TextField(default="{text}")
+    system = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
+    user_template = models.TextField(default="{text}", max_length=LONG_TEXT_MAX)
     examples = models.JSONField(default=list, blank=True)
     note = models.CharField(max_length=300, blank=True, help_text="What changed in this version.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX
+
 
 class Verdict(models.TextChoices):
     PASS = "pass", "Pass"
@@ -18,7 +20,7 @@ class TrainingPoint(models.Model):
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="training_points")
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     status = models.CharField(max_length=10, choices=PointStatus.choices, default=PointStatus.OPEN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -40,7 +42,7 @@ class Grade(models.Model):
     verdict = models.CharField(max_length=4, choices=Verdict.choices)
     corrected_answer = models.JSONField(null=True, blank=True)
     points = models.ManyToManyField(TrainingPoint, blank=True, related_name="grades")
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, max_length=COMMENT_MAX)
     seconds_spent = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -61,7 +63,7 @@ class Adjudication(models.Model):
     lead = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     verdict = models.CharField(max_length=4, choices=Verdict.choices)
     corrected_answer = models.JSONField(null=True, blank=True)
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, max_length=COMMENT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
 
 
@@ -74,7 +76,7 @@ class TrainingExample(models.Model):
                                         related_name="training_example")
     messages = models.JSONField(help_text="The messages sent, without the answer.")
     answer = models.JSONField(help_text="The answer in the task's answer format.")
-    text = models.TextField(help_text="The record's text.")
+    text = models.TextField(max_length=RECORD_TEXT_MAX, help_text="The record's text.")
     text_hash = models.CharField(max_length=64, help_text="sha256 of the text, case and spaces normalised.")
     points = models.ManyToManyField(TrainingPoint, blank=True, related_name="training_examples")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -92,7 +94,7 @@ class TestCase(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="test_cases")
     record = models.ForeignKey("datasets.Record", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source_grade = models.ForeignKey(Grade, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    text = models.TextField()
+    text = models.TextField(max_length=RECORD_TEXT_MAX)
     text_hash = models.CharField(max_length=64, help_text="sha256 of the text, case and spaces normalised.")
     expected = models.JSONField(help_text="The expected answer in the task's answer format.")
     paraphrase_group = models.CharField(max_length=100, blank=True,
