@@ -14,6 +14,7 @@ from django.db.models import Max, QuerySet
 from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
+from apps.core.limits import LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length, length_problem
 from apps.core.models import JobStatus
 from apps.core.uploads import LineTooLong, bounded_lines, upload_check_size
 from apps.projects.kinds import kind_for
@@ -47,10 +48,12 @@ def dataset_create(*, project: Project, name: str, description: str = "", user=N
     name = name.strip()
     if not name:
         raise ApplicationError("Give the dataset a name.")
+    check_length(description, LONG_TEXT_MAX, what="The description")
     return Dataset.objects.create(project=project, name=name, description=description, created_by=user)
 
 
 def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dataset:
+    check_length(description, LONG_TEXT_MAX, what="The description")
     dataset.name, dataset.description = name.strip() or dataset.name, description
     dataset.save(update_fields=["name", "description"])
     return dataset
@@ -200,6 +203,8 @@ def _record_problems(project: Project, kind, item: ParsedRecord) -> list[str]:
     reasons = []
     if not item.text.strip():
         reasons.append("empty text")
+    if too_long := length_problem(item.text, RECORD_TEXT_MAX):
+        reasons.append(too_long)
     if item.split.lower() not in SPLIT_VALUES:
         reasons.append(f"unknown split '{item.split}' (use train, test or leave it empty)")
     reasons.extend(kind.record_problems(project, text=item.text, label=item.label, entities=item.entities))

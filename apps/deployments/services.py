@@ -11,6 +11,7 @@ from apps.accounts.audit import audit_record
 from apps.accounts.models import Role
 from apps.accounts.selectors import role_in_project
 from apps.core.exceptions import ApplicationError
+from apps.core.limits import COMMENT_MAX, check_length
 from apps.datasets.services import dataset_create, record_append
 from apps.evals.selectors import finished_evals
 from apps.projects.kinds import answer_problems
@@ -68,6 +69,8 @@ def promotion_create(*, deployment: Deployment, model, prompt_version, reason: s
     Allowed when a finished eval of exactly that pair passed its gate; otherwise only an admin may promote, and
     only with a written override reason (recorded and shown).
     """
+    check_length(reason, COMMENT_MAX, what="The reason")
+    check_length(override_reason, COMMENT_MAX, what="The override reason")
     project = deployment.project
     _check_parts(project, model, prompt_version)
     if not reason.strip():
@@ -156,6 +159,7 @@ def feedback_submit(*, trace: Trace, thumbs: str = "", correct_answer: dict | No
             raise ApplicationError("The correct answer does not fit the project.", problems=problems)
     if not (thumbs or correct_answer is not None or comment.strip()):
         raise ApplicationError("Send thumbs, a correct answer or a comment.")
+    check_length(comment, COMMENT_MAX, what="The comment")
     feedback = Feedback.objects.create(trace=trace, thumbs=thumbs, correct_answer=correct_answer,
                                        comment=comment.strip())
     negative = thumbs == Thumbs.DOWN or correct_answer is not None

@@ -7,14 +7,15 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import can_create_projects, project_for_user, projects_for_user
 from apps.core.api import paginate
+from apps.core.limits import LONG_TEXT_MAX
 
 from . import services
 from .models import MAX_TERM_LENGTH, MAX_TERMS, Project
 
 
 class GlossaryEntrySerializer(serializers.Serializer):
-    term = serializers.CharField()
-    definition = serializers.CharField()
+    term = serializers.CharField(max_length=MAX_TERM_LENGTH)
+    definition = serializers.CharField(max_length=LONG_TEXT_MAX)
 
 
 class ProjectSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@ from django.db import transaction
 from apps.accounts.audit import audit_record
 from apps.accounts.models import Membership, Role
 from apps.core.exceptions import ApplicationError
+from apps.core.limits import LONG_TEXT_MAX
 
 from .kinds import KINDS
 from .models import MAX_TERM_LENGTH, MAX_TERMS, Project
@@ -27,6 +28,9 @@ def parse_glossary(text: str) -> list[dict]:
         term, sep, definition = line.partition(":")
         if not sep or not term.strip() or not definition.strip():
             raise ApplicationError(f"Glossary line {number}: write it as 'term: definition'.")
+        if len(definition.strip()) > LONG_TEXT_MAX:
+            raise ApplicationError(f"Glossary line {number}: the definition is longer than "
+                                   f"{LONG_TEXT_MAX:,} characters.")
         glossary.append({"term": term.strip(), "definition": definition.strip()})
     return glossary
 

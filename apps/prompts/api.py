@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.limits import LONG_TEXT_MAX
 
 from . import selectors, services
 from .models import PromptStyle, PromptTemplate, PromptVersion
@@ -33,10 +34,10 @@ class PromptTemplateSerializer(serializers.ModelSerializer):
 
 class PromptCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=LONG_TEXT_MAX)
     style = serializers.ChoiceField(choices=PromptStyle.choices, default=PromptStyle.PLAIN)
-    system = serializers.CharField(required=False, allow_blank=True, default="")
-    user_template = serializers.CharField(default="{text}")
+    system = serializers.CharField(required=False, allow_blank=True, default="", max_length=LONG_TEXT_MAX)
+    user_template = serializers.CharField(default="{text}", max_length=LONG_TEXT_MAX)
     examples = serializers.ListField(child=serializers.DictField(), required=False, default=list)
     note = serializers.CharField(required=False, allow_blank=True, default="")
 

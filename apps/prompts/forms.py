@@ -2,6 +2,8 @@ import json
 
 from django import forms
 
+from apps.core.limits import LONG_TEXT_MAX
+
 from .models import PromptStyle
 from .services import examples_problems
 
@@ -10,9 +12,11 @@ DEFAULT_SYSTEM = "You are a careful assistant for this task.\n\nGuidelines: foll
 
 class PromptVersionForm(forms.Form):
     style = forms.ChoiceField(choices=PromptStyle.choices, initial=PromptStyle.PLAIN)
-    system = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}), label="System message",
+    system = forms.CharField(required=False, max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 6}),
+                             label="System message",
                              help_text="Variables: {labels}, {entity_types}, {glossary}, {examples}.")
-    user_template = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), initial="{text}",
+    user_template = forms.CharField(max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 4}),
+                                    initial="{text}",
                                     label="User message", help_text="Must contain {text}, where the record goes.")
     examples = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Few-shot examples",
@@ -51,5 +55,5 @@ class PromptVersionForm(forms.Form):
 
 class PromptCreateForm(PromptVersionForm):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(required=False, max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2}))
     field_order = ["name", "description", "style", "system", "user_template", "examples", "note"]

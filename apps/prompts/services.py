@@ -3,6 +3,7 @@ from django.db.models import Max
 
 from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
+from apps.core.limits import LONG_TEXT_MAX, check_length
 from apps.projects.kinds import answer_problems, kind_for
 
 from .models import PromptStyle, PromptTemplate, PromptVersion
@@ -16,6 +17,7 @@ def prompt_create(*, project, name: str, user=None, description: str = "", **ver
     name = name.strip()
     if not name:
         raise ApplicationError("Give the prompt a name.")
+    check_length(description, LONG_TEXT_MAX, what="The description")
     try:
         with transaction.atomic():
             template = PromptTemplate.objects.create(project=project, name=name, description=description,
@@ -35,6 +37,8 @@ def prompt_version_create(*, template: PromptTemplate, style: str = PromptStyle.
     Few-shot examples come either as `examples` ([{"text", "answer"}]) or as records whose
     text and expected answer are copied in now, so later edits to a record never change it.
     """
+    check_length(system, LONG_TEXT_MAX, what="The system message")
+    check_length(user_template, LONG_TEXT_MAX, what="The user message")
     if "{text}" not in user_template:
         raise ApplicationError("The user message must contain {text}, where the record's text goes.")
     problems = examples_problems(template.project, examples or [])

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.limits import COMMENT_MAX
 from apps.core.params import MAX_ID, int_param
 from apps.runs.selectors import run_for_user
 
@@ -38,7 +39,7 @@ class GradeSubmitSerializer(serializers.Serializer):
     corrected_answer = serializers.JSONField(required=False)
     points = serializers.ListField(child=serializers.CharField(), required=False, default=list,
                                    help_text="Training point names; new names create points.")
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=COMMENT_MAX)
     seconds_spent = serializers.FloatField(required=False, default=0)
     make_test_case = serializers.BooleanField(required=False, default=False)
     keep_as_example = serializers.BooleanField(

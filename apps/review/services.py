@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
+from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length
 from apps.core.uploads import bounded_lines, upload_check_size
 from apps.projects.kinds import answer_problems, kind_for, same_answer, strip_reasoning
 from apps.projects.models import Project
@@ -35,6 +36,7 @@ def point_create(*, project: Project, name: str, description: str = "", user=Non
     name = " ".join(name.split())
     if not name:
         raise ApplicationError("Give the training point a name.")
+    check_length(description, LONG_TEXT_MAX, what="The description")
     try:
         with transaction.atomic():
             return TrainingPoint.objects.create(project=project, name=name, description=description,
@@ -48,6 +50,7 @@ def point_update(*, point: TrainingPoint, name: str | None = None, description: 
     if name is not None and " ".join(name.split()):
         point.name = " ".join(name.split())
     if description is not None:
+        check_length(description, LONG_TEXT_MAX, what="The description")
         point.description = description
     if status is not None:
         if status not in PointStatus.values:
@@ -109,6 +112,7 @@ def _ensure_not_a_training_example(project: Project, *, record_id, text: str) ->
 @transaction.atomic
 def training_example_create(*, project: Project, messages: list, answer: dict, text: str, points=(), user=None,
                             record=None, source_grade=None) -> TrainingExample:
+    check_length(text, RECORD_TEXT_MAX, what="The text")
     problems = answer_problems(project, answer, text=text)
     if problems:
         raise ApplicationError(f"The answer is not valid: {problems[0]}.")
@@ -158,6 +162,7 @@ def test_case_create(*, project: Project, text: str, expected: dict, points=(), 
                      user=None, record=None, source_grade=None) -> TestCase:
     if not text.strip():
         raise ApplicationError("A test case needs a text.")
+    check_length(text, RECORD_TEXT_MAX, what="The text")
     problems = answer_problems(project, expected, text=text)
     if problems:
         raise ApplicationError(f"The expected answer is not valid: {problems[0]}.")
@@ -177,6 +182,7 @@ def test_case_update(*, case: TestCase, text: str | None = None, expected: dict 
     text = case.text if text is None else text
     if not text.strip():
         raise ApplicationError("A test case needs a text.")
+    check_length(text, RECORD_TEXT_MAX, what="The text")
     expected = case.expected if expected is None else expected
     problems = answer_problems(case.project, expected, text=text)
     if problems:
@@ -241,6 +247,7 @@ def grade_submit(*, output: Output, reviewer, verdict: str | None = None, correc
             verdict = Verdict.FAIL
     if verdict not in Verdict.values:
         raise ApplicationError("Say pass or fail (or choose the right answer).")
+    check_length(comment, COMMENT_MAX, what="The comment")
     points = points_by_names(project=project, names=list(point_names), user=reviewer)
     grade = Grade.objects.select_for_update().filter(output=output, reviewer=reviewer).first()
     is_new = grade is None
@@ -313,6 +320,7 @@ def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | N
                comment: str = "") -> Adjudication:
     if verdict not in Verdict.values:
         raise ApplicationError("Say pass or fail.")
+    check_length(comment, COMMENT_MAX, what="The comment")
     if corrected_answer is not None:
         problems = answer_problems(output.run.project, corrected_answer, text=output.record.text)
         if problems:
