@@ -15,6 +15,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("projects/", projects_api.ProjectListApi.as_view(), name="api-projects"),
+    path("audit/", accounts_api.AuditListApi.as_view(), name="api-audit"),
     path("projects/<int:project_id>/", projects_api.ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<int:project_id>/members/", accounts_api.MemberListApi.as_view(), name="api-members"),
     path("projects/<int:project_id>/members/<int:membership_id>/", accounts_api.MemberDetailApi.as_view(),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKLLM_VAR_DIR", BASE_DIR / "var"))
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.tuning",
     "apps.evals",
+    "apps.deployments",
     "apps.demo",
 ]
 
@@ -78,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.accounts.audit.AuditActorMiddleware",
 ]
 
 ROOT_URLCONF = "taskllm_site.urls"
@@ -179,6 +182,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKLLM_CELERY_QUEUE", "default")
 # also serves, so it starts at the next free worker slot instead of after every queued run.
 TASKLLM_INTERACTIVE_QUEUE = os.environ.get("TASKLLM_CELERY_INTERACTIVE_QUEUE", "interactive")
 TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answers counts as short work
+# The queues a worker started without -Q serves (interactive first); `train` is served where it is named.
+CELERY_TASK_QUEUES = [Queue(TASKLLM_INTERACTIVE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
 CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -188,6 +193,8 @@ TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS"
 CELERY_BEAT_SCHEDULE = {
     "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
                      "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
+    "traces-sample-pending": {"task": "apps.deployments.tasks.traces_sample_pending_task", "schedule": 300,
+                              "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": 300}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -199,7 +206,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     # `format` is ours (the export format), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -223,14 +230,27 @@ SPECTACULAR_SETTINGS = {
 # Dataset files at or under this many bytes import inside the request; larger ones run as a Celery job.
 TASKLLM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("TASKLLM_IMPORT_INLINE_MAX_BYTES", 256 * 1024))
 TASKLLM_IMPORT_MAX_PROBLEMS = 50
+# Uploads (datasets, test cases): a cap on the file and on each line, with a clear error past either.
+TASKLLM_UPLOAD_MAX_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_BYTES", 100 * 1024 * 1024))
+TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTES", 1024 * 1024))
 # A running job reports at least this often; one silent for longer is taken to have died.
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 # Local copies of files a local model reads from storage (LoRA adapters), per machine.
 TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
-# `manage.py model_server` (local models behind OpenAI's chat API, on loopback) listens here.
-TASKLLM_MODEL_SERVER_PORT = int(os.environ.get("TASKLLM_MODEL_SERVER_PORT", "8001"))
+# Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
+TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
+# Calls a minute per deployment key unless the key sets its own (0: no limit).
+TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE = int(os.environ.get("TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE", "6000"))
+# How long a web process reuses a deployment key and its deployment before reading them again.
+TASKLLM_DEPLOYMENT_CACHE_SECONDS = float(os.environ.get("TASKLLM_DEPLOYMENT_CACHE_SECONDS", "5"))
+# Traces are written in batches by a background thread of each web process (see deployments/trace_buffer.py).
+TASKLLM_TRACE_FLUSH_SECONDS = float(os.environ.get("TASKLLM_TRACE_FLUSH_SECONDS", "0.5"))
+TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))
+TASKLLM_TRACE_BUFFER_MAX = int(os.environ.get("TASKLLM_TRACE_BUFFER_MAX", "200000"))
+# A label distribution whose population stability index against the test set exceeds this is flagged as drift.
+TASKLLM_DRIFT_PSI_THRESHOLD = float(os.environ.get("TASKLLM_DRIFT_PSI_THRESHOLD", "0.2"))
 
 # Hardening (README "Security"): API keys at rest, where model requests may go.
 TASKLLM_ENCRYPTION_KEY = os.environ.get("TASKLLM_ENCRYPTION_KEY", "")  # derived from SECRET_KEY when empty

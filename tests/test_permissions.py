@@ -59,6 +59,10 @@ PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id
 EV = lambda ctx: {"eval_id": ctx["eval"].id}  # noqa: E731
 EVAL_FORM = lambda ctx: {"model": ctx["model"].id, "prompt_version": ctx["version"].id, "repeats": 1,  # noqa: E731
                          "concurrency": 1}
+DEP = lambda ctx: {"deployment_id": ctx["deployment"].id}  # noqa: E731
+DEP_PROMOTION = lambda ctx: {"deployment_id": ctx["deployment"].id, "promotion_id": ctx["promotion"].id}  # noqa: E731
+DEP_KEY = lambda ctx: {"deployment_id": ctx["deployment"].id, "key_id": ctx["deployment_key"].id}  # noqa: E731
+DEP_TRACE = lambda ctx: {"deployment_id": ctx["deployment"].id, "trace_id": ctx["trace"].id}  # noqa: E731
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
 
@@ -150,6 +154,22 @@ PAGES = [
                                                                           "table": "pass-rates"}),
     Endpoint("evals:dashboard_export", "get", Role.LEAD, lambda ctx: {"project_id": ctx["project"].id,
                                                                       "table": "reviewers"}),
+    Endpoint("deployments:list", "get", Role.REVIEWER, P),
+    Endpoint("deployments:list", "post", Role.LEAD, P, lambda ctx: {"slug": "new-endpoint"}),
+    Endpoint("deployments:detail", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:settings", "get", Role.LEAD, DEP),
+    Endpoint("deployments:settings", "post", Role.LEAD, DEP, lambda ctx: {"shadow_share": "0", "sample_share": "0.1",
+                                                                          "sample_low_confidence": "0"}),
+    Endpoint("deployments:promote", "post", Role.LEAD, DEP, lambda ctx: {
+        "model": ctx["model"].id, "prompt_version": ctx["version"].id, "reason": "try"}),
+    Endpoint("deployments:rollback", "post", Role.LEAD, DEP_PROMOTION),
+    Endpoint("deployments:keys", "post", Role.LEAD, DEP, lambda ctx: {"name": "App"}),
+    Endpoint("deployments:key_revoke", "post", Role.LEAD, DEP_KEY),
+    Endpoint("deployments:traces", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:traces_export", "get", Role.REVIEWER, DEP, query="?format=jsonl"),
+    Endpoint("deployments:trace", "get", Role.REVIEWER, DEP_TRACE),
+    Endpoint("deployments:traffic", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:traffic_export", "get", Role.REVIEWER, DEP),
 ]
 
 APIS = [
@@ -243,7 +263,26 @@ def ctx(project, people, dataset, prompt_version):
                                              expected={"label": "billing"}),
         "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
                                        test_case_ids=[], status=JobStatus.FAILED),
+        **_deployment(project, model, prompt_version),
     }
+
+
+def _deployment(project, model, prompt_version) -> dict:
+    from django.utils import timezone
+
+    from apps.deployments.models import Deployment, Promotion, Trace
+    from apps.deployments.services import key_create
+
+    deployment = Deployment.objects.create(project=project, slug="router")
+    first, second = (Promotion.objects.create(deployment=deployment, model=model, prompt_version=prompt_version,
+                                              reason=reason) for reason in ("first", "second"))
+    deployment.model, deployment.prompt_version, deployment.current_promotion = model, prompt_version, second
+    deployment.save()
+    key, secret = key_create(deployment=deployment, name="App")
+    trace = Trace.objects.create(deployment=deployment, endpoint="predict", text="x", status="ok",
+                                 created_at=timezone.now())
+    return {"deployment": deployment, "promotion": first, "deployment_key": key, "key_secret": secret,
+            "trace": trace}
 
 
 def _job(project, model):
@@ -303,3 +342,28 @@ def test_role_too_low_gets_403(endpoint, ctx):
 def test_wrong_method_gets_405(endpoint, ctx):
     wrong = "put" if endpoint.api else "delete"  # no page accepts DELETE, no endpoint PUT
     assert call(endpoint, ctx, ctx["people"][Role.ADMIN], method=wrong).status_code == 405
+
+
+# The endpoints applications call take a deployment key only: no key, a member's token or a member's session → 401.
+KEY_ENDPOINTS = [
+    ("post", lambda ctx: "/api/deployments/router/predict", {"text": "x"}),
+    ("post", lambda ctx: "/v1/chat/completions", {"model": "router", "messages": [{"role": "user", "content": "x"}]}),
+    ("post", lambda ctx: f"/api/traces/{ctx['trace'].id}/feedback", {"thumbs": "up"}),
+]
+
+
+@pytest.mark.parametrize("method,url,body", KEY_ENDPOINTS)
+def test_key_endpoints_refuse_members(method, url, body, ctx):
+    import json
+
+    from rest_framework.authtoken.models import Token
+
+    admin = ctx["people"][Role.ADMIN]
+    token = Token.objects.create(user=admin)
+    data = json.dumps(body)
+    assert Client().post(url(ctx), data, content_type="application/json").status_code == 401
+    for header in (f"Token {token.key}", f"Bearer {token.key}"):
+        assert Client().post(url(ctx), data, content_type="application/json",
+                             HTTP_AUTHORIZATION=header).status_code == 401
+    assert login(admin).post(url(ctx), data, content_type="application/json").status_code == 401
+    assert Client().get(url(ctx), HTTP_AUTHORIZATION=f"Bearer {ctx['key_secret']}").status_code == 405

@@ -68,3 +68,18 @@ def members_of(project: Project) -> QuerySet[Membership]:
 def has_role(project: Project, role: str) -> bool:
     """For a project returned by the access helpers: does the user hold at least `role`?"""
     return ROLE_RANK[getattr(project, "user_role", Role.REVIEWER)] >= ROLE_RANK[role]
+
+
+def audit_events_for(user, *, project_id: int | None = None, actor_id: int | None = None) -> QuerySet:
+    """Audit events a person may read: all for site admins, else those of the projects they administer."""
+    from .models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor", "project")
+    if not user.is_superuser:
+        administered = Membership.objects.filter(user=user, role=Role.ADMIN).values("project_id")
+        events = events.filter(project_id__in=administered)
+    if project_id is not None:
+        events = events.filter(project_id=project_id)
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    return events

@@ -8,6 +8,7 @@ from rest_framework.authtoken.models import Token
 
 from apps.core.exceptions import ApplicationError
 
+from .audit import audit_record
 from .models import Membership, Role
 
 User = get_user_model()
@@ -45,8 +46,11 @@ def invite_path_for(user) -> str:
 def membership_set_role(*, membership: Membership, role: str) -> Membership:
     if membership.role == Role.ADMIN and role != Role.ADMIN:
         _ensure_another_admin(membership)
+    old_role = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    audit_record("member.role_changed", project=membership.project, target=membership.user.username,
+                 details={"from": old_role, "to": role})
     return membership
 
 
@@ -54,6 +58,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 def membership_remove(*, membership: Membership) -> None:
     if membership.role == Role.ADMIN:
         _ensure_another_admin(membership)
+    audit_record("member.removed", project=membership.project, target=membership.user.username)
     membership.delete()
 
 

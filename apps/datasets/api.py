@@ -24,12 +24,16 @@ FILTER_PARAMETERS = [
 
 
 class DatasetSerializer(serializers.ModelSerializer):
-    record_count = serializers.IntegerField(read_only=True, default=None)
+    record_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
         fields = ["id", "project", "name", "description", "record_count", "created_at"]
         read_only_fields = ["id", "project", "created_at"]
+
+    def get_record_count(self, dataset) -> int:
+        counted = getattr(dataset, "record_count", None)  # annotated by the list selector
+        return dataset.records.count() if counted is None else counted
 
 
 class RecordSerializer(serializers.ModelSerializer):

@@ -9,9 +9,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, QuerySet
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.models import JobStatus
+from apps.core.uploads import LineTooLong, bounded_lines, upload_check_size
 from apps.projects.kinds import kind_for
 from apps.projects.models import Project
 
@@ -45,6 +47,7 @@ def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dat
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
+    audit_record("dataset.deleted", project=dataset.project, target=dataset)
     dataset.delete()
 
 
@@ -62,6 +65,7 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
         raise ApplicationError(f"Unknown format '{file_format}'; use one of: {', '.join(ImportFormat.values)}.")
     if file_format == ImportFormat.CONLL and file_format not in dataset.project.kind.import_formats:
         raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
+    upload_check_size(upload)
     dataset_import = DatasetImport(
         dataset=dataset,
         original_name=Path(upload.name or "upload").name[:255],
@@ -104,6 +108,8 @@ def import_run(*, import_id: int) -> DatasetImport:
             count = _import_records(dataset_import)
     except ImportRejected as rejected:
         _import_finish(dataset_import, JobStatus.FAILED, problems=rejected.problems)
+    except LineTooLong as too_long:
+        _import_finish(dataset_import, JobStatus.FAILED, problems=[Problem(too_long.line, too_long.message)])
     except Exception as exc:  # noqa: BLE001 - any failure must end visibly on the row
         logger.exception("Import %s failed", import_id)
         _import_finish(dataset_import, JobStatus.FAILED, error=f"The import stopped: {exc}")
@@ -122,7 +128,7 @@ def _import_records(dataset_import: DatasetImport) -> int:
     imported = seen = 0
     position = (dataset_import.dataset.records.aggregate(top=Max("position"))["top"] or 0) + 1
     with dataset_import.file.open("rb") as stored:
-        stream = getattr(stored, "file", stored)
+        stream = bounded_lines(getattr(stored, "file", stored))
         for item in read(stream, **dataset_import.options):
             seen += 1
             if isinstance(item, Problem):
@@ -222,3 +228,12 @@ def records_random_split(*, records: QuerySet[Record], test_share: float, seed: 
         for start in range(0, len(chunk_ids), 10000):
             Record.objects.filter(id__in=chunk_ids[start : start + 10000]).update(split=split)
     return {"test": test_count, "train": len(ids) - test_count}
+
+
+@transaction.atomic
+def record_append(*, dataset: Dataset, text: str, metadata: dict | None = None, label: str = "") -> Record:
+    """Add one record at the end of a dataset (a deployment's sampled traffic arrives one call at a time)."""
+    Dataset.objects.select_for_update().filter(id=dataset.id).first()
+    last = dataset.records.aggregate(last=Max("position"))["last"]
+    return Record.objects.create(dataset=dataset, position=0 if last is None else last + 1, text=text, label=label,
+                                 metadata=metadata or {})

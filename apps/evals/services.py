@@ -6,10 +6,11 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_requeue
 from apps.core.models import COMPLETED_STATUSES, JobStatus
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 from apps.review.models import TestCase
 from apps.runs.answering import answer_stream
@@ -51,6 +52,7 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
         eval_run.points.set(points)
         if launch:
             eval_enqueue(eval_run)
+    audit_record("eval.launched", project=project, target=eval_run, details={"model": model.id})
     return eval_run
 
 
@@ -80,7 +82,10 @@ def eval_enqueue(eval_run: EvalRun, *, countdown: float = 0) -> None:
 
 def eval_cancel(*, eval_run: EvalRun) -> bool:
     """Stop a queued or running eval run; its outputs so far are kept (it has no results until it finishes)."""
-    return job_cancel(eval_run)
+    cancelled = job_cancel(eval_run)
+    if cancelled:
+        audit_record("eval.cancelled", project=eval_run.project, target=eval_run)
+    return cancelled
 
 
 def eval_resume(*, eval_run: EvalRun) -> None:
@@ -128,8 +133,7 @@ def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
     def prompts():
         for case_id, repeat in pending:
             text = cases[case_id].text
-            yield (case_id, repeat), render_messages(project, version, text), (
-                lambda answer, text=text: answer_problems(project, answer, text=text))
+            yield (case_id, repeat), render_messages(project, version, text), AnswerCheck(project, text=text)
 
     answer_stream(eval_run, model=eval_run.model, concurrency=eval_run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived))

@@ -1,7 +1,8 @@
 """The one way to call a model: messages and an answer schema in; answer, validity, latency and tokens out.
 
 `llm` knows nothing of projects or records: callers pass the answer's JSON schema and,
-if they want validity checked, a `validate` callable that returns the answer's problems.
+if they want validity checked, a `validate` callable that returns the answer's problems. A `validate` that also
+has a `parse(text)` method (apps.projects.kinds.AnswerCheck) reads replies that hold no JSON object its own way.
 """
 
 import asyncio
@@ -38,6 +39,7 @@ class Completion:
     input_tokens: int = 0
     output_tokens: int = 0
     error: str = ""
+    confidence: float | None = None
 
     @property
     def status(self) -> str:
@@ -215,6 +217,9 @@ def _completion(reply: RawReply, started: float, validate) -> Completion:
     completion = Completion(text=reply.text, latency_ms=_ms_since(started), input_tokens=reply.input_tokens,
                             output_tokens=reply.output_tokens)
     completion.answer, parse_problem = parse_answer(reply.text)
+    lenient = getattr(validate, "parse", None)
+    if parse_problem and lenient is not None and (answer := lenient(reply.text)) is not None:
+        completion.answer, parse_problem = answer, ""
     completion.problems = [parse_problem] if parse_problem else (validate(completion.answer) if validate else [])
     completion.valid = not completion.problems
     return completion

@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError, RestrictedError
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 
 from .client import Completion, ModelCallError, complete
@@ -28,11 +29,17 @@ def model_update(*, model: Model, api_key: str | None = None, **fields) -> Model
     someone else entered must never travel to a server they did not choose.
     """
     moved = any(name in fields and fields[name] != getattr(model, name) for name in ("base_url", "provider"))
+    old = {"base_url": model.base_url, "provider": model.provider}
     if api_key:
         model.api_key = api_key.strip()
     elif moved:
         model.api_key = ""
-    return _save(model, fields)
+    model = _save(model, fields)
+    if moved or api_key:
+        audit_record("model.connection_changed", project=model.project, target=model,
+                     details={"from": old, "to": {"base_url": model.base_url, "provider": model.provider},
+                              "key": "set" if api_key else ("dropped" if moved else "kept")})
+    return model
 
 
 def _save(model: Model, fields: dict) -> Model:
@@ -56,6 +63,7 @@ def model_delete(*, model: Model) -> None:
     # Runs, evals and fine-tunes keep the model they used (RESTRICT): this app need not know who they are.
     try:
         model.delete()
+        audit_record("model.deleted", project=model.project, target=f"Model {model.name}")
     except (ProtectedError, RestrictedError) as exc:
         raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.") from exc
 

@@ -1,5 +1,6 @@
 from django.db import transaction
 
+from apps.accounts.audit import audit_record
 from apps.accounts.models import Membership, Role
 from apps.core.exceptions import ApplicationError
 
@@ -77,9 +78,12 @@ def project_update(*, project: Project, **fields) -> Project:
     _check_thresholds(**fields)
     if merged["task_kind"] != project.task_kind and _kind_in_use(project):
         raise ApplicationError("The task kind cannot change once the project has datasets.")
+    changed = {field: value for field, value in fields.items() if getattr(project, field) != value}
     for field, value in fields.items():
         setattr(project, field, value)
     project.save()
+    if changed:
+        audit_record("project.settings_changed", project=project, target=project, details={"fields": sorted(changed)})
     return project
 
 
@@ -100,4 +104,5 @@ def _kind_in_use(project: Project) -> bool:
 def project_delete(*, project: Project) -> None:
     # Runs, evals and fine-tunes RESTRICT the prompt versions and models they used: deleting those alone fails,
     # but they go with the project, as the rows that restrict them go too.
+    audit_record("project.deleted", target=project)
     project.delete()

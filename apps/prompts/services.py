@@ -1,6 +1,7 @@
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.projects.kinds import answer_problems, kind_for
 
@@ -45,8 +46,11 @@ def prompt_version_create(*, template: PromptTemplate, style: str = PromptStyle.
         raise ApplicationError("A few-shot prompt needs at least one example.")
     PromptTemplate.objects.select_for_update().filter(id=template.id).first()
     number = (template.versions.aggregate(top=Max("number"))["top"] or 0) + 1
-    return PromptVersion.objects.create(template=template, number=number, style=style, system=system,
-                                        user_template=user_template, examples=frozen, note=note, created_by=user)
+    version = PromptVersion.objects.create(template=template, number=number, style=style, system=system,
+                                           user_template=user_template, examples=frozen, note=note, created_by=user)
+    audit_record("prompt.version_saved", project=template.project, target=version, actor=user,
+                 details={"prompt": template.name, "number": number})
+    return version
 
 
 def examples_problems(project, examples, *, line_numbers: list[int] | None = None) -> list[str]:

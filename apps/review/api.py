@@ -11,6 +11,7 @@ from apps.runs.selectors import run_for_user
 
 from . import selectors, services
 from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
+from .queue import queue_take
 
 
 class PointSerializer(serializers.ModelSerializer):
@@ -143,8 +144,7 @@ class ReviewNextApi(APIView):
     def get(self, request, run_id):
         """The next output of the run waiting for your grade (null when there is none)."""
         run = run_for_user(request.user, run_id)
-        output = services.queue_take(run=run, reviewer=request.user,
-                                     after_id=int_param(request.query_params, "after", 0))
+        output = queue_take(run=run, reviewer=request.user, after_id=int_param(request.query_params, "after", 0))
         if output is None:
             return Response({"output": None, "text": "", "answer": None})
         return Response({"output": output.id, "text": output.record.text, "answer": output.answer})

@@ -70,7 +70,7 @@ def review_outputs(run: Run, reviewer, *, show: str = "ungraded", label: str = "
 def queue_candidates(run: Run, reviewer, *, after_id: int = 0, **filters) -> list[list[int]]:
     """The ids a reviewer may be given next, in the order to try them: the first 50 waiting for them, or (for
     other views) the next 50 after `after_id` and then the first 50, wrapping round. Leases are not looked at
-    here: `services.queue_take` leases the first free one."""
+    here: `queue.queue_take` leases the first free one."""
     outputs = review_outputs(run, reviewer, **filters)
     # What waits for this reviewer needs no cursor: a graded output leaves that queue. Other views are
     # walked in id order from the current output, wrapping round to the start.

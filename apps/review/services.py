@@ -4,19 +4,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
+from apps.core.uploads import bounded_lines, upload_check_size
 from apps.projects.kinds import answer_problems, same_answer, strip_reasoning
 from apps.projects.models import Project
-from apps.runs.models import Output, Run
+from apps.runs.models import Output
 from apps.runs.services import output_review_count_add
 
-from . import selectors
 from .models import Adjudication, Grade, PointStatus, TestCase, TrainingExample, TrainingPoint, Verdict
-
-LEASE_SECONDS = 600
 
 
 def normalize_text(text: str) -> str:
@@ -25,38 +22,6 @@ def normalize_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode()).hexdigest()
-
-
-# --- the queue ----------------------------------------------------------------------------
-
-def queue_take(*, run: Run, reviewer, after_id: int = 0, **filters) -> Output | None:
-    """The next output for this reviewer after `after_id` (wrapping round), leased to them.
-
-    With one review per output, an output given to one reviewer is held for them for LEASE_SECONDS
-    (a lease in the cache), so two reviewers working the same run see different outputs. With more
-    reviews per output everyone gets the first candidate and nothing is leased.
-    """
-    for candidate_ids in selectors.queue_candidates(run, reviewer, after_id=after_id, **filters):
-        chosen = _lease_first_free(run, reviewer, candidate_ids)
-        if chosen:
-            return Output.objects.select_related("record").get(id=chosen)
-    return None
-
-
-def _lease_first_free(run: Run, reviewer, candidate_ids: list[int]) -> int | None:
-    if run.reviews_per_output > 1:
-        return candidate_ids[0] if candidate_ids else None
-    holders = cache.get_many([_lease_key(i) for i in candidate_ids])
-    for output_id in candidate_ids:
-        key = _lease_key(output_id)
-        holder = holders.get(key)
-        if holder == reviewer.id or (holder is None and cache.add(key, reviewer.id, LEASE_SECONDS)):
-            return output_id
-    return None
-
-
-def _lease_key(output_id: int) -> str:
-    return f"review-lease:{output_id}"
 
 
 # --- training points ---------------------------------------------------------------------
@@ -300,8 +265,9 @@ def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | N
 @transaction.atomic
 def test_cases_import(*, project: Project, stream, user=None) -> int:
     """Import test cases from JSONL, all or nothing; problems name their lines (the first 50)."""
+    upload_check_size(stream)
     problems, created = [], 0
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(bounded_lines(stream), start=1):
         line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not line.strip():
             continue

@@ -24,6 +24,7 @@ from .forms import (
     TestCaseForm,
     TestCaseImportForm,
 )
+from .queue import queue_take
 from .screen import screen_context
 
 # --- the review screen -------------------------------------------------------------------
@@ -46,7 +47,7 @@ def _filters_and_query(request) -> tuple[dict, str]:
 def review_start(request, run_id):
     run = run_for_user(request.user, run_id)
     filters, query = _filters_and_query(request)
-    output = services.queue_take(run=run, reviewer=request.user, **filters)
+    output = queue_take(run=run, reviewer=request.user, **filters)
     if output is None:
         return render(request, "review/done.html", {"run": run, "project": run.project, "query": query,
                                                     "counts": selectors.queue_counts(run, request.user)})
@@ -84,7 +85,7 @@ def review_grade(request, run_id, output_id):
         result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
     except ApplicationError as exc:
         return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
-    following = services.queue_take(run=run, reviewer=request.user, after_id=output.id, **filters)
+    following = queue_take(run=run, reviewer=request.user, after_id=output.id, **filters)
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
@@ -113,7 +114,7 @@ def review_undo(request, run_id):
     output = services.grade_undo(reviewer=request.user, run=run)
     if output is None:
         notes = ["Nothing to undo."]
-        output = services.queue_take(run=run, reviewer=request.user, **filters)
+        output = queue_take(run=run, reviewer=request.user, **filters)
         if output is None:
             return redirect("review:start", run_id=run.id)
     else:

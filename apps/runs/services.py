@@ -2,15 +2,17 @@
 
 import logging
 
+from django.db import transaction
 from django.db.models import F
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, job_cancel, job_claim, job_enqueue, job_finish, job_is_alive, job_requeue
 from apps.core.models import JobStatus
 from apps.datasets.models import Record
 from apps.datasets.selectors import records_filtered
 from apps.llm.models import Provider
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 
 from .answering import answer_stream
@@ -45,6 +47,7 @@ def run_create(*, project, prompt_version, model, dataset, split: str | None = N
     )
     if launch:
         run_enqueue(run)
+    audit_record("run.launched", project=project, target=run, details={"model": model.id, "records": run.total})
     return run
 
 
@@ -74,7 +77,10 @@ def run_enqueue(run: Run, *, countdown: float = 0) -> None:
 
 def run_cancel(*, run: Run) -> bool:
     """Stop a queued or running run; the outputs it has are kept. The worker stops within about a second."""
-    return job_cancel(run)
+    cancelled = job_cancel(run)
+    if cancelled:
+        audit_record("run.cancelled", project=run.project, target=run)
+    return cancelled
 
 
 def run_resume(*, run: Run) -> None:
@@ -128,8 +134,7 @@ def _answer_pending(run: Run) -> None:
             if text is None:
                 continue  # the record was deleted since the run was launched
             messages = render_messages(project, version, text)
-            yield (record_id, repeat, messages), messages, lambda answer, text=text: answer_problems(
-                project, answer, text=text)
+            yield (record_id, repeat, messages), messages, AnswerCheck(project, text=text)
 
     answer_stream(run, model=run.model, concurrency=run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(run, arrived))
@@ -168,3 +173,32 @@ def finish_status(*, done: int, errors: int, first_error) -> tuple[str, str]:
 def output_review_count_add(*, output_id: int, delta: int) -> None:
     """Keep an output's count of grades (the review queue reads it); called by the review app."""
     Output.objects.filter(id=output_id).update(review_count=F("review_count") + delta)
+
+
+TRAFFIC = "traffic"
+
+
+def run_for_traffic(*, project, dataset, prompt_version, model, user=None) -> Run:
+    """The run that collects answers given elsewhere (a deployment's sampled calls) so review grades them like any
+    output. It never executes: it is created finished and grows by `output_append`."""
+    run = Run.objects.filter(project=project, dataset=dataset, prompt_version=prompt_version, model=model,
+                             selection__source=TRAFFIC).first()
+    if run is None:
+        run = Run.objects.create(project=project, dataset=dataset, prompt_version=prompt_version, model=model,
+                                 selection={"source": TRAFFIC}, record_ids=[], total=0, concurrency=1,
+                                 status=JobStatus.SUCCEEDED, created_by=user)
+    return run
+
+
+@transaction.atomic
+def output_append(*, run: Run, record: Record, messages: list, raw_text: str, answer, status: str,
+                  problems: list, error: str = "", latency_ms: int = 0, input_tokens: int = 0,
+                  output_tokens: int = 0) -> Output:
+    """Add an answer given outside the run (see `run_for_traffic`) as its output for `record`."""
+    locked = Run.objects.select_for_update().get(id=run.id)
+    locked.record_ids = [*locked.record_ids, record.id]
+    locked.total += 1
+    locked.save(update_fields=["record_ids", "total"])
+    return Output.objects.create(run=run, record=record, messages=messages, raw_text=raw_text, answer=answer,
+                                 status=status, problems=problems, error=error, latency_ms=latency_ms,
+                                 input_tokens=input_tokens, output_tokens=output_tokens)

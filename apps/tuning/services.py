@@ -9,6 +9,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import (
     FAIL,
@@ -91,6 +92,8 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
                 f"(sha256 {frozen.sha256[:12]}…).")
     if launch:
         finetune_enqueue(job)
+    audit_record("finetune.launched", project=project, target=job, actor=user,
+                 details={"base_model": base_model.id, "backend": backend})
     return job
 
 
@@ -132,6 +135,7 @@ def finetune_cancel(*, job: FineTuneJob) -> None:
             raise ApplicationError(str(exc)) from None
     job_cancel(job)
     _event(job, "Cancelled.")
+    audit_record("finetune.cancelled", project=job.project, target=job)
 
 
 def _claim(job_id: int) -> FineTuneJob | None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from apps.core.models import JobStatus
 from apps.projects import kinds
 from apps.review.models import Grade, TestCase, TrainingExample
-from apps.runs.models import RunStatus
 from apps.runs.services import run_create, run_execute
 from tests.conftest import htmx_as, login
 from tests.evals.conftest import run_eval
@@ -78,7 +78,7 @@ def test_a_run_a_review_and_an_eval_work_on_a_new_kind(toy_project, toy_people, 
     with django_capture_on_commit_callbacks(execute=False):
         run = run_create(project=toy_project, prompt_version=version, model=model, dataset=dataset)
     run = run_execute(run_id=run.id)
-    assert run.status == RunStatus.SUCCEEDED and run.outputs.filter(status="ok").count() == 3
+    assert run.status == JobStatus.SUCCEEDED and run.outputs.filter(status="ok").count() == 3
     lead = login(toy_people["lead"])
     page = lead.get(reverse("runs:detail", args=[run.id])).content.decode()
     assert page.count('class="chip yes-no yes"') == 2 and 'class="chip yes-no no"' in page

@@ -8,6 +8,7 @@ from django.db import connection
 from apps.core.exceptions import ApplicationError
 from apps.review import exporters, selectors, services
 from apps.review.models import Grade, TestCase, TrainingExample
+from apps.review.queue import queue_take
 from apps.review.segments import text_segments
 from apps.runs.models import Output
 
@@ -129,23 +130,23 @@ def test_merge_moves_everything_to_the_target(output, people, project):
 
 
 def test_the_queue_gives_two_reviewers_different_outputs(graded_run, people):
-    first = services.queue_take(run=graded_run, reviewer=people["reviewer"])
-    second = services.queue_take(run=graded_run, reviewer=people["lead"])
+    first = queue_take(run=graded_run, reviewer=people["reviewer"])
+    second = queue_take(run=graded_run, reviewer=people["lead"])
     assert first and second and first.id != second.id
-    assert services.queue_take(run=graded_run, reviewer=people["reviewer"]).id == first.id  # still held for the first
+    assert queue_take(run=graded_run, reviewer=people["reviewer"]).id == first.id  # still held for the first
 
 
 def test_with_two_reviews_per_output_both_reviewers_get_it(graded_run, people):
     graded_run.reviews_per_output = 2
     graded_run.save()
-    first = services.queue_take(run=graded_run, reviewer=people["reviewer"])
-    assert first == services.queue_take(run=graded_run, reviewer=people["lead"])
+    first = queue_take(run=graded_run, reviewer=people["reviewer"])
+    assert first == queue_take(run=graded_run, reviewer=people["lead"])
 
 
 def test_the_queue_skips_what_i_graded_and_ends(graded_run, people):
     for output in graded_run.outputs.select_related("record", "run__project"):
         services.grade_submit(output=output, reviewer=people["reviewer"], verdict="pass")
-    assert services.queue_take(run=graded_run, reviewer=people["reviewer"]) is None
+    assert queue_take(run=graded_run, reviewer=people["reviewer"]) is None
 
 
 def test_agreement_and_the_adjudication_queue(graded_run, people, project):

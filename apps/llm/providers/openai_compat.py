@@ -30,6 +30,9 @@ _json_object_only: set[tuple] = set()  # (base_url, model_id) of servers that re
 def prepare(model) -> None:
     """Nothing to load for a remote server; its base URL must be one TaskLLM may call (llm/outbound.py)."""
     outbound.check_base_url(model.base_url)
+    # Walks the parent chain here, outside the event loop, so open_client reads the parents from the cache
+    # (a database query inside the loop is refused).
+    model.call_api_key()
 
 
 async def open_client(model) -> openai.AsyncOpenAI:

@@ -6,6 +6,7 @@ of kinds and the few helpers every caller uses, so no caller ever compares `Proj
     kind = kind_for(project)                   # the kind's object; `project.kind` is the same
     answer_schema(project, reasoning=True)     # the JSON schema sent to the model
     answer_problems(project, answer, text=t)   # [] when the answer is valid
+    AnswerCheck(project, text=t)               # the `validate` the llm client takes (with the kind's parse)
     same_answer(project, a, b)                 # equal identities (reasoning left out)
     answer_key(project, answer, valid=...)     # a short digest for consistency; unique when not valid
     strip_reasoning(answer)                    # the one place `reasoning` is taken out
@@ -19,9 +20,9 @@ import uuid
 from . import classification, generation, ner
 from .base import REASONING, Kind, Score, canonical, json_answer, strip_reasoning
 
-__all__ = ["INVALID_KEY_PREFIX", "KINDS", "Kind", "Score", "answer_key", "answer_problems", "answer_schema",
-           "canonical", "is_invalid_key", "json_answer", "kind_for", "register", "same_answer", "strip_reasoning",
-           "unregister"]
+__all__ = ["INVALID_KEY_PREFIX", "KINDS", "AnswerCheck", "Kind", "Score", "answer_key", "answer_problems",
+           "answer_schema", "canonical", "is_invalid_key", "json_answer", "kind_for", "register", "same_answer",
+           "strip_reasoning", "unregister"]
 
 KINDS: dict[str, Kind] = {}
 
@@ -59,6 +60,23 @@ def answer_problems(project, answer, *, text: str) -> list[str]:
     if not isinstance(answer, dict):
         return ["the answer is not a JSON object"]
     return kind_for(project).answer_problems(project, answer, text=text)
+
+
+class AnswerCheck:
+    """How the llm client reads and checks one answer for `project` and the input `text`.
+
+    Called with an answer (a dict) it returns the answer's problems (`answer_problems`); `parse(reply)` reads a
+    reply that holds no JSON object with the kind's lenient parse (e.g. a bare label), or returns None.
+    """
+
+    def __init__(self, project, *, text: str):
+        self.project, self.text = project, text
+
+    def __call__(self, answer) -> list[str]:
+        return answer_problems(self.project, answer, text=self.text)
+
+    def parse(self, reply: str) -> dict | None:
+        return kind_for(self.project).parse(self.project, reply)
 
 
 def same_answer(project, a, b) -> bool:

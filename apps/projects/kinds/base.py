@@ -22,6 +22,8 @@ Answers (what a model replies, what a reviewer corrects, what a test case expect
   `Score.passed` None means a judge model must decide (then `uses_judge` is True).
 - `answer_summary(answer) -> str`: the answer in a few words, for tables and CSVs.
 - `spans(answer, text) -> list[dict]`: character spans {start, end, type} of `text` to highlight (NER).
+- `categories(answer) -> list[str]`: the categories an answer falls in (its label; its entities' types), for
+  the label distributions of traffic and test sets (empty for free text).
 Reasoning: `strip_reasoning(answer)` (in this module) is the one place `reasoning` is taken out of an answer.
 
 Records and project settings:
@@ -129,6 +131,9 @@ class Kind:
         return canonical(strip_reasoning(answer)) if isinstance(answer, dict) else ""
 
     def spans(self, answer, text: str) -> list[dict]:
+        return []
+
+    def categories(self, answer) -> list[str]:
         return []
 
     # --- records and settings ---------------------------------------------------------------

@@ -64,6 +64,10 @@ class Classification(Kind):
     def answer_summary(self, answer) -> str:
         return (answer or {}).get("label", "") if isinstance(answer, dict) else ""
 
+    def categories(self, answer) -> list[str]:
+        label = self.answer_summary(answer)
+        return [label] if isinstance(label, str) and label else []
+
     def record_problems(self, project, *, text: str, label: str, entities) -> list[str]:
         problems = []
         if entities:

@@ -282,6 +282,12 @@ class Ner(Kind):
     def spans(self, answer, text: str) -> list[dict]:
         return answer_spans(answer, text)
 
+    def categories(self, answer) -> list[str]:
+        entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
+        if not isinstance(entities, list):
+            return []
+        return [str(e["type"]) for e in entities if isinstance(e, dict) and e.get("type")]
+
     def record_problems(self, project, *, text: str, label: str, entities) -> list[str]:
         return _record_problems(project, text=text, label=label, entities=entities)
 
