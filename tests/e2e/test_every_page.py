@@ -32,7 +32,7 @@ LONG = ("My card was charged twice for the same order and the support_reference_
 def site():
     """A project with a bit of everything: records, prompt versions, a run with grades, points, examples,
     test cases, a finished eval against a baseline, a fine-tune job; and a NER project with a run."""
-    admin = UserFactory(username="ada")
+    admin = UserFactory(username="ada", is_staff=True, is_superuser=True)  # a site admin: may create projects
     project = ProjectFactory(name="Ticket router", labels=["account_hold", "payment_review", "billing"],
                              glossary=[{"term": "hold", "definition": "a customer-requested pause"}])
     for user, role in ((admin, Role.ADMIN), (UserFactory(username="rita"), Role.REVIEWER)):
