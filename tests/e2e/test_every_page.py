@@ -177,6 +177,8 @@ def test_top_bar_stays_on_one_line_on_a_phone(page, live_server, site):
     logout = page.get_by_role("button", name="Log out").bounding_box()
     assert bar["height"] <= 64, bar
     assert logout["x"] >= 0 and logout["x"] + logout["width"] <= 390, logout
+    nav = page.locator("header.topbar nav")
+    assert nav.evaluate("el => el.scrollWidth <= el.clientWidth"), "a top-bar link is cut off"
 
 
 def test_dashboard_charts_have_axes_legends_and_values_on_hover(page, live_server, site, shot):
