@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
 from apps.core.models import JobStatus
@@ -250,6 +251,15 @@ APIS = [
     Endpoint("api-eval", "get", Role.REVIEWER, EV, api=True),
     Endpoint("api-eval-cancel", "post", Role.LEAD, EV, api=True),
     Endpoint("api-dashboard", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-deployments", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-deployments", "post", Role.LEAD, P, lambda ctx: {"slug": "via-api"}, api=True),
+    Endpoint("api-deployment", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-promote", "post", Role.LEAD, DEP, lambda ctx: {
+        "model": ctx["model"].id, "prompt_version": ctx["version"].id, "reason": "its eval passed"}, api=True),
+    Endpoint("api-deployment-rollback", "post", Role.LEAD, DEP, lambda ctx: {"promotion": ctx["promotion"].id},
+             api=True),
+    Endpoint("api-deployment-traces", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-traffic", "get", Role.REVIEWER, DEP, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -284,12 +294,12 @@ def ctx(project, people, dataset, prompt_version):
 
 
 def _deployment(project, model, prompt_version) -> dict:
-    from django.utils import timezone
-
     from apps.deployments.models import Deployment, Promotion, Trace
     from apps.deployments.services import key_create
 
     deployment = Deployment.objects.create(project=project, slug="router")
+    EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version, test_case_ids=[],
+                           status=JobStatus.SUCCEEDED, gate_passed=True, finished_at=timezone.now())
     first, second = (Promotion.objects.create(deployment=deployment, model=model, prompt_version=prompt_version,
                                               reason=reason) for reason in ("first", "second"))
     deployment.model, deployment.prompt_version, deployment.current_promotion = model, prompt_version, second
