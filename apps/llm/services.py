@@ -60,12 +60,13 @@ def _save(model: Model, fields: dict) -> Model:
 
 
 def model_delete(*, model: Model) -> None:
-    # Runs, evals and fine-tunes keep the model they used (RESTRICT): this app need not know who they are.
+    # Runs, evals, fine-tunes and deployments keep the model they used (RESTRICT): this app need not know them.
     try:
         model.delete()
         audit_record("model.deleted", project=model.project, target=f"Model {model.name}")
     except (ProtectedError, RestrictedError) as exc:
-        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.") from exc
+        raise ApplicationError(
+            "Runs, evals, fine-tunes or deployments used this model, so it stays for their record.") from exc
 
 
 def model_test_connection(*, model: Model) -> Completion:
