@@ -17,7 +17,7 @@ from apps.evals.services import eval_create
 
 from .models import Deployment, EvalSchedule, Every, ScheduledEval
 
-FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # minute hour day month weekday (0 = Sunday)
+FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))  # minute hour day month weekday (0 and 7: Sunday)
 STEPS = {Every.HOURLY: timedelta(hours=1), Every.DAILY: timedelta(days=1), Every.WEEKLY: timedelta(weeks=1)}
 SEARCH_MINUTES = 366 * 24 * 60
 
@@ -44,12 +44,11 @@ def _cron_field(text: str, low: int, high: int) -> set[int]:
             raise ApplicationError(f"'{part}' is not a cron field.") from None
         if step and "-" not in span and span != "*":
             end = high
-        if high == 6 and end == 7:  # weekday 7 is Sunday too
-            values.add(0)
-            end = 6 if start <= 6 else 0
         if not (low <= start <= end <= high) or every < 1:
             raise ApplicationError(f"'{part}' is out of range ({low}-{high}).")
         values.update(range(start, end + 1, every))
+    if high == 7 and 7 in values:  # the weekday field: 7 is Sunday, as 0 is
+        values = (values - {7}) | {0}
     return values
 
 
