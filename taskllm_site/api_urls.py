@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts_api
 from apps.datasets import api as datasets_api
+from apps.deployments import watch_api as deployments_watch_api
 from apps.evals import api as evals_api
 from apps.llm import api as llm_api
 from apps.projects import api as projects_api
@@ -55,4 +56,6 @@ urlpatterns = [
     path("evals/<int:eval_id>/", evals_api.EvalDetailApi.as_view(), name="api-eval"),
     path("evals/<int:eval_id>/cancel/", evals_api.EvalCancelApi.as_view(), name="api-eval-cancel"),
     path("projects/<int:project_id>/dashboard/", evals_api.DashboardApi.as_view(), name="api-dashboard"),
+    path("deployments/<int:deployment_id>/candidate-eval/", deployments_watch_api.CandidateEvalApi.as_view(),
+         name="api-deployment-candidate-eval"),
 ]

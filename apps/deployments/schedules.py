@@ -139,3 +139,17 @@ def scheduled_evals_check() -> list[ScheduledEval]:
                 below_threshold=scheduled.below_threshold):
             checked.append(scheduled)
     return checked
+
+
+def candidate_eval_launch(*, deployment: Deployment, model=None, prompt_version=None, repeats: int = 3, user=None):
+    """An eval of a candidate (the given model and prompt version, else the deployment's shadow) with what the
+    deployment serves (its current promotion's eval) as the baseline: what a CI gate runs before promoting."""
+    model = model or deployment.shadow_model or deployment.model
+    prompt_version = prompt_version or deployment.shadow_prompt_version or deployment.prompt_version
+    if model is None or prompt_version is None:
+        raise ApplicationError("Name a model and prompt version: this deployment has no shadow candidate.")
+    promotion = deployment.current_promotion
+    baseline = promotion.eval_run if promotion is not None else None
+    return eval_create(project=deployment.project, model=model, prompt_version=prompt_version, repeats=repeats,
+                       baseline=baseline, judge_model=baseline.judge_model if baseline else None, user=user,
+                       note=f"Candidate for {deployment.slug}")

@@ -9,8 +9,15 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 from apps.deployments import alerts, schedules, webhooks
-from apps.deployments.models import (Alert, AlertEvent, AlertStatus, DeliveryAttempt, EvalSchedule, ScheduledEval,
-                                     WebhookDelivery)
+from apps.deployments.models import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    DeliveryAttempt,
+    EvalSchedule,
+    ScheduledEval,
+    WebhookDelivery,
+)
 from apps.deployments.tasks import webhook_deliver_task
 from apps.deployments.watch import watch_tick
 from apps.evals.services import eval_execute
