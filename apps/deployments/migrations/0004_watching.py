@@ -8,8 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0002_restrict_models_prompt_versions_evals'),
-        ('deployments', '0002_restrict_served_versions'),
+        ('deployments', '0003_merge_20261127_2325'),
         ('evals', '0003_merge_20261127_2212'),
         ('projects', '0003_bounded_thresholds'),
         ('review', '0001_initial'),
