@@ -6,6 +6,7 @@ evals machinery, with the last promotion's eval as its baseline; when it finishe
 which points moved and raises the alerts of the project's rules.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -20,6 +21,8 @@ from .models import Deployment, EvalSchedule, Every, ScheduledEval
 FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))  # minute hour day month weekday (0 and 7: Sunday)
 STEPS = {Every.HOURLY: timedelta(hours=1), Every.DAILY: timedelta(days=1), Every.WEEKLY: timedelta(weeks=1)}
 SEARCH_MINUTES = 366 * 24 * 60
+
+logger = logging.getLogger(__name__)
 
 
 # --- cron ----------------------------------------------------------------------------------
@@ -95,10 +98,15 @@ def schedules_launch_due(*, now: datetime | None = None) -> list[ScheduledEval]:
     for schedule in EvalSchedule.objects.filter(enabled=True, next_run_at__lte=now).select_related("deployment"):
         claimed = EvalSchedule.objects.filter(id=schedule.id, next_run_at=schedule.next_run_at).update(
             next_run_at=next_run(schedule, now), last_run_at=now)
-        if claimed:
+        if not claimed:
+            continue
+        try:
             scheduled = scheduled_eval_launch(deployment=schedule.deployment, schedule=schedule)
-            if scheduled is not None:
-                launched.append(scheduled)
+        except ApplicationError as exc:  # e.g. no test cases yet: skip this run, keep the other schedules going
+            logger.warning("Scheduled eval of %s not launched: %s", schedule.deployment.slug, exc.message)
+            continue
+        if scheduled is not None:
+            launched.append(scheduled)
     return launched
 
 

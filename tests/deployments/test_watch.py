@@ -177,3 +177,13 @@ def test_a_schedule_without_a_live_deployment_launches_nothing(project, people):
                               first_run_at=timezone.now() - timedelta(minutes=1))
     assert watch_tick()["launched"] == 0
     assert EvalSchedule.objects.get().last_run_at is not None
+
+
+def test_a_schedule_that_cannot_launch_does_not_stop_the_tick(project, remote_model, prompt_version):
+    from apps.deployments.models import Deployment
+
+    deployment = Deployment.objects.create(project=project, slug="no-cases", model=remote_model,
+                                           prompt_version=prompt_version)
+    schedules.schedule_create(deployment=deployment, every="hourly", first_run_at=timezone.now() - timedelta(minutes=1))
+    assert watch_tick()["launched"] == 0  # the project has no test cases: skipped and logged, not raised
+    assert not ScheduledEval.objects.exists()
