@@ -34,20 +34,20 @@ class ModelSerializer(serializers.ModelSerializer):
         return obj.project_id is None
 
 
-ProbeMethodSerializer = inline_serializer("ProbeMethodResult", {
+ProbeMethodSerializer = inline_serializer("ProbeMethodResult", many=True, fields={
     "method": serializers.CharField(), "outcome": serializers.CharField(), "detail": serializers.CharField(),
     "latency_ms": serializers.IntegerField(), "text": serializers.CharField(),
 })
-ProbeSerializer = inline_serializer("ModelProbe", {
+ProbeSerializer = inline_serializer("ModelProbe", allow_null=True, fields={
     "base_url": serializers.CharField(), "reachable": serializers.BooleanField(), "error": serializers.CharField(),
     "summary": serializers.CharField(), "recommended": serializers.CharField(),
     "seconds_per_answer": serializers.FloatField(allow_null=True),
     "model_ids": serializers.ListField(child=serializers.CharField()),
-    "results": ProbeMethodSerializer(many=True),
+    "results": ProbeMethodSerializer,
 })
 TestResultSerializer = inline_serializer("ModelTestResult", {
     "ok": serializers.BooleanField(), "text": serializers.CharField(), "error": serializers.CharField(),
-    "latency_ms": serializers.IntegerField(), "probe": ProbeSerializer(allow_null=True),
+    "latency_ms": serializers.IntegerField(), "probe": ProbeSerializer,
 })
 
 

@@ -86,7 +86,7 @@ def test_each_method_asks_the_server_its_own_way(remote_model, llm_server, metho
 
 def test_the_prompt_method_describes_the_schema_in_the_system_message(remote_model, llm_server):
     remote_model.structured_output = "prompt"
-    llm_server.answer = lambda body: "The answer is:\n```json\n{\"label\": \"technical\"\n```"  # stopped at "}"
+    llm_server.answer = lambda body: 'The answer is:\n```json\n{"label": "technical"'  # stopped at its "}"
     result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
     sent = llm_server.requests[0]
     assert "response_format" not in sent and json.dumps(SCHEMA) in sent["messages"][0]["content"]

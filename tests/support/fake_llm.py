@@ -15,6 +15,7 @@ to it exactly as to OpenAI, vLLM or Ollama; other processes (a Celery worker) ca
 """
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -47,9 +48,16 @@ class Fault:
 
 
 def first_enum_answer(body: dict) -> str:
-    """The default answer: the first allowed label of the requested schema, or an empty object."""
-    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
-    label = (schema.get("properties", {}).get("label") or {}).get("enum")
+    """The default answer: the first allowed label of the schema (wherever the request carries it: any
+    structured-output field, or described in the messages), or an empty object."""
+    response_format = body.get("response_format") or {}
+    schema = ((response_format.get("json_schema") or {}).get("schema") or response_format.get("schema")
+              or body.get("guided_json") or body.get("format") or {})
+    label = (schema.get("properties", {}).get("label") or {}).get("enum") if isinstance(schema, dict) else None
+    if not label:
+        described = re.search(r'"label": \{"type": "string", "enum": (\[[^\]]*\])',
+                              " ".join(str(m.get("content", "")) for m in body.get("messages", [])))
+        label = json.loads(described.group(1)) if described else None
     return json.dumps({"label": label[0]}) if label else "{}"
 
 
