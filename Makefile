@@ -19,12 +19,14 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(BIN)/.installed
 
+# `make run` is for a developer's machine: DEBUG on (settings.py defaults it off for production).
+run: export DJANGO_DEBUG ?= true
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py taskllm_setup
 	@echo ""
 	@echo "  TaskLLM is starting at http://127.0.0.1:$(PORT)/  (log in as admin / taskllm)"
-	@echo "  Ctrl-C stops the web app and the worker."
+	@echo "  Ctrl-C stops the web app, the worker and beat."
 	@echo ""
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile
 

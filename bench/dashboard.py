@@ -121,7 +121,7 @@ def matrix_fill(total: int):
     models = [Model.objects.create(project=project, name=f"bench model {m}", provider="openai",
                                    base_url="http://127.0.0.1:9/v1", model_id=f"m{m}") for m in range(MODELS)]
     versions = [prompt_create(project=project, name=f"bench prompt {p}").versions.get() for p in range(PROMPTS)]
-    keys = {label: answer_key({"label": label}) for label in LABELS}
+    keys = {label: answer_key(project, {"label": label}, valid=True) for label in LABELS}
     columns = ["eval_run_id", "test_case_id", "repeat", "raw_text", "answer", "answer_key", "status", "error",
                "passed", "score", "judge_reason", "latency_ms", "input_tokens", "output_tokens", "created_at"]
     now = timezone.now()

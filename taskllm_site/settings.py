@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKLLM_VAR_DIR", BASE_DIR / "var"))
@@ -18,10 +20,28 @@ def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+# Off unless asked for: `make run` and the tests turn it on (a 404 or 500 in DEBUG shows the site's insides).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+KNOWN_SECRET_KEYS = {"", DEV_SECRET_KEY, "change-me-in-production"}
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if SECRET_KEY in KNOWN_SECRET_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY to a long random value (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'): with DEBUG off TaskLLM refuses a missing or published key.")
+    SECRET_KEY = DEV_SECRET_KEY
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# HTTPS: on by default when DEBUG is off; each can be turned off from the environment (e.g. a trial over http).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):  # a proxy that ends TLS and sets X-Forwarded-Proto
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -34,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ works offline
     "django_htmx",
     "apps.core",
     "apps.accounts",
@@ -45,6 +66,8 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.tuning",
     "apps.evals",
+    "apps.deployments",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -57,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.accounts.audit.AuditActorMiddleware",
 ]
 
 ROOT_URLCONF = "taskllm_site.urls"
@@ -123,18 +147,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis delivers an unacknowledged task again after this long. Only short tasks (minutes) are acks_late; the
+    # long ones (runs, evals, imports, fine-tunes) are acked when they start, so none is delivered twice while it
+    # runs. A worker's death is noticed by the job's heartbeat instead (apps/core/jobs.py).
+    # "priority": a worker takes from its queues in the order of its -Q list (interactive first), so short work
+    # goes past long runs waiting in the default queue.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+    # A worker takes a task only when one of its processes is free (a Redis-only setting), so a short task queued
+    # later is not stuck behind long ones that a busy worker reserved in advance.
+    CELERY_WORKER_DISABLE_PREFETCH = True
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     _broker_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
-    for _folder in (_broker_dir, _processed_dir):
+    _control_dir = VAR_DIR / "celery" / "control"  # kombu's exchange tables; its default is ./control
+    for _folder in (_broker_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
     }
     CACHES = {
         "default": {
@@ -144,11 +178,24 @@ else:
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKLLM_CELERY_QUEUE", "default")
 # Fine-tuning on the bundled model runs on a queue of its own, so a GPU machine can serve it alone.
+# Short work (imports, small evals, polls, the stale-job check) goes to its own queue, which the default worker
+# also serves, so it starts at the next free worker slot instead of after every queued run.
+TASKLLM_INTERACTIVE_QUEUE = os.environ.get("TASKLLM_CELERY_INTERACTIVE_QUEUE", "interactive")
+TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answers counts as short work
+# The queues a worker started without -Q serves (interactive first); `train` is served where it is named.
+CELERY_TASK_QUEUES = [Queue(TASKLLM_INTERACTIVE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
 CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
+# Celery beat: the periodic check for jobs whose worker died (queued again, or failed, by their type).
+TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS", 60))
+CELERY_BEAT_SCHEDULE = {
+    "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
+                     "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
+    "traces-sample-pending": {"task": "apps.deployments.tasks.traces_sample_pending_task", "schedule": 300,
+                              "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": 300}},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 REST_FRAMEWORK = {
@@ -159,7 +206,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     # `format` is ours (the export format), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -169,20 +216,65 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, members, datasets, records, imports and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RecordSplitEnum": "apps.datasets.models.Split",
         "SplitSelectionEnum": ["train", "test", "none"],
-        "RunStatusEnum": "apps.runs.models.RunStatus",
+        "JobStatusEnum": "apps.core.models.JobStatus",
+        "AnswerStatusEnum": "apps.deployments.models.TraceStatus",
     },
 }
 
 # Dataset files at or under this many bytes import inside the request; larger ones run as a Celery job.
 TASKLLM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("TASKLLM_IMPORT_INLINE_MAX_BYTES", 256 * 1024))
 TASKLLM_IMPORT_MAX_PROBLEMS = 50
+# Uploads (datasets, test cases): a cap on the file and on each line, with a clear error past either.
+TASKLLM_UPLOAD_MAX_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_BYTES", 100 * 1024 * 1024))
+TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTES", 1024 * 1024))
 # A running job reports at least this often; one silent for longer is taken to have died.
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
+# Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
+TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
+# Calls a minute per deployment key unless the key sets its own (0: no limit).
+TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE = int(os.environ.get("TASKLLM_DEPLOYMENT_RATE_LIMIT_PER_MINUTE", "6000"))
+# How long a web process reuses a deployment key and its deployment before reading them again.
+TASKLLM_DEPLOYMENT_CACHE_SECONDS = float(os.environ.get("TASKLLM_DEPLOYMENT_CACHE_SECONDS", "5"))
+# Traces are written in batches by a background thread of each web process (see deployments/trace_buffer.py).
+TASKLLM_TRACE_FLUSH_SECONDS = float(os.environ.get("TASKLLM_TRACE_FLUSH_SECONDS", "0.5"))
+TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))
+TASKLLM_TRACE_BUFFER_MAX = int(os.environ.get("TASKLLM_TRACE_BUFFER_MAX", "200000"))
+# A label distribution whose population stability index against the test set exceeds this is flagged as drift.
+TASKLLM_DRIFT_PSI_THRESHOLD = float(os.environ.get("TASKLLM_DRIFT_PSI_THRESHOLD", "0.2"))
+# Local copies of files a local model reads from storage (LoRA adapters), per machine.
+TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
+# `manage.py model_server` (local models behind OpenAI's chat API, on loopback) listens here.
+TASKLLM_MODEL_SERVER_PORT = int(os.environ.get("TASKLLM_MODEL_SERVER_PORT", "8100"))
+
+# Hardening (README "Security"): API keys at rest, where model requests may go.
+TASKLLM_ENCRYPTION_KEY = os.environ.get("TASKLLM_ENCRYPTION_KEY", "")  # derived from SECRET_KEY when empty
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Link-local (cloud metadata and credentials), the metadata host names and the unspecified addresses are
+# never called; loopback is allowed, since a local model server is a real use (deny 127.0.0.0/8,::1 if none).
+TASKLLM_MODEL_HOSTS_DENY = env_list(
+    "TASKLLM_MODEL_HOSTS_DENY",
+    "169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128,fd00:ec2::254/128,metadata.google.internal,metadata")
+TASKLLM_MODEL_HOSTS_ALLOW = env_list("TASKLLM_MODEL_HOSTS_ALLOW", "")  # empty: anything not denied
+# Site admins create projects; leads too only when this is on.
+TASKLLM_LEADS_CREATE_PROJECTS = env_bool("TASKLLM_LEADS_CREATE_PROJECTS", False)
+# Login throttling: this many failed logins for one account, or from one address, within the window,
+# and further logins there are refused until the window has passed.
+TASKLLM_LOGIN_MAX_FAILURES = int(os.environ.get("TASKLLM_LOGIN_MAX_FAILURES", "5"))
+TASKLLM_LOGIN_WINDOW_SECONDS = int(os.environ.get("TASKLLM_LOGIN_WINDOW_SECONDS", "900"))
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Role
+from apps.core.models import JobStatus
 from tests.factories import DatasetFactory, MembershipFactory, ProjectFactory, RecordFactory, UserFactory
 
 
@@ -101,12 +102,12 @@ def workers(settings, tmp_path):
 def graded_run(project, dataset, prompt_version):
     """A finished run of the fixture dataset: every output answered 'billing'."""
     from apps.llm.models import Model
-    from apps.runs.models import Output, Run, RunStatus
+    from apps.runs.models import Output, Run
 
     model = Model.objects.create(project=project, name="Fake", provider="local")
     records = list(dataset.records.order_by("position"))
     run = Run.objects.create(project=project, prompt_version=prompt_version, model=model, dataset=dataset,
-                             record_ids=[r.id for r in records], total=len(records), status=RunStatus.SUCCEEDED)
+                             record_ids=[r.id for r in records], total=len(records), status=JobStatus.SUCCEEDED)
     for record in records:
         Output.objects.create(run=run, record=record, status="ok", answer={"label": "billing"},
                               messages=[{"role": "system", "content": "Route."},

@@ -51,7 +51,8 @@ def test_sqlite_and_filesystem_broker_migrate_set_up_and_import(embedded_env, tm
 
     assert "QUEUED" in manage(embedded_env, "shell", "-c", ENQUEUE_LARGE_IMPORT)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "taskllm_site", "worker", "--pool=solo", "--loglevel=WARNING"],
+        [sys.executable, "-m", "celery", "-A", "taskllm_site", "worker", "--pool=solo", "--loglevel=WARNING",
+         "-Q", "interactive,default,train"],  # the queues of the Procfile's worker: imports are interactive
         cwd=ROOT, env=embedded_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -61,6 +62,8 @@ def test_sqlite_and_filesystem_broker_migrate_set_up_and_import(embedded_env, tm
             time.sleep(1)
             status = manage(embedded_env, "shell", "-c", IMPORT_STATUS)
         assert "STATUS SUCCEEDED 3000 3360" in status
+        # The broker's exchange tables live under var/ too, not in a control/ folder of the checkout.
+        assert (tmp_path / "var" / "celery" / "control" / "default.exchange").exists()
     finally:
         worker.terminate()
         worker.wait(timeout=30)

@@ -9,13 +9,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
-from apps.datasets.models import DatasetImport, ImportStatus
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport
 from apps.evals.models import EvalRun
 from apps.llm.models import Model
 from apps.review.models import TestCase, TrainingExample, TrainingPoint
-from apps.runs.models import Output, Run, RunStatus
+from apps.runs.models import Output, Run
 from tests.conftest import api_as, login
 
 ROLE_BELOW = {Role.LEAD: Role.REVIEWER, Role.ADMIN: Role.LEAD}
@@ -53,11 +55,16 @@ OUT = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
 RO = lambda ctx: {"run_id": ctx["run"].id, "output_id": ctx["output"].id}  # noqa: E731
 PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
+TC = lambda ctx: {"case_id": ctx["test_case"].id}  # noqa: E731
 JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
 PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
 EV = lambda ctx: {"eval_id": ctx["eval"].id}  # noqa: E731
 EVAL_FORM = lambda ctx: {"model": ctx["model"].id, "prompt_version": ctx["version"].id, "repeats": 1,  # noqa: E731
                          "concurrency": 1}
+DEP = lambda ctx: {"deployment_id": ctx["deployment"].id}  # noqa: E731
+DEP_PROMOTION = lambda ctx: {"deployment_id": ctx["deployment"].id, "promotion_id": ctx["promotion"].id}  # noqa: E731
+DEP_KEY = lambda ctx: {"deployment_id": ctx["deployment"].id, "key_id": ctx["deployment_key"].id}  # noqa: E731
+DEP_TRACE = lambda ctx: {"deployment_id": ctx["deployment"].id, "trace_id": ctx["trace"].id}  # noqa: E731
 MODEL_FORM = {"name": "M", "provider": "local", "temperature": "0", "max_tokens": "8", "timeout_seconds": "5",
               "max_retries": "0"}
 
@@ -112,6 +119,7 @@ PAGES = [
     Endpoint("review:output", "get", Role.REVIEWER, RO),
     Endpoint("review:grade", "post", Role.REVIEWER, RO, lambda ctx: {"verdict": "pass"}),
     Endpoint("review:undo", "post", Role.REVIEWER, R),
+    Endpoint("review:lease", "post", Role.REVIEWER, RO),
     Endpoint("review:points", "get", Role.REVIEWER, P),
     Endpoint("review:points", "post", Role.REVIEWER, P, lambda ctx: {"name": "New point", "status": "open"}),
     Endpoint("review:point", "get", Role.REVIEWER, PT),
@@ -123,6 +131,11 @@ PAGES = [
         "prompt_version": ctx["version"].id, "text": "A hand-written ticket", "answer": '{"label": "billing"}'}),
     Endpoint("review:example_edit", "get", Role.LEAD, EX),
     Endpoint("review:example_edit", "post", Role.LEAD, EX, lambda ctx: {"answer": '{"label": "technical"}'}),
+    Endpoint("review:example_delete", "post", Role.LEAD, EX),
+    Endpoint("review:test_case_edit", "get", Role.LEAD, TC),
+    Endpoint("review:test_case_edit", "post", Role.LEAD, TC, lambda ctx: {"text": "Held out, edited",
+                                                                          "expected": '{"label": "billing"}'}),
+    Endpoint("review:test_case_delete", "post", Role.LEAD, TC),
     Endpoint("review:test_cases", "get", Role.REVIEWER, P),
     Endpoint("review:test_cases", "post", Role.LEAD, P, lambda ctx: {"text": "A held-out ticket",
                                                                      "expected": '{"label": "billing"}'}),
@@ -152,6 +165,22 @@ PAGES = [
                                                                           "table": "pass-rates"}),
     Endpoint("evals:dashboard_export", "get", Role.LEAD, lambda ctx: {"project_id": ctx["project"].id,
                                                                       "table": "reviewers"}),
+    Endpoint("deployments:list", "get", Role.REVIEWER, P),
+    Endpoint("deployments:list", "post", Role.LEAD, P, lambda ctx: {"slug": "new-endpoint"}),
+    Endpoint("deployments:detail", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:settings", "get", Role.LEAD, DEP),
+    Endpoint("deployments:settings", "post", Role.LEAD, DEP, lambda ctx: {"shadow_share": "0", "sample_share": "0.1",
+                                                                          "sample_low_confidence": "0"}),
+    Endpoint("deployments:promote", "post", Role.LEAD, DEP, lambda ctx: {
+        "model": ctx["model"].id, "prompt_version": ctx["version"].id, "reason": "try"}),
+    Endpoint("deployments:rollback", "post", Role.LEAD, DEP_PROMOTION),
+    Endpoint("deployments:keys", "post", Role.LEAD, DEP, lambda ctx: {"name": "App"}),
+    Endpoint("deployments:key_revoke", "post", Role.LEAD, DEP_KEY),
+    Endpoint("deployments:traces", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:traces_export", "get", Role.REVIEWER, DEP, query="?format=jsonl"),
+    Endpoint("deployments:trace", "get", Role.REVIEWER, DEP_TRACE),
+    Endpoint("deployments:traffic", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:traffic_export", "get", Role.REVIEWER, DEP),
 ]
 
 APIS = [
@@ -207,6 +236,15 @@ APIS = [
     Endpoint("api-test-cases", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-test-cases", "post", Role.LEAD, P, lambda ctx: {"text": "Held", "expected": {"label": "billing"}},
              api=True),
+    Endpoint("api-test-case", "get", Role.REVIEWER, TC, api=True),
+    Endpoint("api-test-case", "patch", Role.LEAD, TC, lambda ctx: {"expected": {"label": "technical"}}, api=True),
+    Endpoint("api-test-case", "delete", Role.LEAD, TC, api=True),
+    Endpoint("api-example", "get", Role.REVIEWER, EX, api=True),
+    Endpoint("api-example", "patch", Role.LEAD, EX, lambda ctx: {"answer": {"label": "technical"}}, api=True),
+    Endpoint("api-example", "delete", Role.LEAD, EX, api=True),
+    Endpoint("api-test-case-import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
+        "cases.jsonl", b'{"text": "Held out by API", "expected": {"label": "billing"}}\n')}, api=True),
+    Endpoint("api-prompt-preview", "get", Role.REVIEWER, V, api=True),
     Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-finetune", "get", Role.REVIEWER, JOB, api=True),
@@ -216,6 +254,15 @@ APIS = [
     Endpoint("api-eval", "get", Role.REVIEWER, EV, api=True),
     Endpoint("api-eval-cancel", "post", Role.LEAD, EV, api=True),
     Endpoint("api-dashboard", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-deployments", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-deployments", "post", Role.LEAD, P, lambda ctx: {"slug": "via-api"}, api=True),
+    Endpoint("api-deployment", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-promote", "post", Role.LEAD, DEP, lambda ctx: {
+        "model": ctx["model"].id, "prompt_version": ctx["version"].id, "reason": "its eval passed"}, api=True),
+    Endpoint("api-deployment-rollback", "post", Role.LEAD, DEP, lambda ctx: {"promotion": ctx["promotion"].id},
+             api=True),
+    Endpoint("api-deployment-traces", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-traffic", "get", Role.REVIEWER, DEP, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -226,7 +273,7 @@ def ctx(project, people, dataset, prompt_version):
     model = Model.objects.create(project=project, name="Unreachable", provider="openai",
                                  base_url="http://127.0.0.1:9/v1", model_id="x", max_retries=0)
     run = Run.objects.create(project=project, prompt_version=prompt_version, model=model, dataset=dataset,
-                             record_ids=[], total=0, status=RunStatus.FAILED)
+                             record_ids=[], total=0, status=JobStatus.FAILED)
     record = dataset.records.first()
     output = Output.objects.create(run=run, record=record, status="ok", answer={"label": "billing"})
     return {
@@ -240,12 +287,31 @@ def ctx(project, people, dataset, prompt_version):
                                                   text="An example", text_hash="x"),
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
-                                               status=ImportStatus.SUCCEEDED),
+                                               status=JobStatus.SUCCEEDED),
         "test_case": TestCase.objects.create(project=project, text="Held out", text_hash="y",
                                              expected={"label": "billing"}),
         "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
-                                       test_case_ids=[], status=RunStatus.FAILED),
+                                       test_case_ids=[], status=JobStatus.FAILED),
+        **_deployment(project, model, prompt_version),
     }
+
+
+def _deployment(project, model, prompt_version) -> dict:
+    from apps.deployments.models import Deployment, Promotion, Trace
+    from apps.deployments.services import key_create
+
+    deployment = Deployment.objects.create(project=project, slug="router")
+    EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version, test_case_ids=[],
+                           status=JobStatus.SUCCEEDED, gate_passed=True, finished_at=timezone.now())
+    first, second = (Promotion.objects.create(deployment=deployment, model=model, prompt_version=prompt_version,
+                                              reason=reason) for reason in ("first", "second"))
+    deployment.model, deployment.prompt_version, deployment.current_promotion = model, prompt_version, second
+    deployment.save()
+    key, secret = key_create(deployment=deployment, name="App")
+    trace = Trace.objects.create(deployment=deployment, endpoint="predict", text="x", status="ok",
+                                 created_at=timezone.now())
+    return {"deployment": deployment, "promotion": first, "deployment_key": key, "key_secret": secret,
+            "trace": trace}
 
 
 def _job(project, model):
@@ -264,7 +330,7 @@ def call(endpoint: Endpoint, ctx, user, method=None):
     method = method or endpoint.method
     if endpoint.api:
         client = api_as(user)
-        fmt = "multipart" if endpoint.name == "api-imports" else "json"
+        fmt = "multipart" if endpoint.name in ("api-imports", "api-test-case-import") else "json"
         if method == "get":
             return client.get(url)
         return getattr(client, method)(url, endpoint.data(ctx), format=fmt)
@@ -305,3 +371,28 @@ def test_role_too_low_gets_403(endpoint, ctx):
 def test_wrong_method_gets_405(endpoint, ctx):
     wrong = "put" if endpoint.api else "delete"  # no page accepts DELETE, no endpoint PUT
     assert call(endpoint, ctx, ctx["people"][Role.ADMIN], method=wrong).status_code == 405
+
+
+# The endpoints applications call take a deployment key only: no key, a member's token or a member's session → 401.
+KEY_ENDPOINTS = [
+    ("post", lambda ctx: "/api/deployments/router/predict", {"text": "x"}),
+    ("post", lambda ctx: "/v1/chat/completions", {"model": "router", "messages": [{"role": "user", "content": "x"}]}),
+    ("post", lambda ctx: f"/api/traces/{ctx['trace'].id}/feedback", {"thumbs": "up"}),
+]
+
+
+@pytest.mark.parametrize("method,url,body", KEY_ENDPOINTS)
+def test_key_endpoints_refuse_members(method, url, body, ctx):
+    import json
+
+    from rest_framework.authtoken.models import Token
+
+    admin = ctx["people"][Role.ADMIN]
+    token = Token.objects.create(user=admin)
+    data = json.dumps(body)
+    assert Client().post(url(ctx), data, content_type="application/json").status_code == 401
+    for header in (f"Token {token.key}", f"Bearer {token.key}"):
+        assert Client().post(url(ctx), data, content_type="application/json",
+                             HTTP_AUTHORIZATION=header).status_code == 401
+    assert login(admin).post(url(ctx), data, content_type="application/json").status_code == 401
+    assert Client().get(url(ctx), HTTP_AUTHORIZATION=f"Bearer {ctx['key_secret']}").status_code == 405

@@ -1,14 +1,15 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api import paginate
+from apps.core.params import int_param
 
 from . import services
-from .models import Membership, Role
-from .selectors import members_of, project_for_user
+from .models import AuditEvent, Membership, Role
+from .selectors import audit_events_for, members_of, project_for_user
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -71,3 +72,21 @@ class MemberDetailApi(APIView):
     def delete(self, request, project_id, membership_id):
         services.membership_remove(membership=self._membership(request, project_id, membership_id, role=Role.ADMIN))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "project", "action", "target", "details"]
+
+
+class AuditListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("project", int), OpenApiParameter("actor", int)],
+                   responses=AuditEventSerializer(many=True))
+    def get(self, request):
+        """The audit log, newest first: site admins see every event, project admins their projects' events."""
+        events = audit_events_for(request.user, project_id=int_param(request.query_params, "project"),
+                                  actor_id=int_param(request.query_params, "actor"))
+        return paginate(request, self, events, AuditEventSerializer)

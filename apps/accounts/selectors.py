@@ -1,12 +1,15 @@
 """Who may see and do what. One access helper per object: 404 for outsiders, 403 when the role is too low."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.projects.models import Project
-
 from .models import ROLE_RANK, Membership, Role
+
+# accounts knows the project only through Membership.project, as apps know the user model through
+# get_user_model(): projects imports accounts (for access checks and its admin), never the other way round.
+Project = Membership._meta.get_field("project").related_model
 
 
 def role_in_project(user, project: Project) -> str | None:
@@ -48,11 +51,13 @@ def projects_for_user(user) -> QuerySet[Project]:
 
 
 def can_create_projects(user) -> bool:
-    """Site admins, users granted the permission, and anyone who leads a project."""
+    """Site admins and users granted the permission; leads of a project too when TASKLLM_LEADS_CREATE_PROJECTS."""
     if not user.is_authenticated:
         return False
     if user.has_perm("projects.add_project"):
         return True
+    if not settings.TASKLLM_LEADS_CREATE_PROJECTS:
+        return False
     return Membership.objects.filter(user=user, role__in=[Role.LEAD, Role.ADMIN]).exists()
 
 
@@ -63,3 +68,18 @@ def members_of(project: Project) -> QuerySet[Membership]:
 def has_role(project: Project, role: str) -> bool:
     """For a project returned by the access helpers: does the user hold at least `role`?"""
     return ROLE_RANK[getattr(project, "user_role", Role.REVIEWER)] >= ROLE_RANK[role]
+
+
+def audit_events_for(user, *, project_id: int | None = None, actor_id: int | None = None) -> QuerySet:
+    """Audit events a person may read: all for site admins, else those of the projects they administer."""
+    from .models import AuditEvent
+
+    events = AuditEvent.objects.select_related("actor", "project")
+    if not user.is_superuser:
+        administered = Membership.objects.filter(user=user, role=Role.ADMIN).values("project_id")
+        events = events.filter(project_id__in=administered)
+    if project_id is not None:
+        events = events.filter(project_id=project_id)
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    return events

@@ -7,15 +7,15 @@ from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
 from apps.core.exceptions import ApplicationError
-from apps.projects.models import Project
 
+from .audit import audit_record
 from .models import Membership, Role
 
 User = get_user_model()
 
 
 @transaction.atomic
-def membership_add(*, project: Project, username: str, email: str = "", role: str) -> tuple[Membership, str | None]:
+def membership_add(*, project, username: str, email: str = "", role: str) -> tuple[Membership, str | None]:
     """Add a person to a project, creating the account if it does not exist yet.
 
     Returns the membership and, for a new account, the path of a one-time link where
@@ -46,8 +46,11 @@ def invite_path_for(user) -> str:
 def membership_set_role(*, membership: Membership, role: str) -> Membership:
     if membership.role == Role.ADMIN and role != Role.ADMIN:
         _ensure_another_admin(membership)
+    old_role = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    audit_record("member.role_changed", project=membership.project, target=membership.user.username,
+                 details={"from": old_role, "to": role})
     return membership
 
 
@@ -55,6 +58,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 def membership_remove(*, membership: Membership) -> None:
     if membership.role == Role.ADMIN:
         _ensure_another_admin(membership)
+    audit_record("member.removed", project=membership.project, target=membership.user.username)
     membership.delete()
 
 

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.exceptions import ApplicationError
@@ -27,6 +29,7 @@ def _members_context(project, form, invite_url=None):
     }
 
 
+@never_cache  # the page may show a one-time invite link
 @require_POST
 @login_required
 def member_add(request, project_id):
@@ -75,6 +78,7 @@ def member_remove(request, project_id, membership_id):
     return redirect("accounts:members", project_id=project.id)
 
 
+@never_cache  # the page shows the token: no browser or proxy may keep a copy
 @require_http_methods(["GET", "POST"])
 @login_required
 def api_token(request):
@@ -86,6 +90,7 @@ def api_token(request):
     return render(request, "accounts/token.html", {"token": token})
 
 
+@method_decorator(never_cache, name="dispatch")
 class InviteAcceptView(auth_views.PasswordResetConfirmView):
     """An invited person follows the one-time link and sets a password."""
 

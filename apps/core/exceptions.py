@@ -1,5 +1,6 @@
 """The one domain error and how the API reports it."""
 
+from django.core.exceptions import BadRequest
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -22,4 +23,6 @@ def api_exception_handler(exc, context):
         if exc.problems:
             body["problems"] = exc.problems
         return Response(body, status=400)
+    if isinstance(exc, BadRequest):  # a malformed query parameter (core/params.py)
+        return Response({"detail": str(exc)}, status=400)
     return exception_handler(exc, context)

@@ -1,7 +1,6 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,11 +8,13 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.models import JobStatus
+from apps.core.params import choice_param
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
 from .forms import FORMAT_BY_EXTENSION
-from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
+from .models import Dataset, DatasetImport, ImportFormat, Record, Split
 
 FILTER_PARAMETERS = [
     OpenApiParameter("q", str, description="Text contains (case-insensitive)"),
@@ -23,12 +24,16 @@ FILTER_PARAMETERS = [
 
 
 class DatasetSerializer(serializers.ModelSerializer):
-    record_count = serializers.IntegerField(read_only=True, default=None)
+    record_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
         fields = ["id", "project", "name", "description", "record_count", "created_at"]
         read_only_fields = ["id", "project", "created_at"]
+
+    def get_record_count(self, dataset) -> int:
+        counted = getattr(dataset, "record_count", None)  # annotated by the list selector
+        return dataset.records.count() if counted is None else counted
 
 
 class RecordSerializer(serializers.ModelSerializer):
@@ -54,6 +59,9 @@ class ImportUploadSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ImportFormat.choices, required=False)
     text_column = serializers.CharField(required=False)
     label_column = serializers.CharField(required=False)
+    no_labels = serializers.BooleanField(
+        required=False, default=False,
+        help_text="CSV: the file has no label column although the project has labels; import the records unlabelled.")
 
     def validate(self, attrs):
         if not attrs.get("format"):
@@ -133,16 +141,24 @@ class ImportListApi(APIView):
                    responses={201: DatasetImportSerializer, 202: DatasetImportSerializer,
                               400: DatasetImportSerializer})
     def post(self, request, dataset_id):
-        """Import a file. 201: imported; 202: queued as a job (poll the import); 400: rejected, with problems."""
+        """Import a file. 201: imported; 202: queued as a job (poll the import); 400: rejected, with problems.
+
+        A CSV without the label column, in a project with labels, is refused with 400 and the file's `columns`:
+        send `label_column` naming one of them, or `no_labels=true`.
+        """
         dataset = selectors.dataset_for_user(request.user, dataset_id, role=Role.LEAD)
         serializer = ImportUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        options = {key: data[key] for key in ("text_column", "label_column") if data.get(key)}
-        dataset_import = services.dataset_import_start(
-            dataset=dataset, upload=data["file"], file_format=data["format"], options=options, user=request.user,
-        )
-        code = {ImportStatus.SUCCEEDED: 201, ImportStatus.FAILED: 400}.get(dataset_import.status, 202)
+        options = {key: data[key] for key in ("text_column", "label_column", "no_labels") if data.get(key)}
+        try:
+            dataset_import = services.dataset_import_start(
+                dataset=dataset, upload=data["file"], file_format=data["format"], options=options,
+                user=request.user,
+            )
+        except services.ColumnChoiceNeeded as exc:
+            return Response({"detail": exc.message, "columns": exc.columns}, status=status.HTTP_400_BAD_REQUEST)
+        code = {JobStatus.SUCCEEDED: 201, JobStatus.FAILED: 400}.get(dataset_import.status, 202)
         return Response(DatasetImportSerializer(dataset_import).data, status=code)
 
 
@@ -159,9 +175,8 @@ class DatasetExportApi(APIView):
     )
     def get(self, request, dataset_id):
         dataset = selectors.dataset_for_user(request.user, dataset_id)
-        export_format = request.query_params.get("format", "jsonl")
-        if export_format not in export_formats_for(dataset.project):
-            raise NotFound("No such export format for this project.")
+        export_format = choice_param(request.query_params, "format", export_formats_for(dataset.project),
+                                     default="jsonl")
         records = selectors.records_filtered(dataset, **selectors.record_filters(request.query_params))
         return export_response(dataset, records, export_format)
 

@@ -1,6 +1,5 @@
 """Streaming exports of records: CSV, JSONL and CoNLL. Each yields text chunks, never the whole file."""
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -9,8 +8,8 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
+from apps.core import csv_export
 from apps.projects.kinds.ner import tokens_with_tags
-from apps.projects.models import TaskKind
 
 from .models import Record
 
@@ -32,7 +31,7 @@ def _metadata_columns(records: QuerySet[Record]) -> list[str]:
 def export_csv(records: QuerySet[Record], *, ner: bool) -> Iterator[str]:
     metadata_columns = _metadata_columns(records)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_export.writer(buffer)
     writer.writerow(["text", "entities" if ner else "label", "split", *metadata_columns])
     for number, (text, label, entities, split, metadata) in enumerate(_records(records), start=1):
         answer = json.dumps(entities or [], ensure_ascii=False) if ner else label
@@ -84,12 +83,12 @@ EXPORTERS = {"csv": export_csv, "jsonl": export_jsonl, "conll": export_conll}
 
 
 def export_formats_for(project) -> list[str]:
-    return [f for f in EXPORT_FORMATS if f != "conll" or project.task_kind == TaskKind.NER]
+    return [f for f in EXPORT_FORMATS if f in ("csv", "jsonl") or f in project.kind.import_formats]
 
 
 def export_response(dataset, records: QuerySet[Record], export_format: str) -> StreamingHttpResponse:
     """Stream the records as a file download, a chunk at a time."""
-    chunks = EXPORTERS[export_format](records, ner=dataset.project.task_kind == TaskKind.NER)
+    chunks = EXPORTERS[export_format](records, ner=dataset.project.kind.record_field == "entities")
     response = StreamingHttpResponse(chunks, content_type=f"{EXPORT_FORMATS[export_format]}; charset=utf-8")
     filename = f"{slugify(dataset.name) or 'dataset'}.{export_format}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

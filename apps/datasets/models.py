@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.models import Job
+
 
 class Split(models.TextChoices):
     NONE = "", "Unassigned"
@@ -9,6 +11,9 @@ class Split(models.TextChoices):
 
 
 class Dataset(models.Model):
+    # Its records' expected answers are in the project's task kind, so the kind cannot change under them.
+    fixes_project_kind = True
+
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -57,14 +62,7 @@ class ImportFormat(models.TextChoices):
     CONLL = "conll", "CoNLL (BIO)"
 
 
-class ImportStatus(models.TextChoices):
-    QUEUED = "QUEUED", "Queued"
-    RUNNING = "RUNNING", "Running"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
-
-
-class DatasetImport(models.Model):
+class DatasetImport(Job):
     """One uploaded file on its way into a dataset: all of it goes in, or none of it."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="imports")
@@ -73,24 +71,14 @@ class DatasetImport(models.Model):
     format = models.CharField(max_length=10, choices=ImportFormat.choices)
     options = models.JSONField(default=dict, blank=True)
     size_bytes = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
     records_imported = models.PositiveIntegerField(default=0)
     problems = models.JSONField(default=list, blank=True, help_text="[{'line': n, 'message': '...'}], the first 50")
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.original_name} → {self.dataset}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)

@@ -1,16 +1,14 @@
-from datetime import timedelta
-
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.core.jobs import job_is_alive
+from apps.core.models import JobStatus
+from apps.core.params import choice_param
 from apps.projects.models import Project
 
-from .models import Dataset, DatasetImport, ImportStatus, Record
+from .models import Dataset, DatasetImport, Record
 
 
 def dataset_for_user(user, dataset_id, *, role: str = Role.REVIEWER) -> Dataset:
@@ -36,7 +34,7 @@ def datasets_of(project: Project) -> QuerySet[Dataset]:
 
 def record_filters(params) -> dict:
     """Filters from query parameters: q, label, split (train, test, none for unassigned, empty for any)."""
-    split = params.get("split") or None
+    split = choice_param(params, "split", ("train", "test", "none", ""), default="") or None
     return {"q": params.get("q", "").strip(), "label": params.get("label", ""),
             "split": "" if split == "none" else split}
 
@@ -56,31 +54,17 @@ def label_counts(dataset: Dataset) -> list[dict]:
     return list(dataset.records.values("label").annotate(n=Count("id")).order_by("-n", "label"))
 
 
-def import_heartbeat_key(import_id: int) -> str:
-    return f"dataset-import:{import_id}:bytes-read"
-
-
 def import_heartbeat(dataset_import: DatasetImport) -> int | None:
-    """Bytes read by the running import, or None when no worker has reported lately."""
-    return cache.get(import_heartbeat_key(dataset_import.id))
-
-
-def import_worker_alive(dataset_import: DatasetImport) -> bool:
-    """Has the worker running this import reported (or started it) within the heartbeat period?"""
-    if import_heartbeat(dataset_import) is not None:
-        return True
-    recently = timezone.now() - timedelta(seconds=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
-    return bool(dataset_import.started_at and dataset_import.started_at > recently)
+    """Percent of the file the running import has read, or None until its worker first reported."""
+    progress = DatasetImport.objects.filter(id=dataset_import.id, status=JobStatus.RUNNING).values_list(
+        "progress", flat=True).first()
+    return progress or None
 
 
 def import_progress(dataset_import: DatasetImport) -> dict:
     """Percent done and whether a worker is reporting, for the progress bar."""
     if dataset_import.is_finished:
         return {"percent": 100, "alive": True}
-    if dataset_import.status == ImportStatus.QUEUED:
+    if dataset_import.status == JobStatus.QUEUED:
         return {"percent": 0, "alive": True}
-    bytes_read = import_heartbeat(dataset_import)
-    if bytes_read is None:
-        return {"percent": 0, "alive": import_worker_alive(dataset_import)}
-    size = max(dataset_import.size_bytes, 1)
-    return {"percent": min(99, int(100 * bytes_read / size)), "alive": True}
+    return {"percent": dataset_import.progress, "alive": job_is_alive(dataset_import)}

@@ -1,29 +1,40 @@
 """Writes for datasets: create, import (all or nothing), split assignment, delete."""
 
+import codecs
+import csv
 import json
 import logging
 import random
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet
-from django.utils import timezone
+from django.db.models import Max, QuerySet
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
+from apps.core.models import JobStatus
+from apps.core.uploads import LineTooLong, bounded_lines, upload_check_size
 from apps.projects.kinds import kind_for
-from apps.projects.models import Project, TaskKind
+from apps.projects.models import Project
 
 from .formats import READERS, ParsedRecord, Problem
-from .models import Dataset, DatasetImport, ImportFormat, ImportStatus, Record, Split
-from .selectors import import_heartbeat_key, import_worker_alive
+from .models import Dataset, DatasetImport, ImportFormat, Record, Split
 
 logger = logging.getLogger(__name__)
 
 IMPORT_BATCH_SIZE = 5000
-IMPORT_MAX_ATTEMPTS = 3
+IMPORT_MAX_ATTEMPTS = 3  # a file that kills the worker this often fails instead of being tried again
 SPLIT_VALUES = {choice.value for choice in Split}
+
+
+class ColumnChoiceNeeded(ApplicationError):
+    """A CSV file lacks the column the import needs; `columns` are the file's own, to choose from."""
+
+    def __init__(self, message: str, *, columns: list[str]):
+        super().__init__(message)
+        self.columns = columns
 
 
 class ImportRejected(Exception):
@@ -46,6 +57,7 @@ def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dat
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
+    audit_record("dataset.deleted", project=dataset.project, target=dataset)
     dataset.delete()
 
 
@@ -61,13 +73,17 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     """
     if file_format not in ImportFormat.values:
         raise ApplicationError(f"Unknown format '{file_format}'; use one of: {', '.join(ImportFormat.values)}.")
-    if file_format == ImportFormat.CONLL and dataset.project.task_kind != TaskKind.NER:
+    if file_format == ImportFormat.CONLL and file_format not in dataset.project.kind.import_formats:
         raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
+    upload_check_size(upload)
+    options = {k: v for k, v in (options or {}).items() if v}
+    if file_format == ImportFormat.CSV:
+        _check_csv_columns(dataset.project, upload, options)
     dataset_import = DatasetImport(
         dataset=dataset,
         original_name=Path(upload.name or "upload").name[:255],
         format=file_format,
-        options={k: v for k, v in (options or {}).items() if v},
+        options=options,
         size_bytes=upload.size or 0,
         created_by=user,
     )
@@ -77,10 +93,44 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
         inline = dataset_import.size_bytes <= settings.TASKLLM_IMPORT_INLINE_MAX_BYTES
     if inline:
         return import_run(import_id=dataset_import.id)
+    import_enqueue(dataset_import)
+    return dataset_import
+
+
+def import_enqueue(dataset_import: DatasetImport, *, countdown: float = 0) -> None:
+    """Imports are short work: they go to the interactive queue, past long runs."""
     from .tasks import dataset_import_task
 
-    transaction.on_commit(lambda: dataset_import_task.delay(dataset_import.id))
-    return dataset_import
+    job_enqueue(dataset_import_task, dataset_import, queue=interactive_queue(), countdown=countdown)
+
+
+def _check_csv_columns(project: Project, upload, options: dict) -> None:
+    """Refuse, before anything is stored, a CSV without the label column when the project has labels.
+
+    Such a file would import every record unlabelled (the labels moved into metadata), so it is refused,
+    naming the file's columns, unless the request says the file has no labels (`no_labels`). A missing
+    text column is the reader's to report, on line 1 with the header.
+    """
+    header = _csv_header(upload)
+    label_column = options.get("label_column") or "label"
+    if (options.get("text_column") or "text") not in header or label_column in header:
+        return
+    if project.labels and not options.get("no_labels"):
+        raise ColumnChoiceNeeded(
+            f"The file has no '{label_column}' column, and this project has labels; the file's columns are: "
+            f"{', '.join(header)}. Choose the label column, or say that the file has no labels.", columns=header)
+
+
+def _csv_header(upload) -> list[str]:
+    upload.seek(0)
+    first = upload.readline()
+    upload.seek(0)
+    if isinstance(first, bytes):
+        first = first.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    try:
+        return [name.strip() for name in next(csv.reader([first]), [])]
+    except csv.Error:
+        return []
 
 
 def import_run(*, import_id: int) -> DatasetImport:
@@ -89,39 +139,25 @@ def import_run(*, import_id: int) -> DatasetImport:
     Records are written inside one transaction, so a rejected or crashed import leaves
     no record behind; a re-run after a crash starts again from the stored file.
     """
-    if not _import_claim(import_id):
-        return DatasetImport.objects.get(id=import_id)
+    if not job_claim(DatasetImport, import_id):
+        dataset_import = DatasetImport.objects.get(id=import_id)
+        if dataset_import.is_finished and dataset_import.file:
+            dataset_import.file.delete(save=True)  # it ended without this worker (given up after crashes)
+        return dataset_import
     dataset_import = DatasetImport.objects.select_related("dataset__project").get(id=import_id)
     try:
         with transaction.atomic():
             count = _import_records(dataset_import)
     except ImportRejected as rejected:
-        _import_finish(dataset_import, ImportStatus.FAILED, problems=rejected.problems)
+        _import_finish(dataset_import, JobStatus.FAILED, problems=rejected.problems)
+    except LineTooLong as too_long:
+        _import_finish(dataset_import, JobStatus.FAILED, problems=[Problem(too_long.line, too_long.message)])
     except Exception as exc:  # noqa: BLE001 - any failure must end visibly on the row
         logger.exception("Import %s failed", import_id)
-        _import_finish(dataset_import, ImportStatus.FAILED, error=f"The import stopped: {exc}")
+        _import_finish(dataset_import, JobStatus.FAILED, error=f"The import stopped: {exc}")
     else:
-        _import_finish(dataset_import, ImportStatus.SUCCEEDED, records_imported=count)
+        _import_finish(dataset_import, JobStatus.SUCCEEDED, records_imported=count)
     return dataset_import
-
-
-def _import_claim(import_id: int) -> bool:
-    now = timezone.now()
-    queued = DatasetImport.objects.filter(id=import_id, status=ImportStatus.QUEUED)
-    if queued.update(status=ImportStatus.RUNNING, started_at=now, attempts=F("attempts") + 1):
-        return True
-    # A worker that died mid-import leaves the row RUNNING and its heartbeat expires: take it over.
-    dataset_import = DatasetImport.objects.get(id=import_id)
-    if dataset_import.status != ImportStatus.RUNNING or import_worker_alive(dataset_import):
-        return False
-    if dataset_import.attempts >= IMPORT_MAX_ATTEMPTS:
-        _import_finish(dataset_import, ImportStatus.FAILED,
-                       error=f"The worker stopped {dataset_import.attempts} times during this import; "
-                       "nothing was imported. Try a smaller file or check the worker's memory.")
-        return False
-    running = DatasetImport.objects.filter(id=import_id, status=ImportStatus.RUNNING,
-                                           attempts=dataset_import.attempts)
-    return running.update(attempts=F("attempts") + 1, started_at=now) == 1
 
 
 def _import_records(dataset_import: DatasetImport) -> int:
@@ -134,8 +170,9 @@ def _import_records(dataset_import: DatasetImport) -> int:
     imported = seen = 0
     position = (dataset_import.dataset.records.aggregate(top=Max("position"))["top"] or 0) + 1
     with dataset_import.file.open("rb") as stored:
-        stream = getattr(stored, "file", stored)
-        for item in read(stream, **dataset_import.options):
+        stream = bounded_lines(getattr(stored, "file", stored))
+        reader_options = {k: v for k, v in dataset_import.options.items() if k != "no_labels"}
+        for item in read(stream, **reader_options):
             seen += 1
             if isinstance(item, Problem):
                 problems.append(item)
@@ -201,17 +238,14 @@ def _heartbeat(dataset_import: DatasetImport, stream) -> None:
         position = stream.tell()
     except (OSError, AttributeError):
         position = 0
-    cache.set(import_heartbeat_key(dataset_import.id), position, timeout=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
+    percent = min(99, int(100 * position / max(dataset_import.size_bytes, 1)))
+    # The records are written in one transaction (all or nothing): the heartbeat must be seen before it commits.
+    job_heartbeat(dataset_import, progress=percent, own_connection=True)
 
 
 def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):
-    dataset_import.status = status
-    dataset_import.problems = [{"line": p.line, "message": p.message} for p in problems]
-    dataset_import.error = error
-    dataset_import.records_imported = records_imported
-    dataset_import.finished_at = timezone.now()
-    dataset_import.save(update_fields=["status", "problems", "error", "records_imported", "finished_at"])
-    cache.delete(import_heartbeat_key(dataset_import.id))
+    job_finish(dataset_import, status, error=error, records_imported=records_imported,
+               problems=[{"line": p.line, "message": p.message} for p in problems])
     # The stored upload has served its purpose; the records (or the problems) are what stay.
     if dataset_import.file:
         dataset_import.file.delete(save=True)
@@ -237,3 +271,12 @@ def records_random_split(*, records: QuerySet[Record], test_share: float, seed: 
         for start in range(0, len(chunk_ids), 10000):
             Record.objects.filter(id__in=chunk_ids[start : start + 10000]).update(split=split)
     return {"test": test_count, "train": len(ids) - test_count}
+
+
+@transaction.atomic
+def record_append(*, dataset: Dataset, text: str, metadata: dict | None = None, label: str = "") -> Record:
+    """Add one record at the end of a dataset (a deployment's sampled traffic arrives one call at a time)."""
+    Dataset.objects.select_for_update().filter(id=dataset.id).first()
+    last = dataset.records.aggregate(last=Max("position"))["last"]
+    return Record.objects.create(dataset=dataset, position=0 if last is None else last + 1, text=text, label=label,
+                                 metadata=metadata or {})

@@ -1,7 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -9,12 +8,13 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
-from apps.projects.models import TaskKind
+from apps.core.jobs import job_wait_reason
+from apps.core.models import JobStatus
+from apps.core.params import choice_param
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
 from .forms import DatasetForm, ImportForm, RecordFilterForm, SplitForm
-from .models import ImportStatus
 
 RECORDS_PER_PAGE = 50
 
@@ -42,7 +42,8 @@ def dataset_detail(request, dataset_id):
     context = {
         "dataset": dataset, "project": project, "page": page, "filter_form": filter_form,
         "filter_query": _query_without_page(request), "is_lead": has_role(project, Role.LEAD),
-        "label_counts": selectors.label_counts(dataset) if project.task_kind == TaskKind.CLASSIFICATION else [],
+        "label_counts": selectors.label_counts(dataset) if project.kind.record_field == "label" else [],
+        "label_choices": project.labels if project.kind.record_field == "label" else [],
         "split_form": SplitForm(), "export_formats": export_formats_for(project),
         "recent_imports": dataset.imports.all()[:5],
     }
@@ -70,8 +71,10 @@ def dataset_import(request, dataset_id):
             )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
+            if isinstance(exc, services.ColumnChoiceNeeded):
+                form.offer_columns(exc.columns)
         else:
-            if dataset_import.status == ImportStatus.SUCCEEDED:
+            if dataset_import.status == JobStatus.SUCCEEDED:
                 messages.success(request, f"Imported {dataset_import.records_imported} records.")
                 return redirect("datasets:detail", dataset_id=dataset.id)
             if not dataset_import.is_finished:
@@ -87,7 +90,8 @@ def import_detail(request, import_id):
     dataset_import = selectors.import_for_user(request.user, import_id)
     context = {
         "imp": dataset_import, "dataset": dataset_import.dataset, "project": dataset_import.dataset.project,
-        "progress": selectors.import_progress(dataset_import),
+        "progress": selectors.import_progress(dataset_import), "waiting": job_wait_reason(dataset_import),
+        "is_lead": has_role(dataset_import.dataset.project, Role.LEAD),
     }
     if request.htmx:
         response = render(request, "datasets/_import_status.html", context)
@@ -102,9 +106,7 @@ def import_detail(request, import_id):
 @login_required
 def dataset_export(request, dataset_id):
     dataset = selectors.dataset_for_user(request.user, dataset_id)
-    export_format = request.GET.get("format", "csv")
-    if export_format not in export_formats_for(dataset.project):
-        raise Http404("No such export format for this project.")
+    export_format = choice_param(request.GET, "format", export_formats_for(dataset.project), default="csv")
     records = selectors.records_filtered(dataset, **selectors.record_filters(request.GET))
     return export_response(dataset, records, export_format)
 

@@ -6,4 +6,9 @@ class EvalsConfig(AppConfig):
     verbose_name = "Evals and dashboards"
 
     def ready(self):
-        from . import signals  # noqa: F401 - resume interrupted eval runs when a worker starts
+        from apps.core import jobs
+
+        from .models import EvalRun
+        from .services import eval_enqueue, eval_queue
+
+        jobs.register(EvalRun, noun="eval run", enqueue=eval_enqueue, queue_of=eval_queue)

@@ -42,7 +42,7 @@ class EvalForm(forms.Form):
         self.fields["points"].queryset = project.training_points.exclude(status="archived")
         self.fields["baseline"].queryset = finished_evals(project)
         self.fields["baseline"].label_from_instance = lambda e: f"#{e.id} {e.version_label}"
-        if project.task_kind != "generation":
+        if not project.kind.uses_judge:
             del self.fields["judge_model"]
         for name in ("prompt_version", "model"):
             first = self.fields[name].queryset.first()

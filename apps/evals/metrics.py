@@ -1,55 +1,18 @@
-"""Scoring for eval runs as plain functions of answers: no database, so each is checked against hand-computed values."""
+"""Eval measures as plain functions: no database, so each is checked against hand-computed values.
+
+How one answer is scored is the task kind's (apps/projects/kinds); `label_match`, `SpanScore` and `span_score`
+live with their kinds and are named here so that every eval measure can be found in one module.
+"""
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 
+from apps.projects.kinds import canonical, is_invalid_key, strip_reasoning
+from apps.projects.kinds.classification import label_match
+from apps.projects.kinds.ner import SpanScore, span_score
 
-def label_match(expected: dict, answer) -> bool:
-    """Classification: the exact expected label."""
-    return isinstance(answer, dict) and answer.get("label") == expected.get("label")
-
-
-def _entity_keys(answer) -> Counter:
-    entities = answer.get("entities") if isinstance(answer, dict) else None
-    keys = Counter()
-    for entity in entities or []:
-        if isinstance(entity, dict) and isinstance(entity.get("text"), str):
-            keys[(" ".join(entity["text"].split()), entity.get("type"))] += 1
-    return keys
-
-
-@dataclass(frozen=True)
-class SpanScore:
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def precision(self) -> float:
-        found = self.true_positives + self.false_positives
-        return self.true_positives / found if found else 1.0
-
-    @property
-    def recall(self) -> float:
-        wanted = self.true_positives + self.false_negatives
-        return self.true_positives / wanted if wanted else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def span_score(expected: dict, answer) -> SpanScore:
-    """NER, entity level: an entity counts when its text (spaces normalised) and type both match.
-
-    Entities are compared as multisets, so a duplicated prediction is a false positive and
-    an overlapping span of the wrong extent or type is both a false positive and a miss.
-    """
-    wanted, found = _entity_keys(expected), _entity_keys(answer)
-    hits = sum((wanted & found).values())
-    return SpanScore(hits, sum(found.values()) - hits, sum(wanted.values()) - hits)
+__all__ = ["SpanScore", "change_verdict", "consistency", "fisher_exact_p", "gate", "label_match",
+           "micro_macro_f1", "paraphrase_agreement", "span_score", "wilson_interval"]
 
 
 def micro_macro_f1(scores: list[SpanScore]) -> tuple[float, float]:
@@ -71,20 +34,24 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def answer_identity(answer) -> str:
-    """The answer as consistency compares it: reasoning left out, entities as a multiset of (text, type)."""
-    if isinstance(answer, dict):
-        answer = {k: v for k, v in answer.items() if k != "reasoning"}
-        if isinstance(answer.get("entities"), list):
-            return repr(sorted(_entity_keys(answer).items(), key=repr))
-    return repr(sorted(answer.items())) if isinstance(answer, dict) else repr(answer)
-
-
 def consistency(answers: list) -> float:
-    """The share of repeats that give the most common answer (with a tie, that count is still the mode's)."""
+    """The share of answers that give the most common valid answer (with a tie, that count is still the mode's).
+
+    Each item is an answer key (`kinds.answer_key`) or an answer; an invalid key or None is a non-answer, which
+    agrees with nothing, so answers that are all invalid have consistency 0, not 1.
+    """
     if not answers:
         return 1.0
-    return Counter(answer_identity(a) for a in answers).most_common(1)[0][1] / len(answers)
+    identities = Counter(_identity(a) for a in answers if not _is_non_answer(a))
+    return (identities.most_common(1)[0][1] if identities else 0) / len(answers)
+
+
+def _identity(answer) -> str:
+    return answer if isinstance(answer, str) else canonical(strip_reasoning(answer))
+
+
+def _is_non_answer(answer) -> bool:
+    return answer is None or (isinstance(answer, str) and is_invalid_key(answer))
 
 
 def paraphrase_agreement(groups: dict[str, list]) -> float:

@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.db import models
 
-from apps.runs.models import ACTIVE_STATUSES, RunStatus
+from apps.core.models import Job
 
 
-class EvalRun(models.Model):
+class EvalRun(Job):
     """A model × a prompt version × the test cases of some training points × repeats, scored automatically.
 
     The test cases are fixed at launch (`test_case_ids`). Outputs are scored as they are saved; when the
@@ -13,8 +13,8 @@ class EvalRun(models.Model):
     """
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="eval_runs")
-    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="eval_runs")
-    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="eval_runs")
+    model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="eval_runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.RESTRICT, related_name="eval_runs")
     points = models.ManyToManyField("review.TrainingPoint", blank=True, related_name="eval_runs",
                                     help_text="The training points whose test cases it answers; none means all.")
     test_case_ids = models.JSONField(default=list)
@@ -22,22 +22,15 @@ class EvalRun(models.Model):
     concurrency = models.PositiveSmallIntegerField(default=8)
     repair = models.BooleanField(default=True, help_text="Give an invalid answer one repair turn before it counts "
                                  "as invalid (its tokens and time count in the output's).")
-    judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
                                     help_text="Generation projects: the model that grades each answer.")
     baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                  help_text="The eval run each training point is compared with.")
     note = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     gate_passed = models.BooleanField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -45,10 +38,6 @@ class EvalRun(models.Model):
 
     def __str__(self) -> str:
         return f"Eval {self.id}: {self.model} × {self.prompt_version}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
 
     @property
     def version_label(self) -> str:

@@ -8,6 +8,7 @@ from itertools import groupby
 from django.db.models import Avg, Count, Q, Sum
 
 from apps.core.db import Percentile, has_percentile, percentile_of_sorted
+from apps.projects.kinds import is_invalid_key
 from apps.review.models import TestCase
 
 from . import metrics
@@ -90,7 +91,10 @@ def _case_tallies(outputs) -> dict[int, CaseTally]:
         tally = tallies[case_id]
         tally.outputs += n
         tally.passed += passes
-        if n > tally.modal:  # ties keep the first key in order, so the modal answer is deterministic
+        if is_invalid_key(key):  # a non-answer agrees with nothing: it is never the modal answer
+            tally.modal_key = tally.modal_key or key
+        elif n > tally.modal:
+            # ties keep the first key in order, so the modal answer is deterministic
             tally.modal, tally.modal_key = n, key
     return tallies
 
@@ -108,7 +112,7 @@ def _result(eval_run: EvalRun, point, sums: dict, cases: list, groups: dict) -> 
     for case_id, tally in cases:
         if case_id in groups:
             grouped[groups[case_id]].append(tally.modal_key)
-    is_ner = eval_run.project.task_kind == "ner"
+    has_f1 = eval_run.project.kind.has_f1
     return PointResult(
         eval_run=eval_run, point_id=point, test_cases=len(cases),
         test_cases_passed=sum(1 for _, t in cases if 2 * t.passed > t.outputs),
@@ -118,8 +122,8 @@ def _result(eval_run: EvalRun, point, sums: dict, cases: list, groups: dict) -> 
         else None,
         latency_p50_ms=sums.get("p50") or 0.0, latency_p95_ms=sums.get("p95") or 0.0,
         mean_input_tokens=sums["mean_input_tokens"] or 0.0, mean_output_tokens=sums["mean_output_tokens"] or 0.0,
-        f1_micro=metrics.SpanScore(sums["tp"] or 0, sums["fp"] or 0, sums["fn"] or 0).f1 if is_ner else None,
-        f1_macro=sums["mean_score"] if is_ner else None,
+        f1_micro=metrics.SpanScore(sums["tp"] or 0, sums["fp"] or 0, sums["fn"] or 0).f1 if has_f1 else None,
+        f1_macro=sums["mean_score"] if has_f1 else None,
     )
 
 
@@ -132,7 +136,7 @@ def verdicts_update(eval_run: EvalRun) -> None:
     results = list(eval_run.results.all())
     baseline = eval_run.baseline
     before = {}
-    if baseline is not None and baseline.status == "SUCCEEDED":
+    if baseline is not None and baseline.is_completed:
         before = {r.point_id: r for r in baseline.results.all()}
     for result in results:
         base = before.get(result.point_id)

@@ -3,15 +3,18 @@ test case and repeat, scored as it is saved), judge, and store the results per t
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
-from apps.llm.models import Provider
-from apps.projects.kinds import answer_problems
+from apps.core.jobs import default_queue, interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_requeue
+from apps.core.models import COMPLETED_STATUSES, JobStatus
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 from apps.review.models import TestCase
-from apps.runs.jobs import answer_stream, job_cancel, job_claim, job_finish, job_requeue, jobs_resume_interrupted
-from apps.runs.models import RunStatus
+from apps.runs.answering import answer_stream
+from apps.runs.services import concurrency_honoured, finish_status
 
 from .models import EvalOutput, EvalRun
 from .results import results_compute, verdicts_update
@@ -25,15 +28,15 @@ CASE_CHUNK = 1000  # test cases answered per batch: the worker holds one batch's
 
 
 def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, concurrency: int = 8,
-                repair: bool = True, judge_model=None, baseline=None, note: str = "", user=None, launch: bool = True) -> EvalRun:
+                repair: bool = True, judge_model=None, baseline=None, note: str = "", user=None,
+                launch: bool = True) -> EvalRun:
     """Fix the test cases an eval run answers (those of `points`, or all the project's) and queue it."""
     _check_parts(project, model, prompt_version, judge_model, baseline)
     if not 1 <= repeats <= MAX_REPEATS:
         raise ApplicationError(f"Repeats must be between 1 and {MAX_REPEATS}.")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ApplicationError(f"Concurrency must be between 1 and {MAX_CONCURRENCY}.")
-    if model.provider == Provider.LOCAL:
-        concurrency = 1  # the bundled model runs in-process and already uses every core
+    concurrency, notices = concurrency_honoured(model, concurrency)
     points = list(points)
     cases = TestCase.objects.filter(project=project)
     if points:
@@ -46,10 +49,11 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
         eval_run = EvalRun.objects.create(
             project=project, model=model, prompt_version=prompt_version, test_case_ids=case_ids, repeats=repeats,
             concurrency=concurrency, repair=repair, judge_model=judge_model, baseline=baseline, note=note,
-            total=len(case_ids) * repeats, created_by=user)
+            total=len(case_ids) * repeats, created_by=user, notices=notices)
         eval_run.points.set(points)
         if launch:
-            eval_enqueue(eval_run=eval_run)
+            eval_enqueue(eval_run)
+    audit_record("eval.launched", project=project, target=eval_run, details={"model": model.id})
     return eval_run
 
 
@@ -59,32 +63,35 @@ def _check_parts(project, model, prompt_version, judge_model, baseline) -> None:
     for chosen in (model, judge_model):
         if chosen is not None and chosen.project_id not in (None, project.id):
             raise ApplicationError("That model belongs to another project.")
-    if project.task_kind == "generation" and judge_model is None:
-        raise ApplicationError("A generation project is scored by a judge model: choose one.")
+    if project.kind.uses_judge and judge_model is None:
+        raise ApplicationError(f"A {project.kind.title.lower()} project is scored by a judge model: choose one.")
     if baseline is not None and baseline.project_id != project.id:
         raise ApplicationError("The baseline must be an eval run of this project.")
 
 
-def eval_enqueue(*, eval_run: EvalRun, countdown: float = 0) -> None:
+def eval_queue(eval_run: EvalRun) -> str:
+    """Small evals go to the interactive queue, so a few test cases do not wait behind a long run."""
+    small = eval_run.total * (2 if eval_run.judge_model_id else 1) <= settings.TASKLLM_INTERACTIVE_MAX_ANSWERS
+    return interactive_queue() if small else default_queue()
+
+
+def eval_enqueue(eval_run: EvalRun, *, countdown: float = 0) -> None:
     from .tasks import eval_execute_task
 
-    transaction.on_commit(lambda: eval_execute_task.apply_async((eval_run.id,), countdown=countdown))
+    job_enqueue(eval_execute_task, eval_run, queue=eval_queue(eval_run), countdown=countdown)
 
 
 def eval_cancel(*, eval_run: EvalRun) -> bool:
     """Stop a queued or running eval run; its outputs so far are kept (it has no results until it finishes)."""
-    return job_cancel(eval_run)
+    cancelled = job_cancel(eval_run)
+    if cancelled:
+        audit_record("eval.cancelled", project=eval_run.project, target=eval_run)
+    return cancelled
 
 
 def eval_resume(*, eval_run: EvalRun) -> None:
     """Queue a failed, cancelled or stalled eval run again: it answers only what has no output yet."""
-    job_requeue(eval_run, noun="eval run", enqueue=lambda job: eval_enqueue(eval_run=job))
-
-
-def evals_resume_interrupted() -> int:
-    """Queue every eval run left RUNNING (its worker may have died); live ones are looked at again later."""
-    return jobs_resume_interrupted(
-        EvalRun, enqueue=lambda job, countdown: eval_enqueue(eval_run=job, countdown=countdown))
+    job_requeue(eval_run)
 
 
 # --- execution ---------------------------------------------------------------------------
@@ -107,12 +114,12 @@ def eval_execute(*, eval_id: int) -> EvalRun:
         _finish(eval_run)
     except Exception as exc:  # noqa: BLE001 - the eval must end visibly, its outputs kept
         logger.exception("Eval run %s failed", eval_id)
-        job_finish(eval_run, RunStatus.FAILED, error=f"The eval run stopped: {exc}")
+        job_finish(eval_run, JobStatus.FAILED, error=f"The eval run stopped: {exc}")
     return eval_run
 
 
 def _still_running(eval_run: EvalRun) -> bool:
-    return EvalRun.objects.filter(id=eval_run.id, status=RunStatus.RUNNING).exists()
+    return EvalRun.objects.filter(id=eval_run.id, status=JobStatus.RUNNING).exists()
 
 
 def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
@@ -127,8 +134,7 @@ def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
     def prompts():
         for case_id, repeat in pending:
             text = cases[case_id].text
-            yield (case_id, repeat), render_messages(project, version, text), (
-                lambda answer, text=text: answer_problems(project, answer, text=text))
+            yield (case_id, repeat), render_messages(project, version, text), AnswerCheck(project, text=text)
 
     answer_stream(eval_run, model=eval_run.model, concurrency=eval_run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived))
@@ -140,7 +146,8 @@ def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
         score = score_answer(eval_run.project, cases[case_id].expected, c.answer, valid=c.status == "ok")
         outputs.append(EvalOutput(
             eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
-            answer_key=answer_key(c.answer), status=c.status, problems=c.problems, error=c.error, passed=score.passed, score=score.score,
+            answer_key=answer_key(eval_run.project, c.answer, valid=c.status == "ok"), status=c.status,
+            problems=c.problems, error=c.error, passed=score.passed, score=score.score,
             true_positives=score.true_positives, false_positives=score.false_positives,
             false_negatives=score.false_negatives, latency_ms=c.latency_ms, input_tokens=c.input_tokens,
             output_tokens=c.output_tokens))
@@ -176,16 +183,17 @@ def _save_judgements(by_id: dict, arrived: list[tuple]) -> None:
 
 def _finish(eval_run: EvalRun) -> None:
     outputs = eval_run.outputs
-    done, errors = outputs.count(), outputs.filter(status="error").count()
-    if done and errors == done:
-        first = outputs.exclude(error="").values_list("error", flat=True).first()
-        job_finish(eval_run, RunStatus.FAILED, error=f"All {done} model calls failed. The first error: {first}")
+    first_error = outputs.exclude(error="").values_list("error", flat=True).first
+    status, error = finish_status(done=outputs.count(), errors=outputs.filter(status="error").count(),
+                                  first_error=first_error)
+    if status == JobStatus.FAILED:
+        job_finish(eval_run, status, error=error)
         return
     with transaction.atomic():
         results_compute(eval_run)
-        job_finish(eval_run, RunStatus.SUCCEEDED)
+        job_finish(eval_run, status, error=error)
     verdicts_update(eval_run)
-    for dependent in EvalRun.objects.filter(baseline=eval_run, status=RunStatus.SUCCEEDED):
+    for dependent in EvalRun.objects.filter(baseline=eval_run, status__in=COMPLETED_STATUSES):
         verdicts_update(dependent)
 
 

@@ -1,15 +1,20 @@
 from celery import shared_task
 from django.conf import settings
 
+from apps.core.jobs import job_task_status
+from apps.core.models import JobStatus
+
 from . import services
-from .models import RunStatus
+from .models import EvalRun
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=100,
-             soft_time_limit=24 * 3600, time_limit=24 * 3600 + 60)
+# Acked when it starts, not late, for the reason given on runs.tasks.run_execute_task: a large eval may outlast
+# the broker's visibility timeout; a worker that dies mid-eval is noticed by its heartbeat and the eval resumes.
+@shared_task(bind=True, acks_late=False, max_retries=100, soft_time_limit=24 * 3600, time_limit=24 * 3600 + 60)
 def eval_execute_task(self, eval_id: int) -> str:
-    eval_run = services.eval_execute(eval_id=eval_id)
-    if eval_run.status == RunStatus.RUNNING:
+    services.eval_execute(eval_id=eval_id)
+    status = job_task_status(EvalRun, eval_id)
+    if status == JobStatus.RUNNING:
         # Another worker holds the eval and is alive: look again once its heartbeat could have gone stale.
         raise self.retry(countdown=settings.TASKLLM_JOB_HEARTBEAT_SECONDS)
-    return eval_run.status
+    return status

@@ -1,4 +1,3 @@
-import csv
 import io
 
 from django.contrib import messages
@@ -7,14 +6,14 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
+from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
-from apps.projects.kinds import kind_for
+from apps.core.jobs import job_is_alive, job_wait_reason
+from apps.core.live import finished_page_swap
 from apps.review.selectors import reviewer_activity
-from apps.runs.jobs import job_is_alive
 from apps.tuning.selectors import job_for_user
 
 from . import exports, selectors, services
@@ -55,26 +54,22 @@ def eval_create(request, project_id):
 def eval_detail(request, eval_id):
     eval_run = selectors.eval_for_user(request.user, eval_id)
     context = {"eval": eval_run, "project": eval_run.project, "progress": selectors.progress(eval_run),
-               "is_lead": has_role(eval_run.project, Role.LEAD), "alive": job_is_alive(eval_run)}
-    if request.htmx and request.htmx.target == "eval-status":
-        response = render(request, "evals/_status.html", context)
-        if not eval_run.is_active:
-            response.status_code = HttpResponseStopPolling.status_code
-        return response
+               "is_lead": has_role(eval_run.project, Role.LEAD), "alive": job_is_alive(eval_run),
+               "waiting": job_wait_reason(eval_run)}
+    polling = request.htmx and request.htmx.target == "eval-status"
+    if polling and eval_run.is_active:
+        return render(request, "evals/_status.html", context)
     filter_form = OutputFilterForm(request.GET)
     filters = filter_form.cleaned_data if filter_form.is_valid() else {}
     outputs = selectors.eval_outputs(eval_run, point_id=filters.get("point"), result=filters.get("result", ""))
     page = Paginator(outputs, OUTPUTS_PER_PAGE).get_page(request.GET.get("page"))
-    summarize = kind_for(eval_run.project).answer_summary
-    for output in page.object_list:
-        output.summary = summarize(output.answer)
-        output.expected_summary = summarize(output.test_case.expected)
     query = request.GET.copy()
     query.pop("page", None)
     context.update({"rows": selectors.result_rows(eval_run), "page": page, "filter_form": filter_form,
                     "filter_query": query.urlencode(), "points": eval_run.project.training_points.all()})
     template = "evals/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "evals/detail.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    return finished_page_swap(response) if polling else response
 
 
 @require_POST
@@ -149,7 +144,7 @@ def dashboard_export(request, project_id, table):
 
 def _csv(filename: str, rows) -> HttpResponse:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv_export.writer(buffer).writerows(rows)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -2,12 +2,14 @@
 
 `llm` knows nothing of projects or records: callers pass the answer's JSON schema and,
 if they want validity checked, a `validate` callable that returns the answer's problems
-(without one, any JSON object is valid). An invalid answer gets one repair
-turn (the reply and its problems sent back, asking for a corrected answer) unless the caller
-turns that off; its tokens and time count in the output's.
+(without one, any JSON object is valid). A `validate` that also has a `parse(text)` method
+(apps.projects.kinds.AnswerCheck) reads replies that hold no JSON object its own way. An invalid
+answer gets one repair turn (the reply and its problems sent back, asking for a corrected answer)
+unless the caller turns that off; its tokens and time count in the output's.
 """
 
 import asyncio
+import itertools
 import queue
 import threading
 import time
@@ -43,6 +45,7 @@ class Completion:
     output_tokens: int = 0
     error: str = ""
     repaired: bool = False  # a repair turn was made (whether or not it fixed the answer)
+    confidence: float | None = None
 
     @property
     def status(self) -> str:
@@ -170,10 +173,33 @@ class Caller:
             await asyncio.wait(tasks)
 
     def _stream_threads(self, jobs, schema, stop, results) -> None:
+        if hasattr(self._provider, "reply_batch"):
+            return self._stream_batches(iter(jobs), schema, stop, results)
         for key, messages, validate in jobs:
             if stop.is_set():
                 break
             results.put((key, self._call_sync(messages, schema, validate)))
+
+    def _stream_batches(self, jobs, schema, stop, results) -> None:
+        """Hand a batching provider (the local model) as many jobs at once as it asks for; each answer's latency
+        is its batch's."""
+        while not stop.is_set():
+            batch = list(itertools.islice(jobs, self._provider.batch_size(self.model, schema)))
+            if not batch:
+                return
+            for key, completion in zip((key for key, _, _ in batch), self._call_batch(batch, schema), strict=True):
+                results.put((key, completion))
+
+    def _call_batch(self, batch: list[tuple], schema: dict) -> list[Completion]:
+        started = time.perf_counter()
+        if self._prepare_error:
+            return [Completion(error=self._prepare_error) for _ in batch]
+        try:
+            replies = self._provider.reply_batch(self.model, [messages for _, messages, _ in batch], schema)
+        except ModelCallError as exc:
+            return [Completion(error=str(exc), latency_ms=_ms_since(started)) for _ in batch]
+        return [_completion(reply, started, validate, schema)
+                for reply, (_, _, validate) in zip(replies, batch, strict=True)]
 
     def _in_loop(self, coroutine) -> Future:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -226,10 +252,10 @@ def _completion(reply: RawReply, started: float, validate, schema: dict) -> Comp
     completion = Completion(text=reply.text, latency_ms=_ms_since(started), input_tokens=reply.input_tokens,
                             output_tokens=reply.output_tokens)
     completion.answer, parse_problem = parse_answer(reply.text, schema)
-    if parse_problem:
-        completion.problems = [parse_problem]
-    else:
-        completion.problems = validate(completion.answer) if validate else []
+    lenient = getattr(validate, "parse", None)
+    if parse_problem and lenient is not None and (answer := lenient(reply.text)) is not None:
+        completion.answer, parse_problem = answer, ""
+    completion.problems = [parse_problem] if parse_problem else (validate(completion.answer) if validate else [])
     completion.valid = not completion.problems
     return completion
 

@@ -1,5 +1,24 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from apps.core.crypto import EncryptedTextField
+
+# One set of bounds for the form, the API and the service (the connection test uses shorter ones).
+TEMPERATURE_RANGE = (0.0, 2.0)
+MAX_TOKENS_RANGE = (1, 32768)
+TIMEOUT_RANGE = (1.0, 600.0)
+RETRIES_RANGE = (0, 10)
+
+
+def _bounded(low, high) -> list:
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+def validate_base_url(value: str) -> None:
+    from .outbound import validate_base_url as validate  # outbound imports the client, which imports this module
+
+    validate(value)
 
 
 class Provider(models.TextChoices):
@@ -32,13 +51,13 @@ class Model(models.Model):
                                 related_name="models")
     name = models.CharField(max_length=200)
     provider = models.CharField(max_length=10, choices=Provider.choices, default=Provider.OPENAI)
-    base_url = models.URLField(blank=True, help_text="e.g. https://api.openai.com/v1 or http://localhost:8000/v1")
+    base_url = models.URLField(blank=True, validators=[validate_base_url], help_text="e.g. https://api.openai.com/v1 or http://localhost:8000/v1")
     model_id = models.CharField(max_length=200, blank=True, help_text="The server's name for the model.")
-    api_key = models.TextField(blank=True)
-    temperature = models.FloatField(default=0.0)
-    max_tokens = models.PositiveIntegerField(default=256)
-    timeout_seconds = models.FloatField(default=30.0)
-    max_retries = models.PositiveSmallIntegerField(default=4)
+    api_key = EncryptedTextField(blank=True)
+    temperature = models.FloatField(default=0.0, validators=_bounded(*TEMPERATURE_RANGE))
+    max_tokens = models.PositiveIntegerField(default=256, validators=_bounded(*MAX_TOKENS_RANGE))
+    timeout_seconds = models.FloatField(default=30.0, validators=_bounded(*TIMEOUT_RANGE))
+    max_retries = models.PositiveSmallIntegerField(default=4, validators=_bounded(*RETRIES_RANGE))
     max_concurrency = models.PositiveSmallIntegerField(
         default=8, help_text="The most calls in flight to this model; runs never go above it.")
     structured_output = models.CharField(
@@ -62,6 +81,23 @@ class Model(models.Model):
         if not self.api_key:
             return ""
         return "…" + self.api_key[-4:] if len(self.api_key) > 8 else "…"
+
+    def call_api_key(self) -> str:
+        """The key sent with this model's calls: its own, else its parent's when it calls the parent's server.
+
+        A fine-tuned model keeps no copy of its base's key; it borrows it at call time, and only while it
+        points at the same server, so changing its base URL can never send the base's key elsewhere.
+        """
+        model, seen = self, set()
+        while model is not None and model.id not in seen:
+            if model.api_key:
+                return model.api_key
+            seen.add(model.id)
+            parent = model.parent
+            if parent is None or (parent.provider, parent.base_url) != (model.provider, model.base_url):
+                return ""
+            model = parent
+        return ""
 
     def __repr__(self) -> str:  # never let the key reach a log through repr()
         return f"<Model {self.id} {self.name!r} {self.provider}>"

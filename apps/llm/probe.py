@@ -91,6 +91,11 @@ async def _probe(model, messages, schema, methods) -> ProbeReport:
     trial.max_retries = 0
     trial.max_tokens = min(model.max_tokens, PROBE_MAX_TOKENS)
     report = ProbeReport(base_url=model.base_url)
+    try:
+        openai_compat.prepare(trial)  # a base URL TaskLLM may call (llm/outbound.py)
+    except ModelCallError as exc:
+        report.error = str(exc)
+        return report
     client = await openai_compat.open_client(trial)
     try:
         report.model_ids = await openai_compat._listed_ids(client)

@@ -4,7 +4,6 @@ from django.http import Http404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
-
 from apps.datasets.models import Record
 from apps.projects.kinds import answer_schema, kind_for
 

@@ -2,10 +2,15 @@ import copy
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError, RestrictedError
+
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 
 from .client import Completion, ModelCallError, complete
 from .models import Model, Provider, StructuredOutput
+from .outbound import TEST_MAX_RETRIES, TEST_TIMEOUT_SECONDS
 from .probe import ProbeReport, probe
 
 EDITABLE_FIELDS = ("name", "provider", "base_url", "model_id", "temperature", "max_tokens", "timeout_seconds",
@@ -43,10 +48,24 @@ def model_create(*, project=None, user=None, api_key: str = "", **fields) -> Mod
 
 def model_update(*, model: Model, api_key: str | None = None, **fields) -> Model:
     """Update a model; an empty or missing `api_key` keeps the stored key (it is never shown to be edited).
-    Concurrency, timeout or retries given as None keep their values."""
+    Concurrency, timeout or retries given as None keep their values.
+
+    Changing the base URL or the provider drops the stored key unless this same update sets one: a key
+    someone else entered must never travel to a server they did not choose.
+    """
+    fields = {name: value for name, value in fields.items() if value is not None}
+    moved = any(name in fields and fields[name] != getattr(model, name) for name in ("base_url", "provider"))
+    old = {"base_url": model.base_url, "provider": model.provider}
     if api_key:
         model.api_key = api_key.strip()
-    return _save(model, {name: value for name, value in fields.items() if value is not None})
+    elif moved:
+        model.api_key = ""
+    model = _save(model, fields)
+    if moved or api_key:
+        audit_record("model.connection_changed", project=model.project, target=model,
+                     details={"from": old, "to": {"base_url": model.base_url, "provider": model.provider},
+                              "key": "set" if api_key else ("dropped" if moved else "kept")})
+    return model
 
 
 def _save(model: Model, fields: dict) -> Model:
@@ -60,19 +79,32 @@ def _save(model: Model, fields: dict) -> Model:
     model.structured_output = model.structured_output or StructuredOutput.JSON_SCHEMA
     if model.structured_output not in StructuredOutput.values:
         raise ApplicationError(f"Unknown structured-output method '{model.structured_output}'.")
+    try:
+        model.clean_fields(exclude=["project", "parent", "created_by", "adapter", "api_key"])
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(f"{name}: {' '.join(errors)}"
+                                        for name, errors in exc.message_dict.items())) from None
     model.save()
     return model
 
 
 def model_delete(*, model: Model) -> None:
-    if model.runs.exists() or model.finetune_jobs.exists() or model.eval_runs.exists():
-        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.")
-    model.delete()
+    # Runs, evals, fine-tunes and deployments keep the model they used (RESTRICT): this app need not know them.
+    try:
+        model.delete()
+        audit_record("model.deleted", project=model.project, target=f"Model {model.name}")
+    except (ProtectedError, RestrictedError) as exc:
+        raise ApplicationError(
+            "Runs, evals, fine-tunes or deployments used this model, so it stays for their record.") from exc
 
 
 def model_probe(*, model: Model, messages: list[dict], schema: dict) -> ProbeReport:
-    """Find out what the model's server does with each way of asking for structured output (llm/probe.py)."""
-    return probe(model, messages=messages, schema=schema)
+    """Find out what the model's server does with each way of asking for structured output (llm/probe.py).
+
+    It runs in a web worker: each call gets at most three times the connection test's timeout."""
+    trial = copy.copy(model)
+    trial.timeout_seconds = min(model.timeout_seconds, 3 * TEST_TIMEOUT_SECONDS)
+    return probe(trial, messages=messages, schema=schema)
 
 
 def model_structured_output_set(*, model: Model, method: str) -> Model:
@@ -108,14 +140,17 @@ def model_test_connection(*, model: Model) -> Completion:
                 {"role": "user", "content": "ping"}]
     ping = copy.copy(model)
     ping.max_tokens = min(model.max_tokens, 32)
+    # The test runs in a web worker: a short timeout and one retry, whatever the model's own settings.
+    ping.timeout_seconds = min(model.timeout_seconds, TEST_TIMEOUT_SECONDS)
+    ping.max_retries = min(model.max_retries, TEST_MAX_RETRIES)
     return complete(ping, messages, schema=PING_SCHEMA)
 
 
 def _check_local_weights() -> Completion:
-    from .providers import local
+    from .bundled import weights_location
 
     try:
-        folder, name = local.weights_location()
+        folder, name = weights_location()
     except ModelCallError as exc:
         return Completion(error=str(exc))
     size_mb = (Path(folder) / name).stat().st_size / 1e6

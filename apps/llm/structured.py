@@ -166,7 +166,8 @@ def _gbnf_value(schema: dict, name: str, rules: list[str]) -> str:
         parts = []
         for index, (key, sub) in enumerate((schema.get("properties") or {}).items()):
             comma = '"," ws ' if index else ""
-            parts.append(f'{comma}{_gbnf_literal(json.dumps(key))} ws ":" ws {_gbnf_value(sub, f"{name}-{key}", rules)} ws')
+            value = _gbnf_value(sub, f"{name}-{key}", rules)
+            parts.append(f'{comma}{_gbnf_literal(json.dumps(key))} ws ":" ws {value} ws')
         rule = re.sub(r"[^a-zA-Z0-9-]", "-", f"{name}-obj")
         rules.append(f'{rule} ::= "{{" ws {" ".join(parts)} "}}"')
         return rule

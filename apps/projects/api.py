@@ -9,7 +9,7 @@ from apps.accounts.selectors import can_create_projects, project_for_user, proje
 from apps.core.api import paginate
 
 from . import services
-from .models import Project
+from .models import MAX_TERM_LENGTH, MAX_TERMS, Project
 
 
 class GlossaryEntrySerializer(serializers.Serializer):
@@ -18,8 +18,10 @@ class GlossaryEntrySerializer(serializers.Serializer):
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    labels = serializers.ListField(child=serializers.CharField(), required=False)
-    entity_types = serializers.ListField(child=serializers.CharField(), required=False)
+    labels = serializers.ListField(child=serializers.CharField(max_length=MAX_TERM_LENGTH), max_length=MAX_TERMS,
+                                   required=False)
+    entity_types = serializers.ListField(child=serializers.CharField(max_length=MAX_TERM_LENGTH),
+                                         max_length=MAX_TERMS, required=False)
     glossary = GlossaryEntrySerializer(many=True, required=False)
 
     class Meta:
@@ -38,7 +40,7 @@ class ProjectListApi(APIView):
     @extend_schema(request=ProjectSerializer, responses={201: ProjectSerializer})
     def post(self, request):
         if not can_create_projects(request.user):
-            raise PermissionDenied("Only leads and site admins can create projects.")
+            raise PermissionDenied("Only site admins can create projects (and leads, where the site allows it).")
         serializer = ProjectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = services.project_create(user=request.user, **serializer.validated_data)

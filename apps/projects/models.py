@@ -1,5 +1,10 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+# Bounds of a project's answer space (form, API and service alike).
+MAX_TERMS = 200  # labels or entity types
+MAX_TERM_LENGTH = 100
 
 
 class TaskKind(models.TextChoices):
@@ -23,9 +28,11 @@ class Project(models.Model):
     guidelines = models.TextField(blank=True)
     glossary = models.JSONField(default=list, blank=True)
     pass_threshold = models.FloatField(
-        default=0.9, help_text="An eval passes its gate only when every training point's pass rate reaches this.")
+        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="An eval passes its gate only when every training point's pass rate reaches this.")
     f1_threshold = models.FloatField(
-        default=1.0, help_text="NER: a test case passes when its entity F1 reaches this (1.0: every entity exact).")
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="NER: a test case passes when its entity F1 reaches this (1.0: every entity exact).")
     judge_rubric = models.TextField(
         blank=True, help_text="Generation: what the judge model checks when it grades an answer.")
     created_by = models.ForeignKey(
@@ -39,3 +46,10 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def kind(self):
+        """The task kind's protocol object (apps/projects/kinds): what differs by kind, for code and templates."""
+        from .kinds import kind_for
+
+        return kind_for(self)

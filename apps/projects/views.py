@@ -7,7 +7,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role
 from apps.accounts.selectors import can_create_projects, project_for_user, projects_for_user
 from apps.core.exceptions import ApplicationError
-from apps.datasets.selectors import datasets_of
 
 from . import services
 from .forms import ProjectForm
@@ -26,7 +25,7 @@ def project_list(request):
 @login_required
 def project_create(request):
     if not can_create_projects(request.user):
-        raise PermissionDenied("Only leads and site admins can create projects.")
+        raise PermissionDenied("Only site admins can create projects (and leads, where the site allows it).")
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -43,9 +42,7 @@ def project_create(request):
 @login_required
 def project_detail(request, project_id):
     project = project_for_user(request.user, project_id)
-    return render(request, "projects/detail.html", {
-        "project": project, "datasets": datasets_of(project),
-    })
+    return render(request, "projects/detail.html", {"project": project})
 
 
 @require_http_methods(["GET", "POST"])

@@ -2,9 +2,8 @@ import json
 
 from django import forms
 
-from apps.projects.kinds import answer_problems
-
 from .models import PromptStyle
+from .services import examples_problems
 
 DEFAULT_SYSTEM = "You are a careful assistant for this task.\n\nGuidelines: follow the project's guidelines."
 
@@ -27,7 +26,7 @@ class PromptVersionForm(forms.Form):
         self.project = project
 
     def clean_examples(self):
-        examples = []
+        examples, numbers = [], []
         for number, line in enumerate(self.cleaned_data["examples"].splitlines(), start=1):
             if not line.strip():
                 continue
@@ -35,12 +34,11 @@ class PromptVersionForm(forms.Form):
                 example = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise forms.ValidationError(f"Example line {number} is not valid JSON ({exc.msg}).") from exc
-            if not isinstance(example, dict) or not isinstance(example.get("text"), str):
-                raise forms.ValidationError(f'Example line {number} needs "text" and "answer".')
-            problems = answer_problems(self.project, example.get("answer"), text=example["text"])
-            if problems:
-                raise forms.ValidationError(f"Example line {number}: {problems[0]}.")
-            examples.append({"text": example["text"], "answer": example["answer"]})
+            examples.append(example)
+            numbers.append(number)
+        problems = examples_problems(self.project, examples, line_numbers=numbers)
+        if problems:
+            raise forms.ValidationError(problems[0])
         return examples
 
     @classmethod

@@ -1,10 +1,13 @@
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
-from apps.projects.kinds import kind_for
+from apps.projects.kinds import answer_problems, kind_for
 
 from .models import PromptStyle, PromptTemplate, PromptVersion
+
+MAX_EXAMPLES = 50
 
 
 @transaction.atomic
@@ -34,13 +37,41 @@ def prompt_version_create(*, template: PromptTemplate, style: str = PromptStyle.
     """
     if "{text}" not in user_template:
         raise ApplicationError("The user message must contain {text}, where the record's text goes.")
-    frozen = list(examples or []) + [_example_from(template.project, record) for record in example_records]
+    problems = examples_problems(template.project, examples or [])
+    if problems:
+        raise ApplicationError(problems[0])
+    frozen = [{"text": e["text"], "answer": e["answer"]} for e in examples or []]
+    frozen += [_example_from(template.project, record) for record in example_records]
     if style == PromptStyle.FEW_SHOT and not frozen:
         raise ApplicationError("A few-shot prompt needs at least one example.")
     PromptTemplate.objects.select_for_update().filter(id=template.id).first()
     number = (template.versions.aggregate(top=Max("number"))["top"] or 0) + 1
-    return PromptVersion.objects.create(template=template, number=number, style=style, system=system,
-                                        user_template=user_template, examples=frozen, note=note, created_by=user)
+    version = PromptVersion.objects.create(template=template, number=number, style=style, system=system,
+                                           user_template=user_template, examples=frozen, note=note, created_by=user)
+    audit_record("prompt.version_saved", project=template.project, target=version, actor=user,
+                 details={"prompt": template.name, "number": number})
+    return version
+
+
+def examples_problems(project, examples, *, line_numbers: list[int] | None = None) -> list[str]:
+    """What is wrong with few-shot examples: a list of {"text": str, "answer": a valid answer} (form and API alike).
+
+    The form passes the line each example was typed on, so its messages name lines.
+    """
+    if not isinstance(examples, list):
+        return ['Few-shot examples are a list of {"text", "answer"} objects.']
+    if len(examples) > MAX_EXAMPLES:
+        return [f"A prompt holds at most {MAX_EXAMPLES} few-shot examples."]
+    problems = []
+    for index, example in enumerate(examples):
+        name = f"Example line {line_numbers[index]}" if line_numbers else f"Example {index + 1}"
+        if not isinstance(example, dict) or not isinstance(example.get("text"), str) or "answer" not in example:
+            problems.append(f'{name} needs "text" and "answer".')
+            continue
+        answer_problem = answer_problems(project, example["answer"], text=example["text"])
+        if answer_problem:
+            problems.append(f"{name}: {answer_problem[0]}.")
+    return problems
 
 
 def _example_from(project, record) -> dict:

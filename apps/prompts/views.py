@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -6,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.params import int_param
 from apps.datasets.models import Record
 
 from . import selectors, services
@@ -77,13 +80,15 @@ def version_preview(request, version_id):
     project = version.template.project
     records = Record.objects.filter(dataset__project=project)
     record = None
-    if request.GET.get("record"):
-        record = get_object_or_404(records, id=request.GET["record"])
+    record_id = int_param(request.GET, "record")
+    if record_id is not None:
+        record = get_object_or_404(records, id=record_id)
     record = record or records.order_by("dataset_id", "position").first()
     text = record.text if record else "(an example record's text)"
     return render(request, "prompts/preview.html", {
         "project": project, "version": version, "record": record,
-        "messages": render_messages(project, version, text), "schema": schema_for(project, version),
+        "prompt_messages": render_messages(project, version, text),
+        "schema": json.dumps(schema_for(project, version), indent=2, ensure_ascii=False),
         "record_choices": records.order_by("dataset_id", "position").select_related("dataset")[:200],
     })
 
@@ -94,8 +99,8 @@ def version_diff(request, template_id):
     template = selectors.prompt_for_user(request.user, template_id)
     versions = template.versions.all()
     newest = versions.first()
-    new = get_object_or_404(versions, number=request.GET.get("new") or (newest.number if newest else 0))
-    old = get_object_or_404(versions, number=request.GET.get("old") or max(new.number - 1, 1))
+    new = get_object_or_404(versions, number=int_param(request.GET, "new", newest.number if newest else 0))
+    old = get_object_or_404(versions, number=int_param(request.GET, "old", max(new.number - 1, 1)))
     return render(request, "prompts/diff.html", {
         "project": template.project, "template": template, "old": old, "new": new, "versions": versions,
         "lines": selectors.version_diff(old, new),

@@ -7,10 +7,16 @@ from django.db.models import QuerySet
 
 from .models import TrainingExample
 
+FORMATS = ("openai", "plain")
+
 
 def openai_chat_line(example: TrainingExample) -> dict:
-    """{"messages": [...the messages sent..., {"role": "assistant", "content": "<answer JSON>"}]}"""
-    answer = json.dumps(example.answer, ensure_ascii=False)
+    """{"messages": [...the messages sent..., {"role": "assistant", "content": "<answer JSON>"}]}
+
+    The one place this line is built: exports and fine-tune training files (`tuning/training_file.py`) use it.
+    An empty answer gives an empty assistant turn, which the training file's checks name as a problem.
+    """
+    answer = json.dumps(example.answer, ensure_ascii=False) if example.answer else ""
     return {"messages": [*example.messages, {"role": "assistant", "content": answer}]}
 
 

@@ -6,16 +6,6 @@ from .models import PointStatus, Verdict
 from .selectors import SHOW_CHOICES
 
 
-def json_object(raw: str) -> dict:
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError("Not valid JSON.") from exc
-    if not isinstance(value, dict):
-        raise forms.ValidationError("Give a JSON object.")
-    return value
-
-
 def names_of(raw: str) -> list[str]:
     return [name.strip() for name in raw.splitlines() if name.strip()]
 
@@ -39,6 +29,7 @@ class GradeForm(forms.Form):
     comment = forms.CharField(required=False)
     seconds_spent = forms.FloatField(required=False)
     make_test_case = forms.BooleanField(required=False)
+    keep_as_example = forms.BooleanField(required=False)
 
     def clean_corrected_answer(self):
         raw = self.cleaned_data["corrected_answer"].strip()
@@ -59,7 +50,8 @@ class GradeForm(forms.Form):
         data = self.cleaned_data
         return {"verdict": data.get("verdict") or None, "corrected_answer": data.get("corrected_answer"),
                 "point_names": data.get("point_names") or [], "comment": data.get("comment") or "",
-                "seconds_spent": data.get("seconds_spent") or 0, "make_test_case": data.get("make_test_case")}
+                "seconds_spent": data.get("seconds_spent") or 0, "make_test_case": data.get("make_test_case"),
+                "keep_as_example": data.get("keep_as_example", False)}
 
 
 class PointForm(forms.Form):
@@ -73,51 +65,66 @@ class MergeForm(forms.Form):
     into = forms.IntegerField(label="Merge into")
 
 
-class TestCaseForm(forms.Form):
+class AnswerFormMixin:
+    """Puts the task kind's own answer field (a label select, entity rows, a text area) in `answer_field`."""
+
+    answer_field = "answer"
+    answer_label = "Answer"
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[self.answer_field] = project.kind.form_field(
+            project, label=self.answer_label, required=self.fields[self.answer_field].required)
+
+
+class TestCaseForm(AnswerFormMixin, forms.Form):
+    answer_field, answer_label = "expected", "Expected answer"
+
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    expected = forms.CharField(label="Expected answer (JSON)", help_text='e.g. {"label": "billing"}')
+    expected = forms.Field()
     paraphrase_group = forms.CharField(required=False, max_length=100,
                                        help_text="Variants with the same group must get the same answer.")
     points = forms.CharField(required=False, help_text="Training point names, one per line.",
                              widget=forms.Textarea(attrs={"rows": 2}))
 
-    def clean_expected(self):
-        return json_object(self.cleaned_data["expected"])
-
     def clean_points(self):
         return names_of(self.cleaned_data["points"])
 
 
-class ExampleForm(forms.Form):
+class ExampleForm(AnswerFormMixin, forms.Form):
     """A training example written by hand: the text is sent with a prompt version's messages."""
 
     prompt_version = forms.ModelChoiceField(queryset=None, help_text="Its messages are what the example teaches.")
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    answer = forms.CharField(label="Answer (JSON)", help_text='e.g. {"label": "billing"}')
+    answer = forms.Field()
     points = forms.CharField(required=False, help_text="Training point names, one per line.",
                              widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, project, **kwargs):
         from apps.prompts.selectors import versions_in_project
 
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, project=project, **kwargs)
         self.fields["prompt_version"].queryset = versions_in_project(project)
 
-    def clean_answer(self):
-        return json_object(self.cleaned_data["answer"])
-
     def clean_points(self):
         return names_of(self.cleaned_data["points"])
 
 
-class ExampleEditForm(forms.Form):
-    answer = forms.CharField(label="Answer (JSON)")
+class ExampleEditForm(AnswerFormMixin, forms.Form):
+    answer = forms.Field()
     points = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    def clean_answer(self):
-        return json_object(self.cleaned_data["answer"])
 
     def clean_points(self):
         return names_of(self.cleaned_data["points"])
+
+
+class AdjudicateForm(AnswerFormMixin, forms.Form):
+    """A lead's decision on a disagreement: the verdict, and the right answer when it is not the model's."""
+
+    answer_field, answer_label = "corrected_answer", "Right answer"
+
+    verdict = forms.ChoiceField(choices=Verdict.choices)
+    corrected_answer = forms.Field(required=False)
 
 
 class TestCaseImportForm(forms.Form):

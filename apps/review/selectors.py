@@ -1,12 +1,10 @@
-"""Reads of the review loop: the queue, the screen's data, training points, agreement."""
+"""Reads of the review loop: the queue, training points, agreement and reviewer activity."""
 
-import re
-from collections import Counter, defaultdict
-from datetime import timedelta
-from itertools import combinations
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -14,13 +12,11 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.db import Percentile, has_percentile, percentile_of_sorted
-from apps.projects.kinds import kind_for
-from apps.projects.kinds.ner import answer_spans
 from apps.runs.models import Output, OutputStatus, Run
 
+from .agreement import agreement_figures
 from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
 
-LEASE_SECONDS = 600
 SHOW_CHOICES = [("ungraded", "Not graded by me"), ("all", "All outputs"), ("failed", "Failed"),
                 ("invalid", "Invalid answers or errors")]
 
@@ -70,7 +66,7 @@ def review_outputs(run: Run, reviewer, *, show: str = "ungraded", label: str = "
     elif show == "invalid":
         outputs = outputs.filter(status__in=[OutputStatus.INVALID, OutputStatus.ERROR])
     if label:
-        outputs = outputs.filter(answer__label=label)
+        outputs = outputs.filter(**run.project.kind.filter_lookup(label))
     if point_id:
         outputs = outputs.filter(Exists(Grade.objects.filter(output=OuterRef("pk"), points=point_id)))
     if graded_by:
@@ -78,38 +74,16 @@ def review_outputs(run: Run, reviewer, *, show: str = "ungraded", label: str = "
     return outputs.order_by("id")
 
 
-def queue_next(run: Run, reviewer, *, after_id: int = 0, **filters) -> Output | None:
-    """The next output for this reviewer after `after_id`, wrapping round to the start.
-
-    With one review per output, an output shown to one reviewer is held for them for a
-    while (a lease in the cache), so two reviewers working the same run see different outputs.
-    """
+def queue_candidates(run: Run, reviewer, *, after_id: int = 0, **filters) -> list[list[int]]:
+    """The ids a reviewer may be given next, in the order to try them: the first 50 waiting for them, or (for
+    other views) the next 50 after `after_id` and then the first 50, wrapping round. Leases are not looked at
+    here: `queue.queue_take` leases the first free one."""
     outputs = review_outputs(run, reviewer, **filters)
     # What waits for this reviewer needs no cursor: a graded output leaves that queue. Other views are
     # walked in id order from the current output, wrapping round to the start.
     starts = (None,) if filters.get("show", "ungraded") == "ungraded" else (after_id, 0)
-    for start in starts:
-        page = outputs if start is None else outputs.filter(id__gt=start)
-        chosen = _first_free(run, reviewer, list(page.values_list("id", flat=True)[:50]))
-        if chosen:
-            return Output.objects.select_related("record").get(id=chosen)
-    return None
-
-
-def _first_free(run: Run, reviewer, candidate_ids: list[int]) -> int | None:
-    if run.reviews_per_output > 1:
-        return candidate_ids[0] if candidate_ids else None
-    holders = cache.get_many([_lease_key(i) for i in candidate_ids])
-    for output_id in candidate_ids:
-        key = _lease_key(output_id)
-        holder = holders.get(key)
-        if holder == reviewer.id or (holder is None and cache.add(key, reviewer.id, LEASE_SECONDS)):
-            return output_id
-    return None
-
-
-def _lease_key(output_id: int) -> str:
-    return f"review-lease:{output_id}"
+    return [list((outputs if start is None else outputs.filter(id__gt=start)).values_list("id", flat=True)[:50])
+            for start in starts]
 
 
 def neighbour_ids(outputs: QuerySet[Output], output: Output) -> tuple[int | None, int | None]:
@@ -122,70 +96,37 @@ def my_grade(output: Output, reviewer) -> Grade | None:
     return Grade.objects.filter(output=output, reviewer=reviewer).prefetch_related("points").first()
 
 
+def runs_waiting_for(project, reviewer) -> list[dict]:
+    """The project's runs with outputs waiting for this reviewer's grade, and how many, newest run first."""
+    mine = Grade.objects.filter(output=OuterRef("pk"), reviewer=reviewer)
+    waiting = (Output.objects.filter(run__project=project, review_count__lt=F("run__reviews_per_output"))
+               .exclude(Exists(mine)).values("run").annotate(waiting=Count("id")).order_by("-run"))
+    runs = {run.id: run for run in Run.objects.filter(id__in=[row["run"] for row in waiting])
+            .select_related("prompt_version__template", "model")}
+    return [{"run": runs[row["run"]], "waiting": row["waiting"]} for row in waiting]
+
+
+def lease_key(output_id: int) -> str:
+    return f"review-lease:{output_id}"
+
+
+def held_by_others(run: Run, reviewer) -> list[dict]:
+    """Outputs waiting for this reviewer that others hold right now: who holds each, and until when."""
+    ids = list(review_outputs(run, reviewer).values_list("id", flat=True)[:200])
+    holders = cache.get_many([lease_key(i) for i in ids])
+    held = []
+    for output_id in ids:
+        holder = holders.get(lease_key(output_id))
+        if isinstance(holder, dict) and holder.get("user") != reviewer.id:
+            held.append({"output_id": output_id, "name": holder.get("name", "someone"),
+                         "until": datetime.fromtimestamp(holder["until"], tz=UTC)})
+    return held
+
+
 def queue_counts(run: Run, reviewer) -> dict:
     total = run.total  # fixed at launch; counting the outputs would cost a scan of the run
     mine = Grade.objects.filter(output__run=run, reviewer=reviewer).count()
     return {"total": total, "mine": mine}
-
-
-# --- what the screen shows ---------------------------------------------------------------
-
-def text_segments(text: str, *, glossary: list[dict], spans: list[dict]) -> list[dict]:
-    """Cut the text where a glossary term or an entity span starts or ends.
-
-    Each piece: {"text", "start", "end", "span": index or None, "term": definition or None}.
-    One pass over the text, whatever its length and however many spans it has.
-    """
-    terms = glossary_matches(text, glossary)
-    cuts = {0, len(text)}
-    for item in (*spans, *terms):
-        cuts.update((item["start"], item["end"]))
-    cuts = sorted(c for c in cuts if 0 <= c <= len(text))
-    span_at = _index_by_position(spans, cuts)
-    term_at = _index_by_position(terms, cuts)
-    segments = []
-    for start, end in zip(cuts, cuts[1:], strict=False):
-        if start == end:
-            continue
-        term = term_at.get(start)
-        segments.append({"text": text[start:end], "start": start, "end": end, "span": span_at.get(start),
-                         "term": terms[term]["definition"] if term is not None else None})
-    return segments
-
-
-def _index_by_position(items: list[dict], cuts: list[int]) -> dict[int, int]:
-    """For each cut position, the index of the item covering the piece that starts there."""
-    covering: dict[int, int] = {}
-    ordered = sorted(range(len(items)), key=lambda i: items[i]["start"])
-    position = 0
-    for cut in cuts:
-        while position < len(ordered) and items[ordered[position]]["end"] <= cut:
-            position += 1
-        if position < len(ordered) and items[ordered[position]]["start"] <= cut < items[ordered[position]]["end"]:
-            covering[cut] = ordered[position]
-    return covering
-
-
-def glossary_matches(text: str, glossary: list[dict]) -> list[dict]:
-    definitions = {g["term"].lower(): g["definition"] for g in glossary if g.get("term")}
-    if not definitions:
-        return []
-    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(definitions, key=len, reverse=True))
-                         + r")\b", re.IGNORECASE)
-    return [{"start": m.start(), "end": m.end(), "definition": definitions[m.group(0).lower()]}
-            for m in pattern.finditer(text)]
-
-
-def screen_spans(project, output: Output, grade: Grade | None) -> list[dict]:
-    """The entity spans to show: the reviewer's correction if any, else the model's answer."""
-    if project.task_kind != "ner":
-        return []
-    answer = grade.corrected_answer if grade and grade.corrected_answer is not None else output.answer
-    return answer_spans(answer, output.record.text)
-
-
-def answer_summary(project, answer) -> str:
-    return kind_for(project).answer_summary(answer)
 
 
 # --- training points ---------------------------------------------------------------------
@@ -200,64 +141,21 @@ def points_of(project) -> QuerySet[TrainingPoint]:
 
 # --- agreement ---------------------------------------------------------------------------
 
-def cohen_kappa(pairs: list[tuple]) -> float | None:
-    """Cohen's kappa of two raters over items rated by both: (observed - chance) / (1 - chance)."""
-    if not pairs:
-        return None
-    n = len(pairs)
-    observed = sum(1 for a, b in pairs if a == b) / n
-    left, right = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
-    chance = sum(left[c] * right[c] for c in set(left) | set(right)) / (n * n)
-    if chance == 1:
-        return 1.0 if observed == 1 else 0.0
-    return (observed - chance) / (1 - chance)
-
-
-def fleiss_kappa(items: list[list]) -> float | None:
-    """Fleiss' kappa over items each rated by the same number (at least 2) of raters."""
-    items = [ratings for ratings in items if len(ratings) >= 2]
-    if not items:
-        return None
-    raters = min(len(r) for r in items)
-    items = [r[:raters] for r in items]
-    n = len(items)
-    categories = Counter(c for ratings in items for c in ratings)
-    p_bar = sum((sum(v * v for v in Counter(r).values()) - raters) / (raters * (raters - 1)) for r in items) / n
-    p_e = sum((count / (n * raters)) ** 2 for count in categories.values())
-    if p_e == 1:
-        return 1.0 if p_bar == 1 else 0.0
-    return (p_bar - p_e) / (1 - p_e)
-
-
-def _label_of(grade: Grade) -> str:
+def _answer_of(grade: Grade, kind) -> str:
+    """The identity of the answer a reviewer stands by: their correction, else the model's answer."""
     answer = grade.corrected_answer if grade.corrected_answer is not None else grade.output.answer
-    return str((answer or {}).get("label", "")) if isinstance(answer, dict) else ""
+    return kind.identity(answer) if isinstance(answer, dict) else ""
 
 
 def agreement(project) -> dict:
-    """Kappa on verdicts and on labels: overall (Fleiss) and for each pair of reviewers (Cohen)."""
+    """Kappa on verdicts and on answers: overall (Fleiss) and for each pair of reviewers (Cohen)."""
     grades = Grade.objects.filter(output__run__project=project).select_related("output", "reviewer")
-    by_output: dict[int, dict] = defaultdict(dict)
+    ratings: dict[int, dict] = defaultdict(dict)
     names = {}
     for grade in grades:
-        by_output[grade.output_id][grade.reviewer_id] = grade
+        ratings[grade.output_id][grade.reviewer_id] = (grade.verdict, _answer_of(grade, project.kind))
         names[grade.reviewer_id] = grade.reviewer.username
-    shared = {o: g for o, g in by_output.items() if len(g) >= 2}
-    pairs = []
-    for first, second in combinations(sorted(names), 2):
-        both = [(g[first], g[second]) for g in shared.values() if first in g and second in g]
-        if both:
-            pairs.append({
-                "reviewers": (names[first], names[second]), "items": len(both),
-                "verdict_kappa": cohen_kappa([(a.verdict, b.verdict) for a, b in both]),
-                "label_kappa": cohen_kappa([(_label_of(a), _label_of(b)) for a, b in both]),
-            })
-    return {
-        "outputs": len(shared),
-        "verdict_kappa": fleiss_kappa([[g.verdict for g in gs.values()] for gs in shared.values()]),
-        "label_kappa": fleiss_kappa([[_label_of(g) for g in gs.values()] for gs in shared.values()]),
-        "pairs": pairs,
-    }
+    return agreement_figures(ratings, names)
 
 
 def disagreements(project) -> list[Output]:
@@ -267,8 +165,8 @@ def disagreements(project) -> list[Output]:
     result = []
     for output in outputs.prefetch_related("grades__reviewer"):
         grades = list(output.grades.all())
-        labels = {_label_of(g) for g in grades}
-        if output.verdicts > 1 or len(labels) > 1:
+        answers = {_answer_of(g, project.kind) for g in grades}
+        if output.verdicts > 1 or len(answers) > 1:
             output.review_grades = grades
             result.append(output)
     return result

@@ -1,19 +1,20 @@
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, members_of, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.params import choice_param, int_param
 from apps.runs.selectors import run_for_user
 
 from . import exporters, selectors, services
 from .forms import (
+    AdjudicateForm,
     ExampleEditForm,
     ExampleForm,
     GradeForm,
@@ -23,6 +24,8 @@ from .forms import (
     TestCaseForm,
     TestCaseImportForm,
 )
+from .queue import queue_take, review_lease_renew
+from .screen import screen_context
 
 # --- the review screen -------------------------------------------------------------------
 
@@ -34,8 +37,30 @@ def _review_url(run, output_id, query: str) -> str:
 def _filters_and_query(request) -> tuple[dict, str]:
     params = request.GET if request.method == "GET" else request.POST
     form = ReviewFilterForm(params)
-    query = "&".join(f"{k}={params[k]}" for k in ("show", "label", "point", "by") if params.get(k))
+    # Encoded, so that whatever was typed stays a query string (and a header value: HX-Push-Url).
+    query = urlencode([(k, params[k]) for k in ("show", "label", "point", "by") if params.get(k)])
     return form.filters(), query
+
+
+def _leases(run, filters) -> bool:
+    """Only a reviewer working the queue of outputs waiting for them holds what they see; a lead or admin who
+    looks, and anyone browsing another view, takes nothing away from the reviewers."""
+    return filters.get("show", "ungraded") == "ungraded" and not has_role(run.project, Role.LEAD)
+
+
+def _done_context(request, run, query) -> dict:
+    return {"run": run, "project": run.project, "query": query, "counts": selectors.queue_counts(run, request.user),
+            "held": selectors.held_by_others(run, request.user)}
+
+
+@require_POST
+@login_required
+def review_lease(request, run_id, output_id):
+    """The open review screen renews its lease every so often (204); 409 when someone else holds the output."""
+    run = run_for_user(request.user, run_id)
+    output = selectors.output_in_run(run, output_id)
+    renewed = review_lease_renew(output=output, reviewer=request.user)
+    return HttpResponse(status=204 if renewed else 409)
 
 
 @require_GET
@@ -43,10 +68,9 @@ def _filters_and_query(request) -> tuple[dict, str]:
 def review_start(request, run_id):
     run = run_for_user(request.user, run_id)
     filters, query = _filters_and_query(request)
-    output = selectors.queue_next(run, request.user, **filters)
+    output = queue_take(run=run, reviewer=request.user, lease=_leases(run, filters), **filters)
     if output is None:
-        return render(request, "review/done.html", {"run": run, "project": run.project, "query": query,
-                                                    "counts": selectors.queue_counts(run, request.user)})
+        return render(request, "review/done.html", _done_context(request, run, query))
     return redirect(_review_url(run, output.id, query))
 
 
@@ -59,31 +83,11 @@ def review_output(request, run_id, output_id):
     return _render_screen(request, run, output, filters, query)
 
 
-def _render_screen(request, run, output, filters, query, notes=(), status=200):
-    project = run.project
-    grade = selectors.my_grade(output, request.user)
-    sequence = selectors.review_outputs(run, request.user, **{**filters, "show": "all"}
-                                        if filters["show"] == "ungraded" else filters)
-    previous_id, next_id = selectors.neighbour_ids(sequence, output)
-    spans = selectors.screen_spans(project, output, grade)
-    model_spans = selectors.screen_spans(project, output, None)
-    context = {
-        "run": run, "project": project, "output": output, "record": output.record, "grade": grade,
-        "segments": selectors.text_segments(output.record.text, glossary=project.glossary, spans=spans),
-        "spans": spans, "model_spans": model_spans,
-        "answer_summary": selectors.answer_summary(project, output.answer),
-        "expected": output.record.label or "", "points": project.training_points.exclude(status="archived"),
-        "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
-        "counts": selectors.queue_counts(run, request.user), "notes": notes, "is_lead": has_role(project, Role.LEAD),
-        "show_choices": selectors.SHOW_CHOICES, "reviewers": members_of(project),
-        "screen_data": json.dumps({"kind": project.task_kind, "labels": project.labels,
-                                   "entity_types": project.entity_types, "spans": spans,
-                                   "model_spans": model_spans,
-                                   "text": output.record.text if project.task_kind == "ner" else "",
-                                   "terms": selectors.glossary_matches(output.record.text, project.glossary)
-                                   if project.task_kind == "ner" else []}),
-    }
+def _render_screen(request, run, output, filters, query, notes=(), status=200, refused=()):
+    context = screen_context(run=run, output=output, reviewer=request.user, filters=filters, query=query)
     template = "review/_panel.html" if request.htmx else "review/screen.html"
+    context.update({"notes": notes, "refused": refused,
+                    "renews_lease": _leases(run, filters) and run.reviews_per_output == 1})
     response = render(request, template, context, status=status)
     if request.htmx:
         response["HX-Push-Url"] = _review_url(run, output.id, query)
@@ -103,21 +107,24 @@ def review_grade(request, run_id, output_id):
         result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
     except ApplicationError as exc:
         return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
-    following = selectors.queue_next(run, request.user, after_id=output.id, **filters)
+    following = queue_take(run=run, reviewer=request.user, after_id=output.id,
+                           lease=_leases(run, filters), **filters)
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
-                "run": run, "project": run.project, "query": query, "notes": result.notes,
-                "counts": selectors.queue_counts(run, request.user)})
+                **_done_context(request, run, query), "notes": result.notes, "refused": result.refused})
             response["HX-Push-Url"] = reverse("review:start", args=[run.id]) + (f"?{query}" if query else "")
             return response
         return redirect(reverse("review:start", args=[run.id]) + (f"?{query}" if query else ""))
     if not request.htmx:
         for note in result.notes:
             messages.info(request, note)
+        for refusal in result.refused:
+            messages.error(request, f"Not saved: {refusal}")
         return redirect(_review_url(run, following.id, query))
     return _render_screen(request, run, selectors.output_in_run(run, following.id), filters, query,
-                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes])
+                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes],
+                          refused=result.refused)
 
 
 def _errors(form) -> list[str]:
@@ -132,7 +139,7 @@ def review_undo(request, run_id):
     output = services.grade_undo(reviewer=request.user, run=run)
     if output is None:
         notes = ["Nothing to undo."]
-        output = selectors.queue_next(run, request.user, **filters)
+        output = queue_take(run=run, reviewer=request.user, **filters)
         if output is None:
             return redirect("review:start", run_id=run.id)
     else:
@@ -232,8 +239,8 @@ def example_list(request, project_id):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
     examples = project.training_examples.prefetch_related("points")
-    point_id = request.GET.get("point")
-    if point_id:
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
         examples = examples.filter(points=point_id)
     return render(request, "review/examples.html", {
         "project": project, "examples": examples[:500], "points": project.training_points.all(),
@@ -245,9 +252,8 @@ def example_list(request, project_id):
 @login_required
 def example_edit(request, example_id):
     example = selectors.example_for_user(request.user, example_id, role=Role.LEAD)
-    initial = {"answer": json.dumps(example.answer, ensure_ascii=False),
-               "points": "\n".join(p.name for p in example.points.all())}
-    form = ExampleEditForm(request.POST or None, initial=initial)
+    initial = {"answer": example.answer, "points": "\n".join(p.name for p in example.points.all())}
+    form = ExampleEditForm(request.POST or None, initial=initial, project=example.project)
     if request.method == "POST" and form.is_valid():
         try:
             points = services.points_by_names(project=example.project, names=form.cleaned_data["points"],
@@ -261,14 +267,53 @@ def example_edit(request, example_id):
                                                         "form": form})
 
 
+@require_POST
+@login_required
+def example_delete(request, example_id):
+    example = selectors.example_for_user(request.user, example_id, role=Role.LEAD)
+    services.training_example_delete(example=example)
+    messages.success(request, f"Deleted training example #{example_id}.")
+    return redirect("review:examples", project_id=example.project_id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def test_case_edit(request, case_id):
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+    initial = {"text": case.text, "expected": case.expected, "paraphrase_group": case.paraphrase_group,
+               "points": "\n".join(p.name for p in case.points.all())}
+    form = TestCaseForm(request.POST or None, initial=initial, project=case.project)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            points = services.points_by_names(project=case.project, names=data["points"], user=request.user)
+            services.test_case_update(case=case, text=data["text"], expected=data["expected"], points=points,
+                                      paraphrase_group=data["paraphrase_group"])
+            messages.success(request, f"Saved test case #{case.id}.")
+            return redirect("review:test_cases", project_id=case.project_id)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    return render(request, "review/test_case_form.html", {"project": case.project, "case": case, "form": form})
+
+
+@require_POST
+@login_required
+def test_case_delete(request, case_id):
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+    services.test_case_delete(case=case)
+    messages.success(request, f"Deleted test case #{case_id}.")
+    return redirect("review:test_cases", project_id=case.project_id)
+
+
 @require_GET
 @login_required
 def example_export(request, project_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
-    export_format = request.GET.get("format", "openai")
+    export_format = choice_param(request.GET, "format", exporters.FORMATS, default="openai")
     examples = project.training_examples.all()
-    if request.GET.get("point"):
-        examples = examples.filter(points=request.GET["point"])
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
+        examples = examples.filter(points=point_id)
     response = StreamingHttpResponse(exporters.training_examples(examples, export_format),
                                      content_type="application/jsonl; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="training-examples-{export_format}.jsonl"'
@@ -279,7 +324,7 @@ def example_export(request, project_id):
 @login_required
 def test_case_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    form = TestCaseForm(request.POST or None)
+    form = TestCaseForm(request.POST or None, project=project)
     if request.method == "POST":
         project_for_user(request.user, project_id, role=Role.LEAD)
         if form.is_valid():
@@ -294,8 +339,9 @@ def test_case_list(request, project_id):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
     cases = project.test_cases.prefetch_related("points")
-    if request.GET.get("point"):
-        cases = cases.filter(points=request.GET["point"])
+    point_id = int_param(request.GET, "point")
+    if point_id is not None:
+        cases = cases.filter(points=point_id)
     return render(request, "review/test_cases.html", {
         "project": project, "cases": cases[:500], "form": form, "import_form": TestCaseImportForm(),
         "is_lead": has_role(project, Role.LEAD),
@@ -328,6 +374,7 @@ def agreement(request, project_id):
     return render(request, "review/agreement.html", {
         "project": project, "agreement": selectors.agreement(project),
         "disagreements": selectors.disagreements(project)[:100], "members": members_of(project),
+        "adjudicate_form": AdjudicateForm(project=project, auto_id=False),
     })
 
 
@@ -336,10 +383,12 @@ def agreement(request, project_id):
 def adjudicate(request, project_id, output_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
     output = selectors.output_in_project(project, output_id)
-    label = request.POST.get("label")
+    form = AdjudicateForm(request.POST, project=project)
+    if not form.is_valid():
+        messages.error(request, "Say pass or fail. " + " ".join(_errors(form)))
+        return redirect("review:agreement", project_id=project.id)
     try:
-        services.adjudicate(output=output, lead=request.user, verdict=request.POST.get("verdict", ""),
-                            corrected_answer={"label": label} if label else None)
+        services.adjudicate(output=output, lead=request.user, **form.cleaned_data)
         messages.success(request, "Decided.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -5,4 +5,9 @@ class RunsConfig(AppConfig):
     name = "apps.runs"
 
     def ready(self):
-        from . import signals  # noqa: F401 - resume interrupted runs when a worker starts
+        from apps.core import jobs
+
+        from .models import Run
+        from .services import run_enqueue
+
+        jobs.register(Run, noun="run", enqueue=run_enqueue, queue_of=lambda _run: jobs.default_queue())

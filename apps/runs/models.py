@@ -1,19 +1,10 @@
 from django.conf import settings
 from django.db import models
 
-
-class RunStatus(models.TextChoices):
-    QUEUED = "QUEUED", "Queued"
-    RUNNING = "RUNNING", "Running"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
-    CANCELLED = "CANCELLED", "Cancelled"
+from apps.core.models import Job
 
 
-ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
-class Run(models.Model):
+class Run(Job):
     """A prompt version × a model × records × repeats, executed as a Celery job.
 
     The records are fixed at launch (`record_ids`), so a run is reproducible even when its
@@ -22,8 +13,8 @@ class Run(models.Model):
     """
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="runs")
-    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="runs")
-    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.RESTRICT, related_name="runs")
+    model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="runs")
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="runs")
     selection = models.JSONField(default=dict, blank=True, help_text="The filters that chose the records.")
@@ -34,26 +25,15 @@ class Run(models.Model):
                                  "as invalid (its tokens and time count in the output's).")
     reviews_per_output = models.PositiveSmallIntegerField(
         default=1, help_text="How many reviewers grade each output (2 or more measures agreement).")
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Run {self.id}: {self.prompt_version} × {self.model}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
 
 
 class OutputStatus(models.TextChoices):

@@ -41,7 +41,7 @@ def outputs_filtered(run: Run, *, status: str = "", label: str = "", q: str = ""
     if status:
         outputs = outputs.filter(status=status)
     if label:
-        outputs = outputs.filter(answer__label=label)
+        outputs = outputs.filter(**run.project.kind.filter_lookup(label))
     if q:
         outputs = outputs.filter(Q(record__text__icontains=q) | Q(raw_text__icontains=q))
     return outputs

@@ -5,15 +5,18 @@ import logging
 from django.db import transaction
 from django.db.models import F
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import default_queue, job_cancel, job_claim, job_enqueue, job_finish, job_is_alive, job_requeue
+from apps.core.models import JobStatus
 from apps.datasets.models import Record
 from apps.datasets.selectors import records_filtered
 from apps.llm.models import Provider
-from apps.projects.kinds import answer_problems
+from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 
-from .jobs import answer_stream, job_cancel, job_claim, job_finish, job_is_alive, job_requeue, jobs_resume_interrupted
-from .models import Output, Run, RunStatus
+from .answering import answer_stream
+from .models import Output, Run
 from .selectors import output_counts
 
 logger = logging.getLogger(__name__)
@@ -32,20 +35,30 @@ def run_create(*, project, prompt_version, model, dataset, split: str | None = N
         raise ApplicationError(f"Repeats must be between 1 and {MAX_REPEATS}.")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ApplicationError(f"Concurrency must be between 1 and {MAX_CONCURRENCY}.")
-    if model.provider == Provider.LOCAL:
-        concurrency = 1  # the bundled model runs in-process and already uses every core
+    concurrency, notices = concurrency_honoured(model, concurrency)
     record_ids = list(records_filtered(dataset, q=q, label=label, split=split).values_list("id", flat=True))
     if not record_ids:
         raise ApplicationError("No record matches this selection: choose another dataset, split or filter.")
     run = Run.objects.create(
         project=project, prompt_version=prompt_version, model=model, dataset=dataset,
         selection={"split": split, "q": q, "label": label}, record_ids=record_ids, repeats=repeats,
-        concurrency=concurrency, repair=repair, reviews_per_output=max(1, reviews_per_output), total=len(record_ids) * repeats,
-        created_by=user,
+        concurrency=concurrency, repair=repair, reviews_per_output=max(1, reviews_per_output),
+        total=len(record_ids) * repeats,
+        created_by=user, notices=notices,
     )
     if launch:
-        run_enqueue(run=run)
+        run_enqueue(run)
+    audit_record("run.launched", project=project, target=run, details={"model": model.id, "records": run.total})
     return run
+
+
+def concurrency_honoured(model, asked: int) -> tuple[int, list[str]]:
+    """The concurrency a job of `model` can use, and a notice for its page when that is less than was asked."""
+    if model.provider == Provider.LOCAL and asked > 1:
+        # The bundled model runs inside the worker and already uses every core.
+        return 1, [f"Concurrency {asked} was asked; the bundled model answers one request at a time, so this "
+                   "job uses 1."]
+    return asked, []
 
 
 def _check_parts(project, prompt_version, model, dataset) -> None:
@@ -57,29 +70,27 @@ def _check_parts(project, prompt_version, model, dataset) -> None:
         raise ApplicationError("Choose a dataset of this project.")
 
 
-def run_enqueue(*, run: Run, countdown: float = 0) -> None:
+def run_enqueue(run: Run, *, countdown: float = 0) -> None:
     from .tasks import run_execute_task
 
-    transaction.on_commit(lambda: run_execute_task.apply_async((run.id,), countdown=countdown))
+    job_enqueue(run_execute_task, run, queue=default_queue(), countdown=countdown)
 
 
 def run_cancel(*, run: Run) -> bool:
     """Stop a queued or running run; the outputs it has are kept. The worker stops within about a second."""
-    return job_cancel(run)
+    cancelled = job_cancel(run)
+    if cancelled:
+        audit_record("run.cancelled", project=run.project, target=run)
+    return cancelled
 
 
 def run_resume(*, run: Run) -> None:
     """Queue a failed, cancelled or stalled run again: it answers only the pairs that have no output yet."""
-    job_requeue(run, noun="run", enqueue=lambda job: run_enqueue(run=job))
+    job_requeue(run)
 
 
 def run_is_alive(run: Run) -> bool:
     return job_is_alive(run)
-
-
-def runs_resume_interrupted() -> int:
-    """Queue every run left RUNNING (its worker may have died); live ones are looked at again later."""
-    return jobs_resume_interrupted(Run, enqueue=lambda job, countdown: run_enqueue(run=job, countdown=countdown))
 
 
 # --- execution ---------------------------------------------------------------------------
@@ -93,7 +104,7 @@ def run_execute(*, run_id: int) -> Run:
         _answer_pending(run)
     except Exception as exc:  # noqa: BLE001 - the run must end visibly, its outputs kept
         logger.exception("Run %s failed", run_id)
-        job_finish(run, RunStatus.FAILED, error=f"The run stopped: {exc}")
+        job_finish(run, JobStatus.FAILED, error=f"The run stopped: {exc}")
         return run
     _run_finish_after_answers(run)
     return run
@@ -124,8 +135,7 @@ def _answer_pending(run: Run) -> None:
             if text is None:
                 continue  # the record was deleted since the run was launched
             messages = render_messages(project, version, text)
-            yield (record_id, repeat, messages), messages, lambda answer, text=text: answer_problems(
-                project, answer, text=text)
+            yield (record_id, repeat, messages), messages, AnswerCheck(project, text=text)
 
     answer_stream(run, model=run.model, concurrency=run.concurrency, prompts=prompts(),
                   schema=schema_for(project, version), save=lambda arrived: _save_outputs(run, arrived))
@@ -143,18 +153,53 @@ def _save_outputs(run: Run, arrived: list[tuple]) -> None:
 
 
 def _run_finish_after_answers(run: Run) -> None:
-    current = Run.objects.get(id=run.id)
-    if current.status != RunStatus.RUNNING:
-        return  # cancelled while it ran
     counts = output_counts(run)
-    done = counts["done"]
-    if done and counts["error"] == done:
-        first = run.outputs.exclude(error="").values_list("error", flat=True).first()
-        job_finish(run, RunStatus.FAILED, error=f"All {done} model calls failed. The first error: {first}")
-    else:
-        job_finish(run, RunStatus.SUCCEEDED)
+    first_error = run.outputs.exclude(error="").values_list("error", flat=True).first
+    status, error = finish_status(done=counts["done"], errors=counts["error"], first_error=first_error)
+    job_finish(run, status, error=error)  # does nothing when the run was cancelled while it ran
+
+
+def finish_status(*, done: int, errors: int, first_error) -> tuple[str, str]:
+    """How a generation job ends: FAILED when every model call failed, COMPLETED_WITH_ERRORS when some did.
+
+    `first_error()` gives the first failed call's error, asked only when there is one.
+    """
+    if not errors:
+        return JobStatus.SUCCEEDED, ""
+    if errors == done:
+        return JobStatus.FAILED, f"All {done} model calls failed. The first error: {first_error()}"
+    return JobStatus.COMPLETED_WITH_ERRORS, f"{errors} of {done} model calls failed. The first error: {first_error()}"
 
 
 def output_review_count_add(*, output_id: int, delta: int) -> None:
     """Keep an output's count of grades (the review queue reads it); called by the review app."""
     Output.objects.filter(id=output_id).update(review_count=F("review_count") + delta)
+
+
+TRAFFIC = "traffic"
+
+
+def run_for_traffic(*, project, dataset, prompt_version, model, user=None) -> Run:
+    """The run that collects answers given elsewhere (a deployment's sampled calls) so review grades them like any
+    output. It never executes: it is created finished and grows by `output_append`."""
+    run = Run.objects.filter(project=project, dataset=dataset, prompt_version=prompt_version, model=model,
+                             selection__source=TRAFFIC).first()
+    if run is None:
+        run = Run.objects.create(project=project, dataset=dataset, prompt_version=prompt_version, model=model,
+                                 selection={"source": TRAFFIC}, record_ids=[], total=0, concurrency=1,
+                                 status=JobStatus.SUCCEEDED, created_by=user)
+    return run
+
+
+@transaction.atomic
+def output_append(*, run: Run, record: Record, messages: list, raw_text: str, answer, status: str,
+                  problems: list, error: str = "", latency_ms: int = 0, input_tokens: int = 0,
+                  output_tokens: int = 0) -> Output:
+    """Add an answer given outside the run (see `run_for_traffic`) as its output for `record`."""
+    locked = Run.objects.select_for_update().get(id=run.id)
+    locked.record_ids = [*locked.record_ids, record.id]
+    locked.total += 1
+    locked.save(update_fields=["record_ids", "total"])
+    return Output.objects.create(run=run, record=record, messages=messages, raw_text=raw_text, answer=answer,
+                                 status=status, problems=problems, error=error, latency_ms=latency_ms,
+                                 input_tokens=input_tokens, output_tokens=output_tokens)

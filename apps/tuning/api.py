@@ -6,6 +6,8 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.exceptions import ApplicationError
+from apps.core.params import MAX_ID
 from apps.llm.selectors import models_for_project
 
 from . import selectors, services
@@ -23,11 +25,29 @@ class JobSerializer(serializers.ModelSerializer):
                   "started_at", "finished_at"]
 
 
+class HyperparametersSerializer(serializers.Serializer):
+    """Documents the names and bounds; services.hyperparameters_clean checks them (for the form too)."""
+
+    locals().update({
+        name: (serializers.IntegerField if kind is int else serializers.FloatField)(
+            min_value=low, max_value=high, required=False)
+        for name, (kind, low, high) in services.BOUNDS.items()})
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("An object of hyperparameters.")
+        try:
+            return services.hyperparameters_clean(data)
+        except ApplicationError as exc:
+            raise serializers.ValidationError(exc.problems) from None
+
+
 class LaunchSerializer(serializers.Serializer):
-    base_model = serializers.IntegerField()
+    base_model = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     backend = serializers.ChoiceField(choices=Backend.choices)
-    points = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    hyperparameters = serializers.DictField(required=False, default=dict)
+    points = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                   default=list, max_length=1000)
+    hyperparameters = HyperparametersSerializer(required=False, default=dict)
 
 
 class JobListApi(APIView):
@@ -46,7 +66,10 @@ class JobListApi(APIView):
         base = models_for_project(project).filter(id=data["base_model"]).first()
         if base is None:
             raise serializers.ValidationError({"base_model": "No such model in this project."})
-        points = project.training_points.filter(id__in=data["points"])
+        points = list(project.training_points.filter(id__in=data["points"]))
+        unknown = sorted(set(data["points"]) - {point.id for point in points})
+        if unknown:
+            raise serializers.ValidationError({"points": f"No such training points in this project: {unknown}."})
         job = services.finetune_launch(project=project, base_model=base, backend=data["backend"], points=points,
                                        hyperparameters=data["hyperparameters"], user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

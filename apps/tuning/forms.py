@@ -3,6 +3,11 @@ from django import forms
 from apps.llm.selectors import models_for_project
 
 from .models import Backend
+from .services import BOUNDS
+
+
+def _bounds(name: str) -> dict:
+    return {"min_value": BOUNDS[name][1], "max_value": BOUNDS[name][2]}
 
 
 class LaunchForm(forms.Form):
@@ -11,13 +16,14 @@ class LaunchForm(forms.Form):
     points = forms.ModelMultipleChoiceField(queryset=None, required=False, label="Training points",
                                             help_text="Leave empty to use every training example.",
                                             widget=forms.CheckboxSelectMultiple)
-    epochs = forms.IntegerField(min_value=1, max_value=50, initial=3)
-    learning_rate = forms.FloatField(min_value=1e-6, max_value=1e-2, initial=2e-4,
+    epochs = forms.IntegerField(**_bounds("epochs"), initial=3)
+    learning_rate = forms.FloatField(**_bounds("learning_rate"), initial=2e-4,
                                      help_text="Local trainer (the API uses its own multiplier).")
-    batch_size = forms.IntegerField(min_value=1, max_value=64, initial=4)
-    lora_r = forms.IntegerField(min_value=1, max_value=256, initial=16, label="LoRA rank")
-    lora_alpha = forms.IntegerField(min_value=1, max_value=512, initial=32, label="LoRA alpha")
-    validation_percent = forms.IntegerField(min_value=0, max_value=50, initial=0, label="Held out for validation (%)")
+    batch_size = forms.IntegerField(**_bounds("batch_size"), initial=4)
+    lora_r = forms.IntegerField(**_bounds("lora_r"), initial=16, label="LoRA rank")
+    lora_alpha = forms.IntegerField(**_bounds("lora_alpha"), initial=32, label="LoRA alpha")
+    validation_percent = forms.IntegerField(min_value=0, max_value=round(BOUNDS["validation_share"][2] * 100),
+                                            initial=0, label="Held out for validation (%)")
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,33 +1,22 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.models import Job, JobStatus
+
 
 class Backend(models.TextChoices):
     LOCAL = "local", "Local LoRA trainer (bundled model)"
     OPENAI = "openai", "OpenAI-compatible fine-tuning API"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "QUEUED", "Queued"
-    VALIDATING = "VALIDATING", "Validating"
-    RUNNING = "RUNNING", "Running"
-    SUCCEEDED = "SUCCEEDED", "Succeeded"
-    FAILED = "FAILED", "Failed"
-    CANCELLED = "CANCELLED", "Cancelled"
-
-
-ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.RUNNING)
-
-
-class FineTuneJob(models.Model):
+class FineTuneJob(Job):
     """One fine-tune: a frozen training file (with its content hash), a backend, and the model it produced."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="finetune_jobs")
-    base_model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="finetune_jobs")
+    base_model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="finetune_jobs")
     backend = models.CharField(max_length=10, choices=Backend.choices)
     points = models.ManyToManyField("review.TrainingPoint", blank=True, related_name="finetune_jobs")
     hyperparameters = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(default=list, blank=True, help_text="[{'step', 'loss', 'val_loss'}]")
@@ -42,23 +31,14 @@ class FineTuneJob(models.Model):
     external_job_id = models.CharField(max_length=200, blank=True)
     result_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="produced_by")
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Fine-tune {self.id} of {self.base_model}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_JOB_STATUSES
 
     @property
     def percent(self) -> int:

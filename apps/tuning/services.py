@@ -2,26 +2,61 @@
 
 import logging
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import (
+    FAIL,
+    RESUME,
+    interactive_queue,
+    job_cancel,
+    job_claim,
+    job_enqueue,
+    job_finish,
+    job_heartbeat,
+)
+from apps.core.models import ACTIVE_STATUSES, JobStatus
 from apps.llm.client import ModelCallError
 from apps.llm.models import Model, Provider
 
 from . import training_file
-from .models import ACTIVE_JOB_STATUSES, Backend, FineTuneJob, JobStatus
+from .models import Backend, FineTuneJob
 
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {"epochs": 3, "learning_rate": 2e-4, "batch_size": 4, "lora_r": 16, "lora_alpha": 32,
             "validation_share": 0.0}
+# Each hyperparameter's type and bounds: the launch form, the API and this service check the same table.
+BOUNDS = {"epochs": (int, 1, 50), "learning_rate": (float, 1e-6, 1e-2), "batch_size": (int, 1, 64),
+          "lora_r": (int, 1, 256), "lora_alpha": (int, 1, 512), "validation_share": (float, 0.0, 0.5),
+          "learning_rate_multiplier": (float, 0.01, 10.0)}
+
+
+def hyperparameters_clean(hyperparameters: dict | None) -> dict:
+    """The defaults overlaid with `hyperparameters`, every value of a known name, type and range."""
+    problems, clean = [], dict(DEFAULTS)
+    for name, value in (hyperparameters or {}).items():
+        if value is None:
+            continue
+        if name not in BOUNDS:
+            problems.append(f"Unknown hyperparameter {name!r} (known: {', '.join(BOUNDS)}).")
+            continue
+        kind, low, high = BOUNDS[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+            problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'}.")
+        elif not low <= value <= high:
+            problems.append(f"{name} must be between {low:g} and {high:g}.")
+        else:
+            clean[name] = kind(value)
+    if problems:
+        raise ApplicationError("Check the hyperparameters.", problems=problems)
+    return clean
 
 
 @transaction.atomic
@@ -37,7 +72,7 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
         raise ApplicationError("The fine-tuning API needs an OpenAI-compatible base model.")
     if base_model.project_id not in (None, project.id):
         raise ApplicationError("That model belongs to another project.")
-    hp = {**DEFAULTS, **{k: v for k, v in (hyperparameters or {}).items() if v is not None}}
+    hp = hyperparameters_clean(hyperparameters)
     frozen = training_file.build(project, backend=backend, point_ids=[p.id for p in points],
                                  validation_share=float(hp["validation_share"]))
     if frozen.problems:
@@ -56,15 +91,30 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
     _event(job, f"Froze {job.example_count} training and {job.validation_count} validation examples "
                 f"(sha256 {frozen.sha256[:12]}…).")
     if launch:
-        _enqueue(job)
+        finetune_enqueue(job)
+    audit_record("finetune.launched", project=project, target=job, actor=user,
+                 details={"base_model": base_model.id, "backend": backend})
     return job
 
 
-def _enqueue(job: FineTuneJob, countdown: float = 0) -> None:
+def finetune_enqueue(job: FineTuneJob, *, countdown: float = 0) -> None:
+    """Queue the job's task: the local trainer on the `train` queue (its route), the API's polls as short work."""
     from . import tasks
 
-    task = tasks.finetune_train_local_task if job.backend == Backend.LOCAL else tasks.finetune_remote_task
-    transaction.on_commit(lambda: task.apply_async((job.id,), countdown=countdown))
+    if job.backend == Backend.LOCAL:
+        job_enqueue(tasks.finetune_train_local_task, job, countdown=countdown)
+    else:
+        job_enqueue(tasks.finetune_remote_task, job, queue=interactive_queue(), countdown=countdown)
+
+
+def finetune_queue(job: FineTuneJob) -> str:
+    return "train" if job.backend == Backend.LOCAL else interactive_queue()
+
+
+def finetune_on_worker_lost(job: FineTuneJob) -> str:
+    """A local training whose worker died ends FAILED (it must not silently start over); a remote job is only
+    looked at, so its polling starts again."""
+    return FAIL if job.backend == Backend.LOCAL else RESUME
 
 
 def _event(job: FineTuneJob, message: str) -> None:
@@ -83,21 +133,22 @@ def finetune_cancel(*, job: FineTuneJob) -> None:
             openai_api.cancel(model=job.base_model, job_id=job.external_job_id)
         except ModelCallError as exc:
             raise ApplicationError(str(exc)) from None
-    _finish(job, JobStatus.CANCELLED)
+    job_cancel(job)
     _event(job, "Cancelled.")
+    audit_record("finetune.cancelled", project=job.project, target=job)
 
 
 def _claim(job_id: int) -> FineTuneJob | None:
-    now = timezone.now()
-    claimed = FineTuneJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now)
-    return FineTuneJob.objects.select_related("base_model", "project").get(id=job_id) if claimed else None
+    if not job_claim(FineTuneJob, job_id):
+        return None
+    return FineTuneJob.objects.select_related("base_model", "project").get(id=job_id)
 
 
 def _finish(job: FineTuneJob, status: str, *, error: str = "", result_model=None) -> None:
-    FineTuneJob.objects.filter(id=job.id, status__in=ACTIVE_JOB_STATUSES).update(
-        status=status, error=error, result_model=result_model, finished_at=timezone.now())
-    job.refresh_from_db()
+    # A remote job mirrors the API's state, so it may be QUEUED there while ours has started.
+    FineTuneJob.objects.filter(id=job.id, status=JobStatus.QUEUED, started_at__isnull=False).update(
+        status=JobStatus.RUNNING)
+    job_finish(job, status, error=error, result_model=result_model)
 
 
 # --- the local LoRA trainer ----------------------------------------------------------------
@@ -147,8 +198,8 @@ def _cuda() -> bool:
 def _report_step(job: FineTuneJob, step: int, total: int, loss: float) -> None:
     job.step, job.total_steps = step, total
     job.metrics = [*job.metrics, {"step": step, "loss": round(loss, 5)}]
-    FineTuneJob.objects.filter(id=job.id).update(step=step, total_steps=total, metrics=job.metrics,
-                                                 heartbeat_at=timezone.now())
+    FineTuneJob.objects.filter(id=job.id).update(step=step, total_steps=total, metrics=job.metrics)
+    job_heartbeat(job, progress=int(100 * step / total) if total else 0)
 
 
 def _report_validation(job: FineTuneJob, step: int, loss: float) -> None:
@@ -157,7 +208,7 @@ def _report_validation(job: FineTuneJob, step: int, loss: float) -> None:
 
 
 def _cancelled(job: FineTuneJob) -> bool:
-    return FineTuneJob.objects.filter(id=job.id, status=JobStatus.CANCELLED).exists()
+    return not job_heartbeat(job)
 
 
 def _register_local_model(job: FineTuneJob, folder: str) -> Model:
@@ -208,7 +259,7 @@ def finetune_remote_step(*, job_id: int) -> tuple[FineTuneJob, bool]:
     if state["status"] in (JobStatus.FAILED, JobStatus.CANCELLED):
         _finish(job, state["status"], error=state["error"])
         return job, False
-    FineTuneJob.objects.filter(id=job.id, status__in=ACTIVE_JOB_STATUSES).update(status=state["status"])
+    FineTuneJob.objects.filter(id=job.id, status__in=ACTIVE_STATUSES).update(status=state["status"])
     return job, True
 
 
@@ -221,18 +272,6 @@ def _register_remote_model(job: FineTuneJob, model_id: str) -> Model:
     base = job.base_model
     return Model.objects.create(project=job.project, name=f"{base.name} · fine-tune {job.id}",
                                 provider=Provider.OPENAI, base_url=base.base_url, model_id=model_id,
-                                api_key=base.api_key, parent=base, temperature=base.temperature,
+                                parent=base, temperature=base.temperature,
                                 max_tokens=base.max_tokens, timeout_seconds=base.timeout_seconds,
                                 max_retries=base.max_retries, created_by=job.created_by)
-
-
-# --- jobs whose worker died ----------------------------------------------------------------
-
-def finetune_fail_stale() -> int:
-    """Local jobs RUNNING with no heartbeat for a while: their worker died. They end FAILED, visibly."""
-    stale_after = timedelta(seconds=max(settings.TASKLLM_JOB_HEARTBEAT_SECONDS, 120))
-    stale = FineTuneJob.objects.filter(backend=Backend.LOCAL, status=JobStatus.RUNNING,
-                                       heartbeat_at__lt=timezone.now() - stale_after)
-    return stale.update(status=JobStatus.FAILED, finished_at=timezone.now(),
-                        error="The worker training this job stopped (its heartbeat went stale). "
-                              "Launch it again; the training file is unchanged.")

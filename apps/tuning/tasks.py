@@ -4,16 +4,19 @@ from django.conf import settings
 from . import services
 
 
-@shared_task(soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
+# Runs on the `train` queue. Acked when it starts, not late: a training killed mid-way must not start again by
+# itself (a redelivery would), and it may run for hours, longer than the broker's visibility timeout. A worker that
+# dies mid-training is noticed by its heartbeat and the job ends FAILED (apps.core.jobs.jobs_recover).
+@shared_task(acks_late=False, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
 def finetune_train_local_task(job_id: int) -> str:
-    """Runs on the `train` queue. Not acks_late: a worker killed mid-training must not start it again silently."""
     return services.finetune_train_local(job_id=job_id).status
 
 
-@shared_task
+# acks_late: one look at a remote job is short and safe to repeat, so a worker lost mid-look hands it to another.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=300, time_limit=360)
 def finetune_remote_task(job_id: int) -> str:
     """Starts or looks at a remote job, then schedules itself again until the job ends (no sleeping worker)."""
     job, again = services.finetune_remote_step(job_id=job_id)
     if again:
-        finetune_remote_task.apply_async((job_id,), countdown=settings.TASKLLM_FINETUNE_POLL_SECONDS)
+        services.finetune_enqueue(job, countdown=settings.TASKLLM_FINETUNE_POLL_SECONDS)
     return job.status

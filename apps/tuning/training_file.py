@@ -4,6 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from apps.review.exporters import openai_chat_line
 from apps.review.models import TestCase, TrainingExample
 
 from .models import Backend
@@ -49,7 +50,7 @@ def build(project, *, backend: str, point_ids=(), validation_share: float = 0.0)
     seen: dict[str, int] = {}
     lines = []
     for example in examples:
-        line = {"messages": [*example.messages, {"role": "assistant", "content": _answer_text(example.answer)}]}
+        line = openai_chat_line(example)
         problems = _line_problems(line, backend)
         if example.text_hash in held_out:
             problems.append("its text is also a held-out test case (leakage)")
@@ -65,12 +66,6 @@ def build(project, *, backend: str, point_ids=(), validation_share: float = 0.0)
         result.problems.append(f"There are {len(lines)} training examples; this backend needs at least {minimum}.")
     result.training, result.validation = _split(lines, validation_share)
     return result
-
-
-def _answer_text(answer) -> str:
-    if not answer:
-        return ""
-    return json.dumps(answer, ensure_ascii=False)
 
 
 def _line_problems(line: dict, backend: str) -> list[str]:

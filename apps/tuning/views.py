@@ -8,6 +8,7 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_wait_reason
 
 from . import selectors, services
 from .forms import LaunchForm
@@ -17,7 +18,6 @@ from .forms import LaunchForm
 @login_required
 def job_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    services.finetune_fail_stale()
     return render(request, "tuning/list.html", {"project": project, "jobs": selectors.jobs_of(project),
                                                 "is_lead": has_role(project, Role.LEAD)})
 
@@ -50,7 +50,7 @@ def job_launch(request, project_id):
 def job_detail(request, job_id):
     job = selectors.job_for_user(request.user, job_id)
     context = {"job": job, "project": job.project, "chart": selectors.loss_chart(job),
-               "is_lead": has_role(job.project, Role.LEAD)}
+               "is_lead": has_role(job.project, Role.LEAD), "waiting": job_wait_reason(job)}
     if request.htmx:
         response = render(request, "tuning/_status.html", context)
         if not job.is_active:

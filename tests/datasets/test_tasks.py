@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from apps.datasets.models import DatasetImport, ImportStatus, Record
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport, Record
 from apps.datasets.selectors import import_heartbeat
 from apps.datasets.services import dataset_import_start
 from tests.factories import DatasetFactory, ProjectFactory
@@ -41,9 +42,9 @@ def test_worker_imports_a_large_file_as_a_job(worker, settings):
     settings.TASKLLM_IMPORT_INLINE_MAX_BYTES = 1024
     dataset = DatasetFactory(project=ProjectFactory())
     dataset_import = start(dataset, big_jsonl(6000))
-    assert dataset_import.status == ImportStatus.QUEUED
+    assert dataset_import.status == JobStatus.QUEUED
     wait_for(lambda: finished(dataset_import), timeout=60, what="the import job", log=worker.log_path)
-    assert dataset_import.status == ImportStatus.SUCCEEDED, (dataset_import.error, dataset_import.problems)
+    assert dataset_import.status == JobStatus.SUCCEEDED, (dataset_import.error, dataset_import.problems)
     assert dataset_import.records_imported == 6000
     assert Record.objects.filter(dataset=dataset).count() == 6000
 
@@ -53,13 +54,14 @@ def test_worker_rejects_a_large_bad_file_whole(worker, settings):
     dataset = DatasetFactory(project=ProjectFactory())
     dataset_import = start(dataset, big_jsonl(6000, bad_line=5999))
     wait_for(lambda: finished(dataset_import), timeout=60, what="the import job", log=worker.log_path)
-    assert dataset_import.status == ImportStatus.FAILED
+    assert dataset_import.status == JobStatus.FAILED
     assert dataset_import.problems[0]["line"] == 5999
     assert Record.objects.filter(dataset=dataset).count() == 0
 
 
-def test_import_resumes_after_its_worker_process_is_killed(worker, settings):
+def test_import_resumes_after_its_worker_process_is_killed(worker, workers, settings):
     settings.TASKLLM_IMPORT_INLINE_MAX_BYTES = 1024
+    workers.start_beat()  # the import task is acked when it starts: beat's stale-job check queues it again
     dataset = DatasetFactory(project=ProjectFactory())
     dataset_import = start(dataset, big_jsonl(150_000))
     wait_for(lambda: import_heartbeat(dataset_import) is not None, timeout=60,
@@ -68,6 +70,6 @@ def test_import_resumes_after_its_worker_process_is_killed(worker, settings):
     assert children, "the prefork worker has no child process"
     os.kill(int(children[0]), signal.SIGKILL)
     wait_for(lambda: finished(dataset_import), timeout=120, what="the import to resume", log=worker.log_path)
-    assert dataset_import.status == ImportStatus.SUCCEEDED, (dataset_import.error, dataset_import.problems)
+    assert dataset_import.status == JobStatus.SUCCEEDED, (dataset_import.error, dataset_import.problems)
     assert dataset_import.attempts >= 2
     assert Record.objects.filter(dataset=dataset).count() == 150_000

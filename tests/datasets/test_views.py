@@ -6,7 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from apps.datasets.models import DatasetImport, ImportStatus, Record
+from apps.core.models import JobStatus
+from apps.datasets.models import DatasetImport, Record
 from tests.conftest import htmx_as, login
 from tests.factories import DatasetFactory, NerProjectFactory, RecordFactory
 
@@ -48,7 +49,7 @@ def test_large_upload_goes_to_a_job_and_shows_progress(people, dataset, settings
 
 def test_import_status_partial_stops_polling_when_finished(people, dataset):
     dataset_import = DatasetImport.objects.create(dataset=dataset, original_name="a.csv", format="csv",
-                                                  status=ImportStatus.SUCCEEDED, records_imported=7)
+                                                  status=JobStatus.SUCCEEDED, records_imported=7)
     response = htmx_as(people["reviewer"]).get(reverse("datasets:import_detail", args=[dataset_import.id]))
     assert response.status_code == 286
     assert "Imported 7 records" in response.content.decode()
@@ -132,10 +133,21 @@ def test_export_conll_tags_tokens(people):
 @pytest.mark.parametrize("fmt", ["conll", "xml"])
 def test_export_refuses_formats_the_project_cannot_use(people, dataset, fmt):
     response = login(people["reviewer"]).get(reverse("datasets:export", args=[dataset.id]), {"format": fmt})
-    assert response.status_code == 404
+    assert response.status_code == 400  # issue 12: an unknown export format is the client's mistake
 
 
 def test_empty_dataset_says_what_to_do_next(people, project):
     dataset = DatasetFactory(project=project)
     page = login(people["lead"]).get(reverse("datasets:detail", args=[dataset.id])).content.decode()
     assert "This dataset is empty" in page and "Upload a CSV, JSONL or CoNLL file" in page
+
+
+def test_upload_page_offers_the_files_columns_when_the_label_column_is_missing(people, dataset):
+    upload = SimpleUploadedFile("intents.csv", b"utterance,category\nI lost my card,billing\n")
+    response = login(people["lead"]).post(reverse("datasets:import", args=[dataset.id]),
+                                          {"file": upload, "text_column": "utterance"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "no &#x27;label&#x27; column" in page
+    assert '<option value="category" selected>category</option>' in page
+    assert '<option value="utterance" selected>utterance</option>' in page
+    assert dataset.records.count() == 3

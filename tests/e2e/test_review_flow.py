@@ -4,10 +4,11 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Membership, Role
+from apps.core.models import JobStatus
 from apps.llm.models import Model
 from apps.prompts.services import prompt_create
 from apps.review.models import Grade, TestCase, TrainingExample, TrainingPoint
-from apps.runs.models import Output, Run, RunStatus
+from apps.runs.models import Output, Run
 from tests.factories import DatasetFactory, NerProjectFactory, ProjectFactory, RecordFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -20,7 +21,7 @@ def make_run(project, texts, answers, user):
     records = [RecordFactory(dataset=dataset, text=t, label=(project.labels[0] if project.labels else ""))
                for t in texts]
     run = Run.objects.create(project=project, prompt_version=version, model=model, dataset=dataset,
-                             record_ids=[r.id for r in records], total=len(records), status=RunStatus.SUCCEEDED)
+                             record_ids=[r.id for r in records], total=len(records), status=JobStatus.SUCCEEDED)
     for record, answer in zip(records, answers, strict=True):
         Output.objects.create(run=run, record=record, status="ok", answer=answer,
                               messages=[{"role": "user", "content": record.text}])

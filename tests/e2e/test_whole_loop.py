@@ -7,12 +7,13 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from apps.accounts.models import Membership, Role
+from apps.core.models import JobStatus
 from apps.datasets.models import Record
 from apps.llm.models import Model
 from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create
 from apps.review.models import TestCase, TrainingExample
-from apps.runs.models import Output, Run, RunStatus
+from apps.runs.models import Output, Run
 from tests.factories import DatasetFactory, ProjectFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.local_model, pytest.mark.django_db(transaction=True)]
@@ -45,7 +46,7 @@ def loop_project():
     records = [Record.objects.create(dataset=dataset, position=n, text=t, label="account_hold")
                for n, t in enumerate(TICKETS)]
     run = Run.objects.create(project=project, prompt_version=version, model=model, dataset=dataset,
-                             record_ids=[r.id for r in records], total=len(records), status=RunStatus.SUCCEEDED)
+                             record_ids=[r.id for r in records], total=len(records), status=JobStatus.SUCCEEDED)
     for record in records:
         Output.objects.create(run=run, record=record, status="ok", answer={"label": "payment_review"},
                               messages=render_messages(project, version, record.text))

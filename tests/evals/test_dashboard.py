@@ -7,9 +7,10 @@ import json
 import pytest
 from django.urls import reverse
 
+from apps.core.models import JobStatus
 from apps.llm.models import Model
 from apps.review.models import Grade
-from apps.runs.models import Output, Run, RunStatus
+from apps.runs.models import Output, Run
 from tests.conftest import api_as, login
 from tests.evals.conftest import run_eval, scripted
 
@@ -64,7 +65,7 @@ def test_an_empty_dashboard_says_what_to_do(project, people):
 def test_reviewer_activity_counts_grades_time_and_disagreement(project, dataset, prompt_version, people):
     model = Model.objects.create(project=project, name="Local", provider="local")
     run = Run.objects.create(project=project, prompt_version=prompt_version, model=model, dataset=dataset,
-                             record_ids=[], status=RunStatus.SUCCEEDED)
+                             record_ids=[], status=JobStatus.SUCCEEDED)
     outputs = [Output.objects.create(run=run, record=r, status="ok", answer={"label": "billing"})
                for r in dataset.records.all()]
     # Output 0: both pass. Output 1: reviewer pass, lead fail. Output 2: reviewer alone.

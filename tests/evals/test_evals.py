@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
+from apps.core.models import JobStatus
 from apps.evals.models import EvalRun, PointResult
 from apps.evals.services import eval_create, eval_execute, evals_for_finetune
 from apps.llm.models import Model
@@ -13,7 +14,6 @@ from apps.projects.models import Project
 from apps.prompts.services import prompt_create
 from apps.review.services import point_create
 from apps.review.services import test_case_create as add_test_case
-from apps.runs.models import RunStatus
 from tests.conftest import api_as, login
 from tests.evals.conftest import run_eval, scripted
 from tests.factories import MembershipFactory
@@ -28,7 +28,7 @@ def test_an_eval_scores_each_point_with_pass_rate_consistency_and_latency(
         "Hold everything while I travel": ["escalation"], "Where is my credit for the outage": ["technical"],
     })
     eval_run = run_eval(project, remote_model, prompt_version, django_capture_on_commit_callbacks, repeats=3)
-    assert eval_run.status == RunStatus.SUCCEEDED and eval_run.outputs.count() == 18
+    assert eval_run.status == JobStatus.SUCCEEDED and eval_run.outputs.count() == 18
     results = {r.point_id: r for r in eval_run.results.all()}
     hold, credit, overall = results[points["hold"].id], results[points["credit"].id], results[None]
     # hold: case 1 3/3, case 2 0/3, case 3 2/3, case 4 3/3 -> 8 of 12; three cases most of whose repeats pass
@@ -81,11 +81,11 @@ def test_a_resumed_eval_answers_only_what_is_missing(project, prompt_version, re
                                                      django_capture_on_commit_callbacks):
     eval_run = run_eval(project, remote_model, prompt_version, django_capture_on_commit_callbacks, repeats=2)
     eval_run.outputs.filter(test_case=cases[0]).delete()
-    EvalRun.objects.filter(id=eval_run.id).update(status=RunStatus.QUEUED)
+    EvalRun.objects.filter(id=eval_run.id).update(status=JobStatus.QUEUED)
     asked = len(llm_server.requests)
     eval_run = eval_execute(eval_id=eval_run.id)
     assert len(llm_server.requests) - asked == 2
-    assert eval_run.status == RunStatus.SUCCEEDED and eval_run.outputs.count() == 12
+    assert eval_run.status == JobStatus.SUCCEEDED and eval_run.outputs.count() == 12
     assert PointResult.objects.filter(eval_run=eval_run, point=None).get().outputs == 12
 
 
@@ -110,7 +110,7 @@ def test_all_calls_failing_fails_the_eval_visibly(project, prompt_version, remot
     remote_model.save()
     llm_server.faults.extend(Fault.status_code(500) for _ in range(6))
     eval_run = run_eval(project, remote_model, prompt_version, django_capture_on_commit_callbacks, repeats=1)
-    assert eval_run.status == RunStatus.FAILED and "All 6 model calls failed" in eval_run.error
+    assert eval_run.status == JobStatus.FAILED and "All 6 model calls failed" in eval_run.error
     assert eval_run.outputs.count() == 6  # kept
 
 
@@ -172,7 +172,7 @@ def test_generation_evals_are_graded_by_a_judge_model(people, llm_server, django
     with pytest.raises(ApplicationError, match="judge"):
         eval_create(project=project, model=writer, prompt_version=version)
     eval_run = run_eval(project, writer, version, django_capture_on_commit_callbacks, repeats=1, judge_model=judge)
-    assert eval_run.status == RunStatus.SUCCEEDED
+    assert eval_run.status == JobStatus.SUCCEEDED
     judged = {o.test_case.text: (o.passed, o.judge_reason) for o in eval_run.outputs.select_related("test_case")}
     assert judged == {"I want my money back": (True, "checked the refund"),
                       "Refund please": (False, "checked the refund")}
@@ -212,3 +212,14 @@ def test_a_fine_tune_is_evaluated_against_its_base(project, prompt_version, remo
     with pytest.raises(ApplicationError, match="not produced a model"):
         job.result_model = None
         evals_for_finetune(job=job, prompt_version=prompt_version)
+
+
+def test_invalid_answers_are_never_consistent(project, prompt_version, remote_model, cases, llm_server,
+                                              django_capture_on_commit_callbacks):
+    llm_server.answer = lambda body: "I think it is about billing, probably."  # no JSON: every answer invalid
+    eval_run = run_eval(project, remote_model, prompt_version, django_capture_on_commit_callbacks, repeats=3)
+    overall = eval_run.results.get(point=None)
+    assert overall.outputs == 18 and overall.passed == 0
+    assert overall.consistency == 0.0 and overall.paraphrase_agreement == 0.0
+    keys = list(eval_run.outputs.values_list("answer_key", flat=True))
+    assert len(set(keys)) == 18  # each non-answer has a key of its own

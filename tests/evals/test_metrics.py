@@ -85,3 +85,12 @@ def test_the_gate():
     assert metrics.gate(ok, threshold=0.9)
     assert not metrics.gate([*ok, {"verdict": "regressed", "pass_rate": 0.99}], threshold=0.9)
     assert not metrics.gate([{"verdict": "improved", "pass_rate": 0.85}], threshold=0.9)
+
+
+def test_a_non_answer_agrees_with_nothing():
+    from apps.projects.kinds import INVALID_KEY_PREFIX
+
+    bad = [INVALID_KEY_PREFIX + "a", INVALID_KEY_PREFIX + "b"]
+    assert metrics.consistency(bad) == 0.0  # not 1.0: nothing valid was answered
+    assert metrics.consistency([None, None, None]) == 0.0
+    assert metrics.consistency([{"label": "a"}, {"label": "a"}, None]) == pytest.approx(2 / 3)

@@ -4,13 +4,13 @@ import os
 
 import pytest
 
+from apps.core.models import JobStatus
 from apps.llm.client import complete
 from apps.llm.models import Model
 from apps.llm.providers import local
 from apps.projects.kinds import answer_problems
 from apps.prompts.rendering import render_messages, schema_for
 from apps.prompts.services import prompt_create
-from apps.runs.models import RunStatus
 from apps.runs.services import run_create, run_execute
 from tests.factories import DatasetFactory, NerProjectFactory, RecordFactory
 
@@ -32,7 +32,7 @@ def test_a_classification_run_always_answers_with_a_project_label(project, datas
                          concurrency=8)
     assert run.concurrency == 1
     run = run_execute(run_id=run.id)
-    assert run.status == RunStatus.SUCCEEDED
+    assert run.status == JobStatus.SUCCEEDED
     outputs = list(run.outputs.all())
     assert len(outputs) == 3
     assert all(o.status == "ok" and o.answer["label"] in project.labels for o in outputs)

@@ -1,3 +1,5 @@
+import json
+
 from django.urls import reverse
 
 from apps.llm.models import Model
@@ -39,7 +41,7 @@ def test_test_connection_probes_the_server_and_offers_the_method_that_works(peop
                                                                           llm_server):
     # Changed on purpose (issue 13): Test connection is a probe of the structured-output methods.
     llm_server.fail_json_schema = True
-    llm_server.answer = lambda body: '{"label": "%s"}' % project.labels[0]
+    llm_server.answer = lambda body: json.dumps({"label": project.labels[0]})
     html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, remote_model.id])).content.decode()
     assert "reachable" in html and "json_schema not supported" in html and "llamacpp_schema works" in html
     assert "Use llamacpp_schema for Fake GPT" in html and "s per answer" in html
@@ -77,3 +79,26 @@ def test_test_connection_of_the_bundled_model_checks_its_weights_without_loading
     html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, model.id])).content.decode()
     assert "The bundled weights are installed (SmolLM2-135M-Instruct.Q4_1.gguf, 98 MB)" in html
     assert local.load.cache_info().currsize == 0
+
+
+def test_a_model_used_by_a_run_stays_and_the_lead_is_told_why(people, project, graded_run):
+    model = graded_run.model
+    response = api_as(people["lead"]).delete(reverse("api-model", args=[project.id, model.id]))
+    assert response.status_code == 400 and "stays for their record" in response.json()["detail"]
+    page = login(people["lead"]).post(reverse("llm:delete", args=[project.id, model.id]), follow=True)
+    assert "stays for their record" in page.content.decode() and Model.objects.filter(id=model.id).exists()
+
+
+def test_a_model_nothing_used_is_deleted(people, project, remote_model):
+    response = login(people["lead"]).post(reverse("llm:delete", args=[project.id, remote_model.id]))
+    assert response.status_code == 302 and not Model.objects.filter(id=remote_model.id).exists()
+
+
+def test_a_lead_tests_a_shared_model_without_a_403(people, project, llm_server):
+    from apps.llm.models import Model
+
+    shared = Model.objects.create(name="Shared GPT", provider="openai", base_url=llm_server.base_url,
+                                  model_id="fake-1", timeout_seconds=2, max_retries=0)
+    response = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, shared.id]))
+    assert response.status_code == 200 and "403" not in response.content.decode()
+    assert htmx_as(people["reviewer"]).post(reverse("llm:test", args=[project.id, shared.id])).status_code == 403

@@ -14,7 +14,8 @@ def test_project_list_shows_only_my_projects(people, project):
     assert project.name not in other
 
 
-def test_lead_creates_a_project_and_becomes_its_admin(people):
+def test_lead_creates_a_project_and_becomes_its_admin(people, settings):
+    settings.TASKLLM_LEADS_CREATE_PROJECTS = True  # issue 12: a site-admin right unless the site lets leads
     response = login(people["lead"]).post(reverse("projects:create"), {
         "name": "Contracts", "task_kind": "ner", "entity_types": "PARTY, DATE\nPARTY",
         "glossary": "consideration: something of value exchanged, in the contract-law sense",
@@ -40,7 +41,8 @@ def test_reviewer_only_cannot_create_projects(db):
     ({"task_kind": "ner", "entity_types": ""}, "at least one entity type"),
     ({"task_kind": "generation", "glossary": "no colon here"}, "term: definition"),
 ])
-def test_project_form_explains_what_is_wrong(people, data, error):
+def test_project_form_explains_what_is_wrong(people, data, error, settings):
+    settings.TASKLLM_LEADS_CREATE_PROJECTS = True
     response = login(people["admin"]).post(reverse("projects:create"), {"name": "P", **data})
     assert response.status_code == 200 and error in response.content.decode()
 
@@ -62,7 +64,8 @@ def test_project_home_without_datasets_says_what_to_do(people, project):
     assert "No datasets yet" in page and "Add a dataset" in page
 
 
-def test_api_creates_and_lists_projects(people):
+def test_api_creates_and_lists_projects(people, settings):
+    settings.TASKLLM_LEADS_CREATE_PROJECTS = True
     client = api_as(people["lead"])
     response = client.post(reverse("api-projects"), {
         "name": "Router", "task_kind": "classification", "labels": ["a", "b"],
@@ -74,3 +77,40 @@ def test_api_creates_and_lists_projects(people):
 def test_superuser_sees_every_project(project, db):
     admin = UserFactory(username="root", is_superuser=True, is_staff=True)
     assert login(admin).get(reverse("projects:detail", args=[project.id])).status_code == 200
+
+
+def test_task_kind_changes_while_no_dataset_fixes_it(people, project, prompt_version):
+    response = api_as(people["lead"]).patch(reverse("api-project", args=[project.id]),
+                                            {"task_kind": "generation"}, format="json")
+    assert response.status_code == 200 and response.json()["task_kind"] == "generation"
+
+
+def test_deleting_a_project_takes_its_runs_evals_and_fine_tunes_with_it(people, project, graded_run):
+    from apps.evals.models import EvalRun
+    from apps.llm.models import Model
+    from apps.prompts.models import PromptVersion
+    from apps.runs.models import Run
+    from apps.tuning.models import FineTuneJob
+
+    model, version = graded_run.model, graded_run.prompt_version
+    EvalRun.objects.create(project=project, model=model, prompt_version=version, judge_model=model)
+    FineTuneJob.objects.create(project=project, base_model=model, backend="openai", training_file_sha256="0" * 64)
+    response = login(people["admin"]).post(reverse("projects:delete", args=[project.id]))
+    assert response.status_code == 302 and not Project.objects.filter(id=project.id).exists()
+    assert not Run.objects.exists() and not EvalRun.objects.exists() and not FineTuneJob.objects.exists()
+    assert not Model.objects.filter(id=model.id).exists() and not PromptVersion.objects.filter(id=version.id).exists()
+
+
+def test_deleting_a_project_takes_its_deployments_and_their_promotions_with_it(people, project, graded_run):
+    from apps.deployments.models import Deployment, Promotion
+    from apps.evals.models import EvalRun
+
+    model, version = graded_run.model, graded_run.prompt_version
+    eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=version)
+    deployment = Deployment.objects.create(project=project, slug="router", model=model, prompt_version=version,
+                                           shadow_model=model, shadow_prompt_version=version)
+    Promotion.objects.create(deployment=deployment, model=model, prompt_version=version, eval_run=eval_run,
+                             reason="first")
+    response = login(people["admin"]).post(reverse("projects:delete", args=[project.id]))
+    assert response.status_code == 302 and not Project.objects.filter(id=project.id).exists()
+    assert not Deployment.objects.exists() and not Promotion.objects.exists()

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from apps.runs.models import Output, Run, RunStatus
+from apps.core.models import JobStatus
+from apps.runs.models import Output, Run
 from apps.runs.services import run_create
 from tests.factories import DatasetFactory, RecordFactory
 from tests.support.worker import wait_for
@@ -37,7 +38,7 @@ def test_a_run_killed_half_way_ends_with_exactly_one_output_per_pair(project, pr
     assert done_at_kill < 200, "the run finished before the kill; make the fake server slower"
 
     second = workers.start()
-    wait_for(lambda: Run.objects.get(id=run.id).status == RunStatus.SUCCEEDED, timeout=120,
+    wait_for(lambda: Run.objects.get(id=run.id).status == JobStatus.SUCCEEDED, timeout=120,
              what="the run to continue on the new worker", log=second.log_path)
     pairs = list(outputs.values_list("record_id", "repeat"))
     assert len(pairs) == 200 and len(set(pairs)) == 200
@@ -62,5 +63,5 @@ def test_cancel_stops_a_running_run_and_keeps_its_outputs(project, prompt_versio
     settled = []
     wait_for(lambda: settled.append(outputs.count()) or (len(settled) > 10 and settled[-1] == settled[-10]),
              timeout=30, what="the worker to stop", log=worker.log_path)
-    assert Run.objects.get(id=run.id).status == RunStatus.CANCELLED
+    assert Run.objects.get(id=run.id).status == JobStatus.CANCELLED
     assert 5 <= outputs.count() < 100

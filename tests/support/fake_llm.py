@@ -229,6 +229,8 @@ class FakeLLMServer:
                         server.in_flight -= 1
                 if content is None:
                     return self._raw(200, b'{"id": "x", "choices": [')
+                if body.get("stream"):
+                    return self._stream(body, content)
                 words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
                 self._json(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
@@ -248,6 +250,23 @@ class FakeLLMServer:
             def _error(self, status: int, message: str, headers: dict | None = None):
                 payload = {"detail": message} if server.detail_errors else {"error": {"message": message}}
                 self._json(status, payload, headers)
+
+            def _stream(self, body: dict, content: str):
+                """Server-sent events as OpenAI streams them: one chunk per word, then [DONE]."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                words = content.split(" ")
+                pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+                for piece in pieces:
+                    chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                             "model": body.get("model", "fake"),
+                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
             def _json(self, status: int, payload: dict, headers: dict | None = None):
                 self._raw(status, json.dumps(payload).encode(), headers)

@@ -16,6 +16,7 @@ from taskllm_site.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_SECONDS = 2
+STALE_CHECK_SECONDS = 1
 
 
 def wait_for(condition, *, timeout: float, what: str, log: Path | None = None):
@@ -29,7 +30,8 @@ def wait_for(condition, *, timeout: float, what: str, log: Path | None = None):
 
 
 class Workers:
-    """Celery workers on a queue of this test's own, sharing its database, media folder and heartbeat."""
+    """Celery workers on queues of this test's own (default, interactive, train), sharing its database, media folder
+    and heartbeat; `start_beat()` adds Celery beat, checking for stale jobs every STALE_CHECK_SECONDS."""
 
     def __init__(self, settings, tmp_path: Path):
         db = connection.settings_dict
@@ -37,6 +39,7 @@ class Workers:
             pytest.fail("The worker tests need PostgreSQL and Redis: run them with `make test`.")
         settings.TASKLLM_JOB_HEARTBEAT_SECONDS = HEARTBEAT_SECONDS
         self.queue = f"test-{uuid.uuid4().hex[:8]}"
+        settings.TASKLLM_INTERACTIVE_QUEUE = f"{self.queue}-interactive"
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen] = []
         self.env = {
@@ -46,6 +49,8 @@ class Workers:
             "DJANGO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "TASKLLM_JOB_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
             "TASKLLM_CELERY_QUEUE": self.queue,
+            "TASKLLM_CELERY_INTERACTIVE_QUEUE": f"{self.queue}-interactive",
+            "TASKLLM_STALE_CHECK_SECONDS": str(STALE_CHECK_SECONDS),
         }
         self._old_queue = celery_app.conf.task_default_queue
         self._old_routes = celery_app.conf.task_routes
@@ -59,19 +64,33 @@ class Workers:
         celery_app.amqp.flush_routes()
         celery_app.amqp.__dict__.pop("router", None)  # a cached property holding the old routes
 
-    def start(self, *, concurrency: int = 1) -> subprocess.Popen:
-        log_path = self.tmp_path / f"worker-{len(self.processes)}.log"
+    def start(self, *, concurrency: int = 1, env: dict | None = None) -> subprocess.Popen:
+        """A worker serving the test's queues, as `make run`'s worker serves interactive, default and train."""
+        process = self._spawn("worker", [
+            "worker", "-Q", f"{self.queue}-interactive,{self.queue},{self.queue}-train",
+            f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
+            "-n", f"{self.queue}-{len(self.processes)}@%h", "--loglevel=INFO"], env=env)
+        wait_for(lambda: b"ready." in process.log_path.read_bytes(), timeout=60, what="the worker to start",
+                 log=process.log_path)
+        return process
+
+    def start_beat(self) -> subprocess.Popen:
+        """Celery beat with the project's schedule (the stale-job check), every STALE_CHECK_SECONDS."""
+        process = self._spawn("beat", ["beat", "--loglevel=INFO", "-s", str(self.tmp_path / "beat-schedule")])
+        wait_for(lambda: b"beat: Starting" in process.log_path.read_bytes(), timeout=60, what="beat to start",
+                 log=process.log_path)
+        return process
+
+    def _spawn(self, name: str, arguments: list[str], env: dict | None = None) -> subprocess.Popen:
+        log_path = self.tmp_path / f"{name}-{len(self.processes)}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "taskllm_site", "worker",
-                 "-Q", f"{self.queue},{self.queue}-train",
-                 f"--concurrency={concurrency}", "--pool=prefork", "--without-gossip", "--without-mingle",
-                 "-n", f"{self.queue}-{len(self.processes)}@%h", "--loglevel=INFO"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", "celery", "-A", "taskllm_site", *arguments],
+                cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         process.log_path = log_path
         self.processes.append(process)
-        wait_for(lambda: b"ready." in log_path.read_bytes(), timeout=60, what="the worker to start", log=log_path)
         return process
 
     def kill_hard(self, process: subprocess.Popen) -> None:

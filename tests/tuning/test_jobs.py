@@ -6,12 +6,13 @@ import pytest
 from django.urls import reverse
 
 from apps.core.exceptions import ApplicationError
+from apps.core.models import JobStatus
 from apps.llm.models import Model
 from apps.prompts.rendering import render_messages
 from apps.review import services as review_services
 from apps.review.models import TrainingExample
 from apps.review.services import training_example_create
-from apps.tuning.models import FineTuneJob, JobStatus
+from apps.tuning.models import FineTuneJob
 from apps.tuning.services import finetune_cancel, finetune_launch, finetune_remote_step
 from tests.conftest import api_as, login
 

@@ -2,12 +2,12 @@
 
 import pytest
 
+from apps.core.models import JobStatus
 from apps.llm.client import complete
 from apps.llm.models import Model
 from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create
 from apps.review.services import training_example_create
-from apps.tuning.models import JobStatus
 from apps.tuning.services import finetune_launch, finetune_train_local
 
 pytestmark = pytest.mark.local_model

@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 
 import openai
 
-from .. import structured
+from .. import outbound, structured
 from ..client import ModelCallError, RawReply
 from ..errors import server_error_text, short
 from ..models import StructuredOutput
@@ -39,13 +39,18 @@ class MethodRefused(ModelCallError):
 
 
 def prepare(model) -> None:
-    """Nothing to load for a remote server."""
+    """Nothing to load for a remote server; its base URL must be one TaskLLM may call (llm/outbound.py)."""
+    outbound.check_base_url(model.base_url)
+    # Walks the parent chain here, outside the event loop, so open_client reads the parents from the cache
+    # (a database query inside the loop is refused).
+    model.call_api_key()
 
 
 async def open_client(model) -> openai.AsyncOpenAI:
     # Retries are ours (with Retry-After and jitter); the client's own are off.
-    return openai.AsyncOpenAI(base_url=model.base_url or None, api_key=model.api_key or "not-needed",
-                              timeout=model.timeout_seconds, max_retries=0)
+    return openai.AsyncOpenAI(base_url=model.base_url or None, api_key=model.call_api_key() or "not-needed",
+                              timeout=model.timeout_seconds, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False))
 
 
 async def areply(client: openai.AsyncOpenAI, model, messages: list[dict], schema: dict, *,
@@ -139,6 +144,8 @@ async def _listed_ids(client: openai.AsyncOpenAI) -> list[str]:
 
 def server_model_ids(model) -> list[str]:
     """The model ids the model's server lists, for the model form's pick list; raises ModelCallError."""
+
+    prepare(model)  # a base URL TaskLLM may call (llm/outbound.py)
 
     async def fetch():
         client = await open_client(model)

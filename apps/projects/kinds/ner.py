@@ -1,10 +1,21 @@
-"""Named-entity recognition: the answer is a list of typed character spans of the text.
+"""Named-entity recognition: the answer is a list of typed entities of the text.
 
-A span is {"start": int, "end": int, "type": str} with end exclusive, as Python slices.
+A model answers {"entities": [{"text": "<exact words>", "type": "<type>"}]}; records and corrections may add
+character offsets ("start", "end", end exclusive as in Python slices). Entities compare as a multiset of
+(text with spaces normalised, type).
 """
 
+from collections import Counter
+from dataclasses import dataclass
 
-def record_problems(project, *, text: str, label: str, entities) -> list[str]:
+from django import forms
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from .base import Kind, Score, json_answer, strip_reasoning
+
+
+def _record_problems(project, *, text: str, label: str, entities) -> list[str]:
     problems = []
     if label:
         problems.append("a label is only for classification projects; this is an NER project")
@@ -81,50 +92,49 @@ def tokens_with_tags(text: str, spans: list[dict]) -> list[tuple[str, str]]:
     return tokens
 
 
-def answer_properties(project) -> dict:
-    entity = {
-        "type": "object",
-        "properties": {"text": {"type": "string"}, "type": {"type": "string", "enum": list(project.entity_types)}},
-        "required": ["text", "type"],
-        "additionalProperties": False,
-    }
-    return {"entities": {"type": "array", "items": entity}}
+# --- comparing entities ------------------------------------------------------------------
+
+def entity_keys(answer) -> Counter:
+    """The entities of an answer as a multiset of (text with spaces normalised, type)."""
+    entities = answer.get("entities") if isinstance(answer, dict) else None
+    keys = Counter()
+    for entity in entities or []:
+        if isinstance(entity, dict) and isinstance(entity.get("text"), str):
+            keys[(" ".join(entity["text"].split()), entity.get("type"))] += 1
+    return keys
 
 
-def answer_instruction(project) -> str:
-    return ('Answer with JSON only, in the form {"entities": [{"text": "<exact words from the text>", '
-            '"type": "<type>"}]}, where <type> is one of: ' + ", ".join(project.entity_types)
-            + '. Use {"entities": []} when there is none.')
+@dataclass(frozen=True)
+class SpanScore:
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positives + self.false_positives
+        return self.true_positives / found if found else 1.0
+
+    @property
+    def recall(self) -> float:
+        wanted = self.true_positives + self.false_negatives
+        return self.true_positives / wanted if wanted else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def answer_problems(project, answer: dict, *, text: str) -> list[str]:
-    entities = answer.get("entities")
-    if not isinstance(entities, list):
-        return ["the answer has no entities list"]
-    problems = []
-    for number, entity in enumerate(entities, start=1):
-        if not isinstance(entity, dict) or not isinstance(entity.get("text"), str):
-            problems.append(f"entity {number} has no text")
-        elif entity.get("type") not in project.entity_types:
-            problems.append(f"entity {number} has unknown type '{entity.get('type')}'")
-        elif entity["text"] not in text:
-            problems.append(f"entity {number} ('{entity['text']}') is not in the text")
-        elif "start" in entity and text[entity.get("start", 0):entity.get("end", 0)] != entity["text"]:
-            problems.append(f"entity {number} ('{entity['text']}') does not match the text at its offsets")
-    return problems
+def span_score(expected: dict, answer) -> SpanScore:
+    """Entity level: an entity counts when its text (spaces normalised) and type both match.
 
-
-def answer_summary(answer) -> str:
-    entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
-    if not isinstance(entities, list):
-        return ""
-    return ", ".join(f"{e.get('text')} ({e.get('type')})" for e in entities if isinstance(e, dict))
-
-
-def expected_answer(record) -> dict | None:
-    if record.entities is None:
-        return None
-    return {"entities": [{"text": record.text[e["start"]:e["end"]], "type": e["type"]} for e in record.entities]}
+    Entities are compared as multisets, so a duplicated prediction is a false positive and
+    an overlapping span of the wrong extent or type is both a false positive and a miss.
+    """
+    wanted, found = entity_keys(expected), entity_keys(answer)
+    hits = sum((wanted & found).values())
+    return SpanScore(hits, sum(found.values()) - hits, sum(wanted.values()) - hits)
 
 
 def answer_spans(answer, text: str) -> list[dict]:
@@ -150,6 +160,151 @@ def answer_spans(answer, text: str) -> list[dict]:
     return sorted(spans, key=lambda s: s["start"])
 
 
-def answer_from_spans(spans: list[dict], text: str) -> dict:
-    return {"entities": [{"text": text[s["start"]:s["end"]], "type": s["type"], "start": s["start"], "end": s["end"]}
-                         for s in sorted(spans, key=lambda s: s["start"])]}
+
+# --- the answer form: one row per entity ---------------------------------------------------
+
+class EntityRowsWidget(forms.Widget):
+    """Rows of (entity text, type), a few empty ones to add more; posted as NAME_text and NAME_type lists."""
+
+    template_name = "kinds/ner/form.html"
+    spare_rows = 3
+
+    def __init__(self, *, entity_types, attrs=None):
+        super().__init__(attrs)
+        self.entity_types = list(entity_types)
+
+    def format_value(self, value):
+        return value if isinstance(value, list) else []
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        rows = [{"text": e.get("text", ""), "type": e.get("type", "")} for e in self.format_value(value)
+                if isinstance(e, dict)]
+        context["widget"].update(rows=rows + [{"text": "", "type": ""}] * self.spare_rows,
+                                 entity_types=self.entity_types)
+        return context
+
+    def _render(self, template_name, context, renderer=None):
+        return mark_safe(render_to_string(template_name, context))  # the project's templates, not the form renderer's
+
+    def value_from_datadict(self, data, files, name):
+        if data.get(name):  # a JSON answer posted as text, by a script or an older page
+            return data[name]
+        texts, types = data.getlist(f"{name}_text"), data.getlist(f"{name}_type")
+        return [{"text": text.strip(), "type": kind} for text, kind in zip(texts, types, strict=False) if text.strip()]
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}_text" not in data and name not in data
+
+
+class EntitiesField(forms.Field):
+    """Entity rows whose value is an answer: {"entities": [{"text", "type"}]} (no rows: no entities)."""
+
+    def __init__(self, *, entity_types, **kwargs):
+        kwargs.pop("max_length", None)
+        super().__init__(widget=EntityRowsWidget(entity_types=entity_types), **kwargs)
+
+    def prepare_value(self, value):
+        return value.get("entities", []) if isinstance(value, dict) else value
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            answer = json_answer(value)
+            if answer is None:
+                raise forms.ValidationError("Give the entities as rows (or a JSON object).")
+            return answer
+        if not value and not self.required:
+            return None  # an optional answer left empty (e.g. "the model's answer stands")
+        return {"entities": list(value or [])}
+
+    def validate(self, value):
+        rows = (value or {}).get("entities")
+        for row in rows if isinstance(rows, list) else []:  # shapes and offsets: the services check them
+            if isinstance(row, dict) and row.get("type") not in self.widget.entity_types:
+                raise forms.ValidationError(f"Choose a type for '{row.get('text', '')}'.")
+
+
+# --- the kind ----------------------------------------------------------------------------
+
+class Ner(Kind):
+    name = "ner"
+    title = "NER"
+    record_field = "entities"
+    answer_noun = "Entities"
+    has_f1 = True
+    import_formats = ("conll",)
+
+    def answer_properties(self, project) -> dict:
+        entity = {
+            "type": "object",
+            "properties": {"text": {"type": "string"},
+                           "type": {"type": "string", "enum": list(project.entity_types)}},
+            "required": ["text", "type"],
+            "additionalProperties": False,
+        }
+        return {"entities": {"type": "array", "items": entity}}
+
+    def answer_instruction(self, project) -> str:
+        return ('Answer with JSON only, in the form {"entities": [{"text": "<exact words from the text>", '
+                '"type": "<type>"}]}, where <type> is one of: ' + ", ".join(project.entity_types)
+                + '. Use {"entities": []} when there is none.')
+
+    def answer_problems(self, project, answer: dict, *, text: str) -> list[str]:
+        entities = answer.get("entities")
+        if not isinstance(entities, list):
+            return ["the answer has no entities list"]
+        problems = []
+        for number, entity in enumerate(entities, start=1):
+            if not isinstance(entity, dict) or not isinstance(entity.get("text"), str):
+                problems.append(f"entity {number} has no text")
+            elif entity.get("type") not in project.entity_types:
+                problems.append(f"entity {number} has unknown type '{entity.get('type')}'")
+            elif entity["text"] not in text:
+                problems.append(f"entity {number} ('{entity['text']}') is not in the text")
+            elif "start" in entity and text[entity.get("start", 0):entity.get("end", 0)] != entity["text"]:
+                problems.append(f"entity {number} ('{entity['text']}') does not match the text at its offsets")
+        return problems
+
+    def identity(self, answer) -> str:
+        return repr(sorted(entity_keys(strip_reasoning(answer)).items(), key=repr))
+
+    def score(self, project, expected, answer, *, valid: bool) -> Score:
+        spans = span_score(expected, answer if valid else None)
+        return Score(spans.f1 >= project.f1_threshold - 1e-9, spans.f1, spans.true_positives,
+                     spans.false_positives, spans.false_negatives)
+
+    def answer_summary(self, answer) -> str:
+        entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
+        if not isinstance(entities, list):
+            return ""
+        return ", ".join(f"{e.get('text')} ({e.get('type')})" for e in entities if isinstance(e, dict))
+
+    def spans(self, answer, text: str) -> list[dict]:
+        return answer_spans(answer, text)
+
+    def categories(self, answer) -> list[str]:
+        entities = (answer or {}).get("entities") if isinstance(answer, dict) else None
+        if not isinstance(entities, list):
+            return []
+        return [str(e["type"]) for e in entities if isinstance(e, dict) and e.get("type")]
+
+    def record_problems(self, project, *, text: str, label: str, entities) -> list[str]:
+        return _record_problems(project, text=text, label=label, entities=entities)
+
+    def expected_answer(self, record) -> dict | None:
+        if record.entities is None:
+            return None
+        return {"entities": [{"text": record.text[e["start"]:e["end"]], "type": e["type"]}
+                             for e in record.entities]}
+
+    def settings_problem(self, *, labels: list, entity_types: list) -> str:
+        return "" if entity_types else "An NER project needs at least one entity type."
+
+    def span_types(self, project) -> list[str]:
+        return list(project.entity_types)
+
+    def form_field(self, project, **kwargs) -> forms.Field:
+        return EntitiesField(entity_types=project.entity_types, **kwargs)
+
+
+KIND = Ner()

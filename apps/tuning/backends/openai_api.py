@@ -2,16 +2,19 @@
 
 import openai
 
+from apps.llm import outbound
 from apps.llm.client import ModelCallError
 
-# The API's job states and ours.
-STATUS = {"validating_files": "VALIDATING", "queued": "QUEUED", "running": "RUNNING", "succeeded": "SUCCEEDED",
+# The API's job states and ours (apps.core.models.JobStatus): checking the files is part of running.
+STATUS = {"validating_files": "RUNNING", "queued": "QUEUED", "running": "RUNNING", "succeeded": "SUCCEEDED",
           "failed": "FAILED", "cancelled": "CANCELLED"}
 
 
 def client_for(model) -> openai.OpenAI:
-    return openai.OpenAI(base_url=model.base_url or None, api_key=model.api_key or "not-needed",
-                         timeout=model.timeout_seconds, max_retries=3)
+    outbound.check_base_url(model.base_url)
+    return openai.OpenAI(base_url=model.base_url or None, api_key=model.call_api_key() or "not-needed",
+                         timeout=model.timeout_seconds, max_retries=3,
+                         http_client=openai.DefaultHttpxClient(follow_redirects=False))
 
 
 def start(*, model, training: bytes, validation: bytes, hyperparameters: dict, suffix: str) -> tuple[str, str]:
