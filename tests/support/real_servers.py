@@ -102,7 +102,7 @@ def start_llama_cpp(log: Path) -> RealServer:
     except ImportError as exc:
         raise ServerFailed("llama-cpp-python is not installed: `make test` installs it (llama-cpp-python[server]"
                            "==0.3.36, built from source once)") from exc
-    from apps.llm.providers.local import weights_location
+    from apps.llm.bundled import weights_location
 
     folder, name = weights_location()
     port = free_port()

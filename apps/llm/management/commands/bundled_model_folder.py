@@ -21,7 +21,7 @@ def bundled_model_folder(destination: Path) -> Path:
     Does nothing when the folder was already made from the same GGUF file, so tests and set-up scripts can
     call it every time.
     """
-    from apps.llm.providers.local import weights_location
+    from apps.llm.bundled import weights_location
 
     folder, name = weights_location()
     source = str(Path(folder) / name)
