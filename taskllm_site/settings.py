@@ -238,6 +238,8 @@ TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTE
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
+# Local copies of files a local model reads from storage (LoRA adapters), per machine.
+TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
 # Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
 TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
 # Calls a minute per deployment key unless the key sets its own (0: no limit).
@@ -250,8 +252,6 @@ TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))
 TASKLLM_TRACE_BUFFER_MAX = int(os.environ.get("TASKLLM_TRACE_BUFFER_MAX", "200000"))
 # A label distribution whose population stability index against the test set exceeds this is flagged as drift.
 TASKLLM_DRIFT_PSI_THRESHOLD = float(os.environ.get("TASKLLM_DRIFT_PSI_THRESHOLD", "0.2"))
-# Local copies of files a local model reads from storage (LoRA adapters), per machine.
-TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
 # `manage.py model_server` (local models behind OpenAI's chat API, on loopback) listens here.
 TASKLLM_MODEL_SERVER_PORT = int(os.environ.get("TASKLLM_MODEL_SERVER_PORT", "8100"))
 
