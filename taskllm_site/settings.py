@@ -190,13 +190,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
 # Celery beat: the periodic check for jobs whose worker died (queued again, or failed, by their type).
 TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS", 60))
+TASKLLM_WATCH_SECONDS = float(os.environ.get("TASKLLM_WATCH_SECONDS", 60))
 CELERY_BEAT_SCHEDULE = {
     "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
                      "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
     "traces-sample-pending": {"task": "apps.deployments.tasks.traces_sample_pending_task", "schedule": 300,
                               "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": 300}},
+    # Scheduled evals and alerts (apps/deployments/watch.py): a small table read each minute, no extra scheduler.
+    "deployments-watch": {"task": "apps.deployments.tasks.watch_tick_task", "schedule": TASKLLM_WATCH_SECONDS,
+                          "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_WATCH_SECONDS}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Webhook deliveries: tries, and the waits between them (the last wait repeats).
+TASKLLM_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TASKLLM_WEBHOOK_MAX_ATTEMPTS", "5"))
+TASKLLM_WEBHOOK_BACKOFF_SECONDS = (10, 60, 300, 1800)
+# Alert emails: printed to the console unless a real backend is configured.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,6 +1,6 @@
 """TaskLLM's model server: local models (the bundled one and its fine-tunes) behind OpenAI's chat completions API.
 
-    POST /v1/chat/completions   {"model": "taskllm-model-<id>" | "bundled", "messages": [...], "max_tokens": N,
+    POST /v1/chat/completions   {"model": "model-<id>" | "bundled", "messages": [...], "max_tokens": N,
                                  "response_format": {"type": "json_schema", "json_schema": {"schema": {...}}}}
     GET  /v1/models
 
@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .client import ModelCallError
 from .models import Model, Provider
+from .serving import model_server_name
 
 BUNDLED = "bundled"
-PREFIX = "taskllm-model-"  # apps.llm.serving.model_server_name: how deployments name a local model row
 COLLECT_SECONDS = 0.02
 
 
@@ -31,8 +31,9 @@ def model_row(name: str) -> Model:
     """The model row a served name stands for: a local model row by id, or the bundled model itself."""
     if name == BUNDLED:
         return Model(name=BUNDLED, provider=Provider.LOCAL)
-    pk = name.removeprefix(PREFIX)
-    row = Model.objects.filter(pk=int(pk) if pk.isdigit() else None, provider=Provider.LOCAL).first()
+    tail = name.rsplit("-", 1)[-1]
+    pk = int(tail) if tail.isdigit() and model_server_name(Model(pk=int(tail))) == name else None
+    row = Model.objects.filter(pk=pk, provider=Provider.LOCAL).first() if pk else None
     if row is None:
         raise LookupError(f"No local model {name!r}; GET /v1/models lists them.")
     return row
@@ -40,7 +41,7 @@ def model_row(name: str) -> Model:
 
 def served_names() -> list[str]:
     rows = Model.objects.filter(provider=Provider.LOCAL).order_by("pk").values_list("pk", flat=True)
-    return [BUNDLED, *(f"{PREFIX}{pk}" for pk in rows)]
+    return [BUNDLED, *(model_server_name(Model(pk=pk)) for pk in rows)]
 
 
 class Batcher:

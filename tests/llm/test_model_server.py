@@ -58,7 +58,7 @@ def test_local_models_are_listed_by_the_name_deployments_call_them(server):
 
 
 def test_an_unknown_model_is_a_404_in_openais_error_shape(server):
-    status, answer = call(server, "/chat/completions", {"model": "taskllm-model-999", "messages": []})
+    status, answer = call(server, "/chat/completions", {"model": "model-999", "messages": []})
     assert status == 404
     assert answer["error"]["code"] == "model_not_found"
 

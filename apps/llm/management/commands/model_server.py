@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, **options):
         server = make_server(host, port)
-        self.stdout.write(f"Local models at http://{host}:{port}/v1 (taskllm-model-<id> per local model row)")
+        self.stdout.write(f"Local models at http://{host}:{port}/v1 (model-<id> per local model row)")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
