@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0003_merge_20261127_2325'),
+        ('deployments', '0004_watching'),
     ]
 
     operations = [
