@@ -25,7 +25,6 @@ from apps.core.models import JobStatus
 from .model_card import base_model_id, model_card
 from .models import Backend, ExportFormat, FineTuneJob, ModelExport
 
-
 # --- what people do ----------------------------------------------------------------------------
 
 @transaction.atomic
