@@ -1,6 +1,7 @@
 """Set-up shared by the benchmarks: a PostgreSQL database of their own and Django."""
 
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +36,8 @@ def setup_django(*, database: str | None = None, fresh: bool = False) -> Path:
     work = Path(tempfile.mkdtemp(prefix="taskllm-bench-"))
     os.environ["DJANGO_MEDIA_ROOT"] = str(work / "media")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskllm_site.settings")
+    # Production settings (DEBUG off, so no query log grows) want a real secret key; a throwaway one will do.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     import django
 
     django.setup()

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts_api
 from apps.datasets import api as datasets_api
+from apps.deployments import api as deployments_api
 from apps.evals import api as evals_api
 from apps.llm import api as llm_api
 from apps.projects import api as projects_api
@@ -47,6 +48,13 @@ urlpatterns = [
     path("training-points/<int:point_id>/merge/", review_api.PointMergeApi.as_view(), name="api-point-merge"),
     path("projects/<int:project_id>/training-examples/", review_api.ExampleListApi.as_view(), name="api-examples"),
     path("projects/<int:project_id>/test-cases/", review_api.TestCaseListApi.as_view(), name="api-test-cases"),
+    path("test-cases/<int:case_id>/", review_api.TestCaseDetailApi.as_view(), name="api-test-case"),
+    path("projects/<int:project_id>/test-cases/import/", review_api.TestCaseImportApi.as_view(),
+         name="api-test-case-import"),
+    path("prompt-versions/<int:version_id>/preview/", prompts_api.VersionPreviewApi.as_view(),
+         name="api-prompt-preview"),
+    path("fine-tunes/<int:job_id>/evaluate/", evals_api.FineTuneEvaluateApi.as_view(), name="api-finetune-evaluate"),
+    path("training-examples/<int:example_id>/", review_api.ExampleDetailApi.as_view(), name="api-example"),
     path("projects/<int:project_id>/fine-tunes/", tuning_api.JobListApi.as_view(), name="api-finetunes"),
     path("fine-tunes/<int:job_id>/", tuning_api.JobDetailApi.as_view(), name="api-finetune"),
     path("fine-tunes/<int:job_id>/cancel/", tuning_api.JobCancelApi.as_view(), name="api-finetune-cancel"),
@@ -59,4 +67,15 @@ urlpatterns = [
     path("evals/<int:eval_id>/", evals_api.EvalDetailApi.as_view(), name="api-eval"),
     path("evals/<int:eval_id>/cancel/", evals_api.EvalCancelApi.as_view(), name="api-eval-cancel"),
     path("projects/<int:project_id>/dashboard/", evals_api.DashboardApi.as_view(), name="api-dashboard"),
+    path("projects/<int:project_id>/deployments/", deployments_api.DeploymentListApi.as_view(),
+         name="api-deployments"),
+    path("deployments/<int:deployment_id>/", deployments_api.DeploymentDetailApi.as_view(), name="api-deployment"),
+    path("deployments/<int:deployment_id>/promote/", deployments_api.DeploymentPromoteApi.as_view(),
+         name="api-deployment-promote"),
+    path("deployments/<int:deployment_id>/rollback/", deployments_api.DeploymentRollbackApi.as_view(),
+         name="api-deployment-rollback"),
+    path("deployments/<int:deployment_id>/traces/", deployments_api.TraceListApi.as_view(),
+         name="api-deployment-traces"),
+    path("deployments/<int:deployment_id>/traffic/", deployments_api.TrafficApi.as_view(),
+         name="api-deployment-traffic"),
 ]

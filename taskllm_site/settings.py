@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
         "RecordSplitEnum": "apps.datasets.models.Split",
         "SplitSelectionEnum": ["train", "test", "none"],
         "JobStatusEnum": "apps.core.models.JobStatus",
+        "AnswerStatusEnum": "apps.deployments.models.TraceStatus",
     },
 }
 
@@ -249,6 +250,10 @@ TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))
 TASKLLM_TRACE_BUFFER_MAX = int(os.environ.get("TASKLLM_TRACE_BUFFER_MAX", "200000"))
 # A label distribution whose population stability index against the test set exceeds this is flagged as drift.
 TASKLLM_DRIFT_PSI_THRESHOLD = float(os.environ.get("TASKLLM_DRIFT_PSI_THRESHOLD", "0.2"))
+# Local copies of files a local model reads from storage (LoRA adapters), per machine.
+TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
+# `manage.py model_server` (local models behind OpenAI's chat API, on loopback) listens here.
+TASKLLM_MODEL_SERVER_PORT = int(os.environ.get("TASKLLM_MODEL_SERVER_PORT", "8100"))
 
 # Hardening (README "Security"): API keys at rest, where model requests may go.
 TASKLLM_ENCRYPTION_KEY = os.environ.get("TASKLLM_ENCRYPTION_KEY", "")  # derived from SECRET_KEY when empty

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from apps.accounts.login_guard import ThrottledAuthenticationForm
-from apps.deployments import api as deployments_api
+from apps.deployments import endpoints as deployment_endpoints
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list"), name="home"),
@@ -22,9 +22,9 @@ urlpatterns = [
     path("", include("apps.evals.urls")),
     path("", include("apps.deployments.urls")),
     # Called by applications with a deployment key (apps/deployments/api.py), not by members.
-    path("api/deployments/<slug:slug>/predict", deployments_api.predict, name="deployment-predict"),
-    path("api/traces/<str:trace_id>/feedback", deployments_api.feedback, name="trace-feedback"),
-    path("v1/chat/completions", deployments_api.chat_completions, name="gateway-chat"),
+    path("api/deployments/<slug:slug>/predict", deployment_endpoints.predict, name="deployment-predict"),
+    path("api/traces/<str:trace_id>/feedback", deployment_endpoints.feedback, name="trace-feedback"),
+    path("v1/chat/completions", deployment_endpoints.chat_completions, name="gateway-chat"),
     path("api/", include("taskllm_site.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
 from apps.core.models import JobStatus
@@ -54,6 +55,7 @@ OUT = lambda ctx: {"output_id": ctx["output"].id}  # noqa: E731
 RO = lambda ctx: {"run_id": ctx["run"].id, "output_id": ctx["output"].id}  # noqa: E731
 PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
+TC = lambda ctx: {"case_id": ctx["test_case"].id}  # noqa: E731
 JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
 LJOB = lambda ctx: {"job_id": ctx["model_export"].finetune_job_id}  # noqa: E731
 XP = lambda ctx: {"export_id": ctx["model_export"].id}  # noqa: E731
@@ -116,6 +118,7 @@ PAGES = [
     Endpoint("review:output", "get", Role.REVIEWER, RO),
     Endpoint("review:grade", "post", Role.REVIEWER, RO, lambda ctx: {"verdict": "pass"}),
     Endpoint("review:undo", "post", Role.REVIEWER, R),
+    Endpoint("review:lease", "post", Role.REVIEWER, RO),
     Endpoint("review:points", "get", Role.REVIEWER, P),
     Endpoint("review:points", "post", Role.REVIEWER, P, lambda ctx: {"name": "New point", "status": "open"}),
     Endpoint("review:point", "get", Role.REVIEWER, PT),
@@ -127,6 +130,11 @@ PAGES = [
         "prompt_version": ctx["version"].id, "text": "A hand-written ticket", "answer": '{"label": "billing"}'}),
     Endpoint("review:example_edit", "get", Role.LEAD, EX),
     Endpoint("review:example_edit", "post", Role.LEAD, EX, lambda ctx: {"answer": '{"label": "technical"}'}),
+    Endpoint("review:example_delete", "post", Role.LEAD, EX),
+    Endpoint("review:test_case_edit", "get", Role.LEAD, TC),
+    Endpoint("review:test_case_edit", "post", Role.LEAD, TC, lambda ctx: {"text": "Held out, edited",
+                                                                          "expected": '{"label": "billing"}'}),
+    Endpoint("review:test_case_delete", "post", Role.LEAD, TC),
     Endpoint("review:test_cases", "get", Role.REVIEWER, P),
     Endpoint("review:test_cases", "post", Role.LEAD, P, lambda ctx: {"text": "A held-out ticket",
                                                                      "expected": '{"label": "billing"}'}),
@@ -229,6 +237,15 @@ APIS = [
     Endpoint("api-test-cases", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-test-cases", "post", Role.LEAD, P, lambda ctx: {"text": "Held", "expected": {"label": "billing"}},
              api=True),
+    Endpoint("api-test-case", "get", Role.REVIEWER, TC, api=True),
+    Endpoint("api-test-case", "patch", Role.LEAD, TC, lambda ctx: {"expected": {"label": "technical"}}, api=True),
+    Endpoint("api-test-case", "delete", Role.LEAD, TC, api=True),
+    Endpoint("api-example", "get", Role.REVIEWER, EX, api=True),
+    Endpoint("api-example", "patch", Role.LEAD, EX, lambda ctx: {"answer": {"label": "technical"}}, api=True),
+    Endpoint("api-example", "delete", Role.LEAD, EX, api=True),
+    Endpoint("api-test-case-import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
+        "cases.jsonl", b'{"text": "Held out by API", "expected": {"label": "billing"}}\n')}, api=True),
+    Endpoint("api-prompt-preview", "get", Role.REVIEWER, V, api=True),
     Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-finetune", "get", Role.REVIEWER, JOB, api=True),
@@ -242,6 +259,15 @@ APIS = [
     Endpoint("api-eval", "get", Role.REVIEWER, EV, api=True),
     Endpoint("api-eval-cancel", "post", Role.LEAD, EV, api=True),
     Endpoint("api-dashboard", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-deployments", "get", Role.REVIEWER, P, api=True),
+    Endpoint("api-deployments", "post", Role.LEAD, P, lambda ctx: {"slug": "via-api"}, api=True),
+    Endpoint("api-deployment", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-promote", "post", Role.LEAD, DEP, lambda ctx: {
+        "model": ctx["model"].id, "prompt_version": ctx["version"].id, "reason": "its eval passed"}, api=True),
+    Endpoint("api-deployment-rollback", "post", Role.LEAD, DEP, lambda ctx: {"promotion": ctx["promotion"].id},
+             api=True),
+    Endpoint("api-deployment-traces", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-traffic", "get", Role.REVIEWER, DEP, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -277,12 +303,12 @@ def ctx(project, people, dataset, prompt_version):
 
 
 def _deployment(project, model, prompt_version) -> dict:
-    from django.utils import timezone
-
     from apps.deployments.models import Deployment, Promotion, Trace
     from apps.deployments.services import key_create
 
     deployment = Deployment.objects.create(project=project, slug="router")
+    EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version, test_case_ids=[],
+                           status=JobStatus.SUCCEEDED, gate_passed=True, finished_at=timezone.now())
     first, second = (Promotion.objects.create(deployment=deployment, model=model, prompt_version=prompt_version,
                                               reason=reason) for reason in ("first", "second"))
     deployment.model, deployment.prompt_version, deployment.current_promotion = model, prompt_version, second
@@ -327,7 +353,7 @@ def call(endpoint: Endpoint, ctx, user, method=None):
     method = method or endpoint.method
     if endpoint.api:
         client = api_as(user)
-        fmt = "multipart" if endpoint.name == "api-imports" else "json"
+        fmt = "multipart" if endpoint.name in ("api-imports", "api-test-case-import") else "json"
         if method == "get":
             return client.get(url)
         return getattr(client, method)(url, endpoint.data(ctx), format=fmt)

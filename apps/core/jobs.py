@@ -57,6 +57,9 @@ class JobType:
 
 
 _types: dict[type, JobType] = {}
+# What an unregistered job model gets (a test's, say): the plain heartbeat rules, no bound on attempts.
+_NO_TYPE = JobType(model=Job, noun="job", enqueue=lambda *a, **k: None, queue_of=lambda _job: "",
+                   on_worker_lost=lambda _job: RESUME)
 
 
 def register(model: type[Job], *, noun: str, enqueue: Callable[..., None], queue_of: Callable[[Job], str] | None = None,
@@ -263,7 +266,3 @@ def job_wait_reason(job: Job) -> str:
         return f"Waiting for a free worker on the “{queue}” queue."
     parts = [f"{count} {state} {noun}{'' if count == 1 else 's'}" for (noun, state), count in sorted(ahead.items())]
     return f"Waiting on the “{queue}” queue behind {', '.join(parts)}."
-
-
-_NO_TYPE = JobType(model=Job, noun="job", enqueue=lambda *a, **k: None, queue_of=lambda _job: "",
-                   on_worker_lost=lambda _job: RESUME)

@@ -59,6 +59,9 @@ class ImportUploadSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ImportFormat.choices, required=False)
     text_column = serializers.CharField(required=False)
     label_column = serializers.CharField(required=False)
+    no_labels = serializers.BooleanField(
+        required=False, default=False,
+        help_text="CSV: the file has no label column although the project has labels; import the records unlabelled.")
 
     def validate(self, attrs):
         if not attrs.get("format"):
@@ -138,15 +141,23 @@ class ImportListApi(APIView):
                    responses={201: DatasetImportSerializer, 202: DatasetImportSerializer,
                               400: DatasetImportSerializer})
     def post(self, request, dataset_id):
-        """Import a file. 201: imported; 202: queued as a job (poll the import); 400: rejected, with problems."""
+        """Import a file. 201: imported; 202: queued as a job (poll the import); 400: rejected, with problems.
+
+        A CSV without the label column, in a project with labels, is refused with 400 and the file's `columns`:
+        send `label_column` naming one of them, or `no_labels=true`.
+        """
         dataset = selectors.dataset_for_user(request.user, dataset_id, role=Role.LEAD)
         serializer = ImportUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        options = {key: data[key] for key in ("text_column", "label_column") if data.get(key)}
-        dataset_import = services.dataset_import_start(
-            dataset=dataset, upload=data["file"], file_format=data["format"], options=options, user=request.user,
-        )
+        options = {key: data[key] for key in ("text_column", "label_column", "no_labels") if data.get(key)}
+        try:
+            dataset_import = services.dataset_import_start(
+                dataset=dataset, upload=data["file"], file_format=data["format"], options=options,
+                user=request.user,
+            )
+        except services.ColumnChoiceNeeded as exc:
+            return Response({"detail": exc.message, "columns": exc.columns}, status=status.HTTP_400_BAD_REQUEST)
         code = {JobStatus.SUCCEEDED: 201, JobStatus.FAILED: 400}.get(dataset_import.status, 202)
         return Response(DatasetImportSerializer(dataset_import).data, status=code)
 

@@ -19,6 +19,19 @@ class ImportForm(forms.Form):
     )
     text_column = forms.CharField(required=False, initial="text", help_text="CSV: the column with the text.")
     label_column = forms.CharField(required=False, initial="label", help_text="CSV: the column with the label.")
+    no_labels = forms.BooleanField(
+        required=False, label="Import without labels",
+        help_text="CSV: the file has no label column; import its records unlabelled although the project has labels.")
+
+    def offer_columns(self, columns: list[str]) -> None:
+        """After a refusal, let the person pick the text and label columns from the file's own header."""
+        choices = [(name, name) for name in columns]
+        for name in ("text_column", "label_column"):
+            self.fields[name].widget = forms.Select(choices=choices)
+        text = self.data.get("text_column") or "text"
+        self.data = self.data.copy()
+        self.data["label_column"] = next((name for name in columns if name != text), "")
+        self.fields["file"].help_text = "Choose the file again, with the columns below."
 
     def clean(self):
         cleaned = super().clean()
@@ -34,7 +47,8 @@ class ImportForm(forms.Form):
         if self.cleaned_data["format"] != ImportFormat.CSV:
             return {}
         return {"text_column": self.cleaned_data.get("text_column") or "text",
-                "label_column": self.cleaned_data.get("label_column") or "label"}
+                "label_column": self.cleaned_data.get("label_column") or "label",
+                "no_labels": self.cleaned_data.get("no_labels", False)}
 
 
 class RecordFilterForm(forms.Form):

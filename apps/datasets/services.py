@@ -1,5 +1,7 @@
 """Writes for datasets: create, import (all or nothing), split assignment, delete."""
 
+import codecs
+import csv
 import json
 import logging
 import random
@@ -25,6 +27,14 @@ logger = logging.getLogger(__name__)
 IMPORT_BATCH_SIZE = 5000
 IMPORT_MAX_ATTEMPTS = 3  # a file that kills the worker this often fails instead of being tried again
 SPLIT_VALUES = {choice.value for choice in Split}
+
+
+class ColumnChoiceNeeded(ApplicationError):
+    """A CSV file lacks the column the import needs; `columns` are the file's own, to choose from."""
+
+    def __init__(self, message: str, *, columns: list[str]):
+        super().__init__(message)
+        self.columns = columns
 
 
 class ImportRejected(Exception):
@@ -66,11 +76,14 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     if file_format == ImportFormat.CONLL and file_format not in dataset.project.kind.import_formats:
         raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
     upload_check_size(upload)
+    options = {k: v for k, v in (options or {}).items() if v}
+    if file_format == ImportFormat.CSV:
+        _check_csv_columns(dataset.project, upload, options)
     dataset_import = DatasetImport(
         dataset=dataset,
         original_name=Path(upload.name or "upload").name[:255],
         format=file_format,
-        options={k: v for k, v in (options or {}).items() if v},
+        options=options,
         size_bytes=upload.size or 0,
         created_by=user,
     )
@@ -89,6 +102,35 @@ def import_enqueue(dataset_import: DatasetImport, *, countdown: float = 0) -> No
     from .tasks import dataset_import_task
 
     job_enqueue(dataset_import_task, dataset_import, queue=interactive_queue(), countdown=countdown)
+
+
+def _check_csv_columns(project: Project, upload, options: dict) -> None:
+    """Refuse, before anything is stored, a CSV without the label column when the project has labels.
+
+    Such a file would import every record unlabelled (the labels moved into metadata), so it is refused,
+    naming the file's columns, unless the request says the file has no labels (`no_labels`). A missing
+    text column is the reader's to report, on line 1 with the header.
+    """
+    header = _csv_header(upload)
+    label_column = options.get("label_column") or "label"
+    if (options.get("text_column") or "text") not in header or label_column in header:
+        return
+    if project.labels and not options.get("no_labels"):
+        raise ColumnChoiceNeeded(
+            f"The file has no '{label_column}' column, and this project has labels; the file's columns are: "
+            f"{', '.join(header)}. Choose the label column, or say that the file has no labels.", columns=header)
+
+
+def _csv_header(upload) -> list[str]:
+    upload.seek(0)
+    first = upload.readline()
+    upload.seek(0)
+    if isinstance(first, bytes):
+        first = first.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    try:
+        return [name.strip() for name in next(csv.reader([first]), [])]
+    except csv.Error:
+        return []
 
 
 def import_run(*, import_id: int) -> DatasetImport:
@@ -129,7 +171,8 @@ def _import_records(dataset_import: DatasetImport) -> int:
     position = (dataset_import.dataset.records.aggregate(top=Max("position"))["top"] or 0) + 1
     with dataset_import.file.open("rb") as stored:
         stream = bounded_lines(getattr(stored, "file", stored))
-        for item in read(stream, **dataset_import.options):
+        reader_options = {k: v for k, v in dataset_import.options.items() if k != "no_labels"}
+        for item in read(stream, **reader_options):
             seen += 1
             if isinstance(item, Problem):
                 problems.append(item)

@@ -71,6 +71,8 @@ def dataset_import(request, dataset_id):
             )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
+            if isinstance(exc, services.ColumnChoiceNeeded):
+                form.offer_columns(exc.columns)
         else:
             if dataset_import.status == JobStatus.SUCCEEDED:
                 messages.success(request, f"Imported {dataset_import.records_imported} records.")
@@ -89,6 +91,7 @@ def import_detail(request, import_id):
     context = {
         "imp": dataset_import, "dataset": dataset_import.dataset, "project": dataset_import.dataset.project,
         "progress": selectors.import_progress(dataset_import), "waiting": job_wait_reason(dataset_import),
+        "is_lead": has_role(dataset_import.dataset.project, Role.LEAD),
     }
     if request.htmx:
         response = render(request, "datasets/_import_status.html", context)

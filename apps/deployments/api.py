@@ -1,95 +1,157 @@
-"""The endpoints an application calls with its deployment key (never a member's token or session):
-the task endpoint, the OpenAI-compatible gateway and end-user feedback. Plain Django views, not DRF: they are on
-the hot path, and they speak OpenAI's error shape rather than DRF's."""
+"""The members' API for deployments (token or session auth, roles as on the pages). The endpoints applications
+call with a deployment key are in `endpoints.py`."""
 
-import json
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from django.http import JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from apps.accounts.models import Role
+from apps.accounts.selectors import project_for_user
+from apps.core.api import paginate
+from apps.llm.models import Model
+from apps.llm.selectors import models_for_project
+from apps.prompts.models import PromptVersion
+from apps.prompts.selectors import versions_in_project
 
-from apps.core.exceptions import ApplicationError
-
-from . import calling, selectors, services
-from .calling import CallError
-
-
-def _error(exc: CallError) -> JsonResponse:
-    response = JsonResponse(exc.body(), status=exc.status)
-    for name, value in exc.headers.items():
-        response[name] = value
-    return response
+from . import analytics, selectors, services
+from .models import Deployment, Promotion, Trace
 
 
-def _json_body(request):
-    try:
-        return json.loads(request.body or b"null")
-    except ValueError:
-        raise CallError(400, "The body is not valid JSON.", code="invalid_json") from None
+class PromotionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Promotion
+        fields = ["id", "model", "prompt_version", "eval_run", "reason", "override_reason", "rollback_of",
+                  "promoted_by", "created_at"]
 
 
-def _caller(request, slug: str):
-    key = calling.key_from_header(request.headers.get("Authorization", ""))
-    deployment = calling.deployment_of(key, slug)
-    calling.rate_limit(key)
-    return key, deployment
+class DeploymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Deployment
+        fields = ["id", "slug", "description", "model", "prompt_version", "current_promotion", "shadow_model",
+                  "shadow_prompt_version", "shadow_share", "sample_share", "sample_negative_feedback",
+                  "sample_invalid", "sample_shadow_disagreement", "sample_low_confidence", "traffic_dataset",
+                  "created_at"]
+        read_only_fields = fields
 
 
-@csrf_exempt
-@require_POST
-def predict(request, slug):
-    """POST /api/deployments/<slug>/predict: {"text", "metadata"} or a list of up to 100 → the kind's answer."""
-    try:
-        key, deployment = _caller(request, slug)
-        items, many = calling.parse_inputs(_json_body(request))
-        results = calling.predict(key, deployment, items)
-    except CallError as exc:
-        return _error(exc)
-    if all("error" in r for r in results):
-        return _error(CallError(502, results[0]["error"], code="model_unreachable", kind="api_error"))
-    return JsonResponse(results if many else results[0], safe=False)
+class DeploymentDetailSerializer(DeploymentSerializer):
+    promotions = serializers.SerializerMethodField()
+    candidate_evals = serializers.SerializerMethodField()
+    lost_traces = serializers.SerializerMethodField()
+
+    class Meta(DeploymentSerializer.Meta):
+        fields = [*DeploymentSerializer.Meta.fields, "promotions", "candidate_evals", "lost_traces"]
+
+    def get_promotions(self, obj) -> list[dict]:
+        return PromotionSerializer(selectors.promotions_of(obj)[:50], many=True).data
+
+    def get_candidate_evals(self, obj) -> list[dict]:
+        return [{"eval_run": e.id, "model": e.model_id, "prompt_version": e.prompt_version_id,
+                 "gate_passed": e.gate_passed, "finished_at": e.finished_at} for e in selectors.candidate_evals(obj)]
+
+    def get_lost_traces(self, obj) -> int:
+        return selectors.lost_traces(obj)
 
 
-@csrf_exempt
-@require_POST
-def chat_completions(request):
-    """POST /v1/chat/completions with `model` = the deployment's slug; the model's reply passes through."""
-    try:
-        body = calling.chat_body(_json_body(request))
-        key, deployment = _caller(request, str(body.get("model") or ""))
-        if body.get("stream"):
-            events, trace_id = calling.chat_stream(key, deployment, body)
-            response = StreamingHttpResponse(events, content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-        else:
-            reply, trace_id = calling.chat(key, deployment, body)
-            response = JsonResponse(reply)
-    except CallError as exc:
-        return _error(exc)
-    response["X-TaskLLM-Trace-Id"] = trace_id
-    return response
+class DeploymentCreateSerializer(serializers.Serializer):
+    slug = serializers.SlugField(max_length=80)
+    description = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
 
 
-@csrf_exempt
-@require_POST
-def feedback(request, trace_id):
-    """POST /api/traces/<trace_id>/feedback: {"thumbs": "up"|"down", "correct_answer": {...}, "comment": "..."}."""
-    try:
-        key = calling.key_from_header(request.headers.get("Authorization", ""))
-        calling.rate_limit(key)
-        body = _json_body(request)
-        if not isinstance(body, dict):
-            raise CallError(400, "Send a JSON object.", code="invalid_request")
-        trace = selectors.trace_for_key(key, trace_id)
-        if trace is None:
-            raise CallError(404, "No such trace for this key's deployment (a trace is written within a second or "
-                            "two of its call).", code="trace_not_found")
-        item = services.feedback_submit(trace=trace, thumbs=str(body.get("thumbs") or ""),
-                                        correct_answer=body.get("correct_answer"),
-                                        comment=str(body.get("comment") or ""))
-    except CallError as exc:
-        return _error(exc)
-    except ApplicationError as exc:
-        return JsonResponse({"error": {"message": exc.message, "type": "invalid_request_error", "param": None,
-                                       "code": "invalid_feedback", "problems": exc.problems}}, status=400)
-    return JsonResponse({"id": item.id, "trace_id": str(trace.id), "thumbs": item.thumbs}, status=201)
+class PromoteSerializer(serializers.Serializer):
+    model = serializers.PrimaryKeyRelatedField(queryset=Model.objects.none())
+    prompt_version = serializers.PrimaryKeyRelatedField(queryset=PromptVersion.objects.none())
+    reason = serializers.CharField()
+    override_reason = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def __init__(self, *args, project=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if project is not None:
+            self.fields["model"].queryset = models_for_project(project)
+            self.fields["prompt_version"].queryset = versions_in_project(project)
+
+
+class RollbackSerializer(serializers.Serializer):
+    promotion = serializers.IntegerField()
+    reason = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class TraceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Trace
+        fields = ["id", "created_at", "endpoint", "status", "valid", "text", "messages", "answer", "raw_text",
+                  "problems", "error", "latency_ms", "input_tokens", "output_tokens", "confidence", "categories",
+                  "model", "prompt_version", "shadow_model", "shadow_answer", "shadow_agrees", "metadata",
+                  "sampled_reason", "review_output_id"]
+
+
+class DeploymentListApi(APIView):
+    @extend_schema(responses=DeploymentSerializer(many=True))
+    def get(self, request, project_id):
+        project = project_for_user(request.user, project_id)
+        return paginate(request, self, selectors.deployments_of(project), DeploymentSerializer)
+
+    @extend_schema(request=DeploymentCreateSerializer, responses={201: DeploymentSerializer})
+    def post(self, request, project_id):
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        serializer = DeploymentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deployment = services.deployment_create(project=project, user=request.user, **serializer.validated_data)
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class DeploymentDetailApi(APIView):
+    @extend_schema(responses=DeploymentDetailSerializer)
+    def get(self, request, deployment_id):
+        """What it serves, the promotion history, the gate of every candidate eval since, lost traces."""
+        return Response(DeploymentDetailSerializer(selectors.deployment_for_user(request.user, deployment_id)).data)
+
+
+class DeploymentPromoteApi(APIView):
+    @extend_schema(request=PromoteSerializer, responses={201: PromotionSerializer})
+    def post(self, request, deployment_id):
+        """Promote a model and prompt version whose finished eval passed its gate (admins: or with a reason)."""
+        deployment = selectors.deployment_for_user(request.user, deployment_id, role=Role.LEAD)
+        serializer = PromoteSerializer(data=request.data, project=deployment.project)
+        serializer.is_valid(raise_exception=True)
+        promotion = services.promotion_create(deployment=deployment, user=request.user, **serializer.validated_data)
+        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
+
+
+class DeploymentRollbackApi(APIView):
+    @extend_schema(request=RollbackSerializer, responses={201: PromotionSerializer})
+    def post(self, request, deployment_id):
+        deployment = selectors.deployment_for_user(request.user, deployment_id, role=Role.LEAD)
+        serializer = RollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        target = selectors.promotion_of(deployment, serializer.validated_data["promotion"])
+        promotion = services.promotion_rollback(deployment=deployment, to=target, user=request.user,
+                                                reason=serializer.validated_data["reason"])
+        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED)
+
+
+class TraceListApi(APIView):
+    @extend_schema(responses=TraceSerializer(many=True))
+    def get(self, request, deployment_id):
+        """Newest first; `status`, `label` and `q` filter as on the traces page."""
+        deployment = selectors.deployment_for_user(request.user, deployment_id)
+        filters = selectors.TraceFilters(q=request.query_params.get("q", ""),
+                                         status=request.query_params.get("status", ""),
+                                         label=request.query_params.get("label", ""))
+        return paginate(request, self, selectors.traces_filtered(deployment, filters), TraceSerializer)
+
+
+class TrafficApi(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, deployment_id):
+        """Per day: calls, valid share, error rate, latency p50/p95, tokens, feedback; and the drift figure."""
+        deployment = selectors.deployment_for_user(request.user, deployment_id)
+        drift = analytics.drift(deployment)
+        days = analytics.daily(deployment)
+        return Response({
+            "days": [{name: getattr(day, name) for name in analytics.DAY_FIELDS} for day in days],
+            "drift": {"psi": drift.psi, "threshold": drift.threshold, "drifted": drift.drifted, "rows": drift.rows},
+            "shadow_agreement": analytics.shadow_agreement(deployment),
+            "reviewed": analytics.reviewed_pass_rates(deployment),
+        })

@@ -18,14 +18,14 @@ class Deployment(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="deployments")
     slug = models.SlugField(max_length=80, unique=True)
     description = models.CharField(max_length=300, blank=True)
-    model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    prompt_version = models.ForeignKey("prompts.PromptVersion", null=True, blank=True, on_delete=models.PROTECT,
+    model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", null=True, blank=True, on_delete=models.RESTRICT,
                                        related_name="+")
     current_promotion = models.ForeignKey("Promotion", null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="+")
-    shadow_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    shadow_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     shadow_prompt_version = models.ForeignKey("prompts.PromptVersion", null=True, blank=True,
-                                              on_delete=models.PROTECT, related_name="+")
+                                              on_delete=models.RESTRICT, related_name="+")
     shadow_share = models.FloatField(default=0.0, validators=SHARE, help_text="Share of calls also sent to the shadow.")
     sample_share = models.FloatField(default=0.05, validators=SHARE,
                                      help_text="Share of all calls sampled into review at random.")
@@ -57,9 +57,9 @@ class Promotion(models.Model):
     """One change of what a deployment points at: who, when, why, and the eval that justified it."""
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="promotions")
-    model = models.ForeignKey("llm.Model", on_delete=models.PROTECT, related_name="+")
-    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="+")
-    eval_run = models.ForeignKey("evals.EvalRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey("llm.Model", on_delete=models.RESTRICT, related_name="+")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.RESTRICT, related_name="+")
+    eval_run = models.ForeignKey("evals.EvalRun", null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     reason = models.TextField(help_text="Why this version is promoted.")
     override_reason = models.TextField(blank=True, help_text="An admin's reason for promoting without a passed gate.")
     rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.accounts.audit import audit_record
 from apps.accounts.models import Role
 from apps.accounts.selectors import role_in_project
 from apps.core.exceptions import ApplicationError
@@ -88,6 +89,9 @@ def promotion_create(*, deployment: Deployment, model, prompt_version, reason: s
                                          eval_run=eval_run, reason=reason.strip(), override_reason=override_reason,
                                          promoted_by=user)
     _point_at(deployment, promotion)
+    audit_record("deployment.promote", project=project, target=deployment, actor=user,
+                 details={"promotion": promotion.id, "model": model.id, "prompt_version": prompt_version.id,
+                          "eval": eval_run.id if eval_run else None, "override_reason": override_reason})
     return promotion
 
 
@@ -103,6 +107,8 @@ def promotion_rollback(*, deployment: Deployment, to: Promotion, user, reason: s
         reason=reason.strip() or f"Rollback to promotion {to.id}", override_reason=to.override_reason,
         rollback_of=to, promoted_by=user)
     _point_at(deployment, promotion)
+    audit_record("deployment.rollback", project=deployment.project, target=deployment, actor=user,
+                 details={"promotion": promotion.id, "restores": to.id})
     return promotion
 
 
@@ -122,13 +128,15 @@ def key_create(*, deployment: Deployment, name: str, user=None, rate_limit_per_m
     key = DeploymentKey.objects.create(deployment=deployment, name=name.strip() or "Key", prefix=secret[:10],
                                        key_hash=key_hash(secret), rate_limit_per_minute=rate_limit_per_minute,
                                        created_by=user)
+    audit_record("deployment.key_create", project=deployment.project, target=key, actor=user)
     return key, secret
 
 
-def key_revoke(*, key: DeploymentKey) -> DeploymentKey:
+def key_revoke(*, key: DeploymentKey, user=None) -> DeploymentKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        audit_record("deployment.key_revoke", project=key.deployment.project, target=key, actor=user)
     forget_keys()
     return key
 

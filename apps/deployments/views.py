@@ -123,7 +123,7 @@ def key_create(request, deployment_id):
 @login_required
 def key_revoke(request, deployment_id, key_id):
     deployment = selectors.deployment_for_user(request.user, deployment_id, role=Role.LEAD)
-    key = services.key_revoke(key=selectors.key_of(deployment, key_id))
+    key = services.key_revoke(key=selectors.key_of(deployment, key_id), user=request.user)
     messages.success(request, f"Key {key} revoked: calls with it now get 401.")
     return redirect("deployments:detail", deployment_id=deployment.id)
 

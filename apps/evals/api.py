@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,7 @@ from apps.llm.selectors import models_for_project
 from apps.prompts.models import PromptVersion
 from apps.prompts.selectors import versions_in_project
 from apps.review.models import TrainingPoint
+from apps.tuning.selectors import job_for_user
 
 from . import selectors, services
 from .models import EvalRun, PointResult
@@ -128,3 +129,22 @@ class DashboardApi(APIView):
             "rows": [{"point": r["point"].id, "point_name": r["point"].name, "cells": cells(r["cells"])}
                      for r in grid["rows"]],
         })
+
+
+class FineTuneEvaluateApi(APIView):
+    @extend_schema(request=inline_serializer("FineTuneEvaluate", {
+        "prompt_version": serializers.IntegerField(), "repeats": serializers.IntegerField(required=False)}),
+        responses={201: inline_serializer("FineTuneEvals", {"base": EvalRunSerializer(),
+                                                            "fine_tuned": EvalRunSerializer()})})
+    def post(self, request, job_id):
+        """Evaluate a fine-tuned model against its base: two evals of the same test cases, the second with the
+        first as its baseline (the page's *Evaluate against its base*)."""
+        job = job_for_user(request.user, job_id, role=Role.LEAD)
+        version = versions_in_project(job.project).filter(id=request.data.get("prompt_version")).first()
+        if version is None:
+            raise serializers.ValidationError({"prompt_version": "Give a prompt version of this project."})
+        repeats = int(request.data.get("repeats") or 3)
+        base, tuned = services.evals_for_finetune(job=job, prompt_version=version, repeats=repeats,
+                                                  user=request.user)
+        return Response({"base": EvalRunSerializer(base).data, "fine_tuned": EvalRunSerializer(tuned).data},
+                        status=status.HTTP_201_CREATED)

@@ -96,8 +96,10 @@ class Cell:
         self.percent = round(100 * r.pass_rate)
         self.hue = round(120 * r.pass_rate)  # 0 (red) at a 0% pass rate to 120 (green) at 100%
         verdict = f" · {r.verdict}" if r.verdict else ""
-        self.title = (f"{r.passed}/{r.outputs} passed (95%: {100 * r.ci_low:.0f}–{100 * r.ci_high:.0f}%) · "
-                      f"consistency {r.consistency:.2f} · latency p50 {r.latency_p50_ms:.0f} ms, "
+        consistency = f"{r.consistency:.2f}" if self.column.repeats > 1 else "— (one repeat)"
+        self.title = (f"{column_label(self.column)}: {r.passed}/{r.outputs} passed "
+                      f"(95%: {100 * r.ci_low:.0f}–{100 * r.ci_high:.0f}%) · "
+                      f"consistency {consistency} · latency p50 {r.latency_p50_ms:.0f} ms, "
                       f"p95 {r.latency_p95_ms:.0f} ms{verdict}")
 
 
@@ -129,20 +131,33 @@ def column_label(eval_run: EvalRun) -> str:
            f"v{eval_run.prompt_version.number}"
 
 
+def version_label(eval_run: EvalRun) -> str:
+    """A version's short name on a chart's axis: its prompt and version number, and the eval's number."""
+    return f"{eval_run.prompt_version.template.name[:10]} v{eval_run.prompt_version.number} #{eval_run.id}"
+
+
 def trend_chart(row: dict, columns: list[EvalRun]) -> dict:
-    """A point's pass rate over the evaluated versions (oldest first)."""
+    """A point's pass rate over the evaluated versions (oldest first); each version's name and value on hover."""
     values = [cell.result.pass_rate if cell.result else None for cell in row["cells"]]
-    return line_chart([f"#{c.id}" for c in columns], {"pass rate": values}, top=1.0, width=200, height=44, pad=6,
-                      dots=False)
+    return line_chart([version_label(c) for c in columns], {"pass rate": values}, unit="%", top=1.0,
+                      titles=[column_label(c) for c in columns], width=200, height=44, compact=True)
 
 
 def project_charts(grid: dict) -> dict:
-    """Consistency and latency of each evaluated version (all its test cases)."""
-    columns = grid["columns"]
-    kept = [(c, cell.result) for c, cell in zip(columns, grid["overall"], strict=True) if cell.result]
-    labels = [f"#{c.id}" for c, _ in kept]
+    """Consistency and latency of each evaluated version (all its test cases).
+
+    Consistency needs repeats: a version evaluated with one repeat has none ("—"), not a perfect 1.00.
+    """
+    kept = [(c, cell.result) for c, cell in zip(grid["columns"], grid["overall"], strict=True) if cell.result]
+    labels = [version_label(c) for c, _ in kept]
+    titles = [column_label(c) for c, _ in kept]
     return {
-        "consistency": bar_chart(labels, [r.consistency for _, r in kept], top=1.0),
+        "consistency": bar_chart(labels, [consistency_of(c, r) for c, r in kept], titles=titles, top=1.0),
         "latency": line_chart(labels, {"p50": [r.latency_p50_ms for _, r in kept],
-                                       "p95": [r.latency_p95_ms for _, r in kept]}),
+                                       "p95": [r.latency_p95_ms for _, r in kept]}, titles=titles, unit="ms"),
     }
+
+
+def consistency_of(eval_run: EvalRun, result) -> float | None:
+    """A result's consistency, or None when its eval had one repeat (nothing to be consistent with)."""
+    return result.consistency if eval_run.repeats > 1 else None

@@ -6,13 +6,13 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_is_alive, job_wait_reason
+from apps.core.live import finished_page_swap
 from apps.review.selectors import reviewer_activity
 from apps.tuning.selectors import job_for_user
 
@@ -56,11 +56,9 @@ def eval_detail(request, eval_id):
     context = {"eval": eval_run, "project": eval_run.project, "progress": selectors.progress(eval_run),
                "is_lead": has_role(eval_run.project, Role.LEAD), "alive": job_is_alive(eval_run),
                "waiting": job_wait_reason(eval_run)}
-    if request.htmx and request.htmx.target == "eval-status":
-        response = render(request, "evals/_status.html", context)
-        if not eval_run.is_active:
-            response.status_code = HttpResponseStopPolling.status_code
-        return response
+    polling = request.htmx and request.htmx.target == "eval-status"
+    if polling and eval_run.is_active:
+        return render(request, "evals/_status.html", context)
     filter_form = OutputFilterForm(request.GET)
     filters = filter_form.cleaned_data if filter_form.is_valid() else {}
     outputs = selectors.eval_outputs(eval_run, point_id=filters.get("point"), result=filters.get("result", ""))
@@ -70,7 +68,8 @@ def eval_detail(request, eval_id):
     context.update({"rows": selectors.result_rows(eval_run), "page": page, "filter_form": filter_form,
                     "filter_query": query.urlencode(), "points": eval_run.project.training_points.all()})
     template = "evals/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "evals/detail.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    return finished_page_swap(response) if polling else response
 
 
 @require_POST

@@ -6,6 +6,7 @@ has a `parse(text)` method (apps.projects.kinds.AnswerCheck) reads replies that 
 """
 
 import asyncio
+import itertools
 import json
 import queue
 import threading
@@ -154,10 +155,32 @@ class Caller:
             await asyncio.wait(tasks)
 
     def _stream_threads(self, jobs, schema, stop, results) -> None:
+        if hasattr(self._provider, "reply_batch"):
+            return self._stream_batches(iter(jobs), schema, stop, results)
         for key, messages, validate in jobs:
             if stop.is_set():
                 break
             results.put((key, self._call_sync(messages, schema, validate)))
+
+    def _stream_batches(self, jobs, schema, stop, results) -> None:
+        """Hand a batching provider (the local model) as many jobs at once as it asks for; each answer's latency
+        is its batch's."""
+        while not stop.is_set():
+            batch = list(itertools.islice(jobs, self._provider.batch_size(self.model, schema)))
+            if not batch:
+                return
+            for key, completion in zip((key for key, _, _ in batch), self._call_batch(batch, schema), strict=True):
+                results.put((key, completion))
+
+    def _call_batch(self, batch: list[tuple], schema: dict) -> list[Completion]:
+        started = time.perf_counter()
+        if self._prepare_error:
+            return [Completion(error=self._prepare_error) for _ in batch]
+        try:
+            replies = self._provider.reply_batch(self.model, [messages for _, messages, _ in batch], schema)
+        except ModelCallError as exc:
+            return [Completion(error=str(exc), latency_ms=_ms_since(started)) for _ in batch]
+        return [_completion(reply, started, validate) for reply, (_, _, validate) in zip(replies, batch, strict=True)]
 
     def _in_loop(self, coroutine) -> Future:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)

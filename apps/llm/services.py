@@ -60,12 +60,13 @@ def _save(model: Model, fields: dict) -> Model:
 
 
 def model_delete(*, model: Model) -> None:
-    # Runs, evals and fine-tunes keep the model they used (RESTRICT): this app need not know who they are.
+    # Runs, evals, fine-tunes and deployments keep the model they used (RESTRICT): this app need not know them.
     try:
         model.delete()
         audit_record("model.deleted", project=model.project, target=f"Model {model.name}")
     except (ProtectedError, RestrictedError) as exc:
-        raise ApplicationError("Runs, evals or fine-tunes used this model, so it stays for their record.") from exc
+        raise ApplicationError(
+            "Runs, evals, fine-tunes or deployments used this model, so it stays for their record.") from exc
 
 
 def model_test_connection(*, model: Model) -> Completion:
@@ -87,10 +88,10 @@ def model_test_connection(*, model: Model) -> Completion:
 
 
 def _check_local_weights() -> Completion:
-    from .providers import local
+    from .bundled import weights_location
 
     try:
-        folder, name = local.weights_location()
+        folder, name = weights_location()
     except ModelCallError as exc:
         return Completion(error=str(exc))
     size_mb = (Path(folder) / name).stat().st_size / 1e6

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx2
 from django.conf import settings
 
+from . import outbound
 from .client import Completion, ModelCallError, parse_answer
 from .models import Model, Provider
 
@@ -59,6 +60,11 @@ def _client(target: Target, timeout: float) -> httpx2.Client:
     key = (target.base_url, target.api_key, timeout)
     client = _clients.get(key)
     if client is None:
+        if not target.is_model_server:
+            try:
+                outbound.check_base_url(target.base_url)  # once per process and server: where we may send requests
+            except outbound.OutboundRefused as exc:
+                raise ServingError(str(exc), code="model_refused_by_policy") from None
         with _clients_lock:
             client = _clients.get(key)
             if client is None:

@@ -67,8 +67,10 @@ def model_edit(request, project_id, model_id):
 @require_POST
 @login_required
 def model_test(request, project_id, model_id):
-    project = project_for_user(request.user, project_id)
-    model = _model_in_project(request, project, model_id, Role.LEAD)
+    # Testing changes nothing: a lead may test any model the project can use, shared ones included (only site
+    # admins may change those), so the button never answers with a 403 inside the models table.
+    project = project_for_user(request.user, project_id, role=Role.LEAD)
+    model = _model_in_project(request, project, model_id, Role.REVIEWER)
     result = services.model_test_connection(model=model)
     return render(request, "llm/_test_result.html", {"model": model, "result": result})
 

@@ -102,7 +102,7 @@ def _kind_in_use(project: Project) -> bool:
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
-    # Runs, evals and fine-tunes RESTRICT the prompt versions and models they used: deleting those alone fails,
-    # but they go with the project, as the rows that restrict them go too.
+    # Runs, evals, fine-tunes and deployments RESTRICT the prompt versions, models and evals they used: deleting
+    # those alone fails, but they go with the project, as the rows that restrict them go too.
     audit_record("project.deleted", target=project)
     project.delete()

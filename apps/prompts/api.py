@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,6 +9,7 @@ from apps.core.api import paginate
 
 from . import selectors, services
 from .models import PromptStyle, PromptTemplate, PromptVersion
+from .rendering import render_messages, schema_for
 
 
 class PromptVersionSerializer(serializers.ModelSerializer):
@@ -75,3 +76,19 @@ class PromptVersionListApi(APIView):
         serializer.is_valid(raise_exception=True)
         version = services.prompt_version_create(template=template, user=request.user, **serializer.validated_data)
         return Response(PromptVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionPreviewApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("record", int, description="A record of the project (default: its "
+                                                "first)"), OpenApiParameter("text", str, description="Or any text")],
+                   responses=inline_serializer("PromptPreview", {
+                       "record": serializers.IntegerField(allow_null=True), "messages": serializers.ListField(),
+                       "schema": serializers.JSONField()}))
+    def get(self, request, version_id):
+        """The exact messages a record (or a text) would be sent with, and the answer schema."""
+        version = selectors.version_for_user(request.user, version_id)
+        project = version.template.project
+        record = selectors.preview_record(project, request.query_params.get("record"))
+        text = request.query_params.get("text") or (record.text if record else "")
+        return Response({"record": record.id if record and not request.query_params.get("text") else None,
+                         "messages": render_messages(project, version, text), "schema": schema_for(project, version)})

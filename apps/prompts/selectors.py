@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.datasets.models import Record
 
 from .models import PromptTemplate, PromptVersion
 
@@ -50,3 +51,11 @@ def _as_text(version: PromptVersion) -> str:
     examples = "\n".join(f"  {e['text']} -> {e['answer']}" for e in version.examples)
     return (f"style: {version.get_style_display()}\n[system]\n{version.system}\n[user]\n{version.user_template}\n"
             f"[examples]\n{examples}")
+
+
+def preview_record(project, record_id=None):
+    """The record a preview shows: the one asked for (404 when not in the project), else the project's first."""
+    records = Record.objects.filter(dataset__project=project).order_by("dataset_id", "position")
+    if record_id:
+        return get_object_or_404(records, id=record_id)
+    return records.first()

@@ -1,5 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -40,6 +41,17 @@ class GradeSubmitSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     seconds_spent = serializers.FloatField(required=False, default=0)
     make_test_case = serializers.BooleanField(required=False, default=False)
+    keep_as_example = serializers.BooleanField(
+        required=False, default=False, help_text="With a pass: keep the model's answer as a training example.")
+
+
+class GradeResultSerializer(GradeSerializer):
+    notes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    refused = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                    help_text="What the grade could not make (the leakage guard), and why.")
+
+    class Meta(GradeSerializer.Meta):
+        fields = [*GradeSerializer.Meta.fields, "notes", "refused"]
 
 
 class ExampleSerializer(serializers.ModelSerializer):
@@ -70,8 +82,9 @@ class TestCaseSerializer(serializers.ModelSerializer):
         return [p.name for p in obj.points.all()]
 
 
-NextSerializer = inline_serializer("ReviewNext", {"output": serializers.IntegerField(allow_null=True),
-                                                  "text": serializers.CharField(), "answer": serializers.JSONField()})
+NextSerializer = inline_serializer("ReviewNext", {
+    "output": serializers.IntegerField(allow_null=True), "text": serializers.CharField(),
+    "answer": serializers.JSONField(), "expected": serializers.JSONField(allow_null=True)})
 
 
 class PointListApi(APIView):
@@ -125,9 +138,13 @@ class GradeListApi(APIView):
         grades = Grade.objects.filter(output__run=run).select_related("reviewer").prefetch_related("points")
         return paginate(request, self, grades.order_by("id"), GradeSerializer)
 
-    @extend_schema(request=GradeSubmitSerializer, responses={201: GradeSerializer})
+    @extend_schema(request=GradeSubmitSerializer, responses={201: GradeResultSerializer})
     def post(self, request, run_id):
-        """Grade an output of the run (your earlier grade of it is replaced; other reviewers' stay)."""
+        """Grade an output of the run (your earlier grade of it is replaced; other reviewers' stay).
+
+        The grade is saved even when the training example or test case it asks for is not: `refused` lists what
+        the leakage guard turned down and why (empty when nothing was).
+        """
         run = run_for_user(request.user, run_id)
         serializer = GradeSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -135,7 +152,7 @@ class GradeListApi(APIView):
         output = selectors.output_in_run(run, data.pop("output"))
         result = services.grade_submit(output=output, reviewer=request.user, point_names=data.pop("points"),
                                        **data)
-        body = {**GradeSerializer(result.grade).data, "notes": result.notes}
+        body = {**GradeSerializer(result.grade).data, "notes": result.notes, "refused": result.refused}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -146,8 +163,9 @@ class ReviewNextApi(APIView):
         run = run_for_user(request.user, run_id)
         output = queue_take(run=run, reviewer=request.user, after_id=int_param(request.query_params, "after", 0))
         if output is None:
-            return Response({"output": None, "text": "", "answer": None})
-        return Response({"output": output.id, "text": output.record.text, "answer": output.answer})
+            return Response({"output": None, "text": "", "answer": None, "expected": None})
+        return Response({"output": output.id, "text": output.record.text, "answer": output.answer,
+                         "expected": run.project.kind.expected_answer(output.record)})
 
 
 class ExampleListApi(APIView):
@@ -196,6 +214,74 @@ class TestCaseListApi(APIView):
                                          points=points, paraphrase_group=data.get("paraphrase_group", ""),
                                          user=request.user)
         return Response(TestCaseSerializer(case).data, status=status.HTTP_201_CREATED)
+
+
+class TestCaseImportApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": inline_serializer("TestCaseImport", {
+        "file": serializers.FileField(help_text='JSONL: {"text", "expected", "points", "paraphrase_group"} a line')})},
+        responses={201: inline_serializer("TestCaseImported", {"imported": serializers.IntegerField()})})
+    def post(self, request, project_id):
+        """Import test cases from a JSONL file, all or nothing: 400 with `problems` (line, message) otherwise."""
+        project = project_for_user(request.user, project_id, role=Role.LEAD)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise serializers.ValidationError({"file": "Attach a JSONL file."})
+        count = services.test_cases_import(project=project, stream=upload, user=request.user)
+        return Response({"imported": count}, status=status.HTTP_201_CREATED)
+
+
+class TestCaseDetailApi(APIView):
+    @extend_schema(responses=TestCaseSerializer)
+    def get(self, request, case_id):
+        return Response(TestCaseSerializer(selectors.test_case_for_user(request.user, case_id,
+                                                                        role=Role.REVIEWER)).data)
+
+    @extend_schema(request=TestCaseSerializer, responses=TestCaseSerializer)
+    def patch(self, request, case_id):
+        """Change a test case; a new text is checked by the leakage guard again (400 when it clashes)."""
+        case = selectors.test_case_for_user(request.user, case_id)
+        serializer = TestCaseSerializer(case, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        points = (services.points_by_names(project=case.project, names=data["points"], user=request.user)
+                  if "points" in request.data else None)
+        case = services.test_case_update(case=case, text=data.get("text"), expected=data.get("expected"),
+                                         points=points, paraphrase_group=data.get("paraphrase_group"))
+        return Response(TestCaseSerializer(case).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, case_id):
+        services.test_case_delete(case=selectors.test_case_for_user(request.user, case_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ExampleDetailApi(APIView):
+    @extend_schema(responses=ExampleSerializer)
+    def get(self, request, example_id):
+        return Response(ExampleSerializer(selectors.example_for_user(request.user, example_id,
+                                                                     role=Role.REVIEWER)).data)
+
+    @extend_schema(request=inline_serializer("ExampleUpdate", {
+        "answer": serializers.JSONField(required=False),
+        "points": serializers.ListField(child=serializers.CharField(), required=False)}),
+        responses=ExampleSerializer)
+    def patch(self, request, example_id):
+        """Change an example's answer or points (the leakage guard is checked again)."""
+        example = selectors.example_for_user(request.user, example_id)
+        answer = request.data.get("answer")
+        if answer is not None and not isinstance(answer, dict):
+            raise serializers.ValidationError({"answer": "Give an answer object."})
+        points = (services.points_by_names(project=example.project, names=list(request.data["points"]),
+                                           user=request.user) if "points" in request.data else None)
+        example = services.training_example_update(example=example, answer=answer, points=points)
+        return Response(ExampleSerializer(example).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, example_id):
+        services.training_example_delete(example=selectors.example_for_user(request.user, example_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AgreementApi(APIView):

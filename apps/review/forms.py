@@ -29,6 +29,7 @@ class GradeForm(forms.Form):
     comment = forms.CharField(required=False)
     seconds_spent = forms.FloatField(required=False)
     make_test_case = forms.BooleanField(required=False)
+    keep_as_example = forms.BooleanField(required=False)
 
     def clean_corrected_answer(self):
         raw = self.cleaned_data["corrected_answer"].strip()
@@ -49,7 +50,8 @@ class GradeForm(forms.Form):
         data = self.cleaned_data
         return {"verdict": data.get("verdict") or None, "corrected_answer": data.get("corrected_answer"),
                 "point_names": data.get("point_names") or [], "comment": data.get("comment") or "",
-                "seconds_spent": data.get("seconds_spent") or 0, "make_test_case": data.get("make_test_case")}
+                "seconds_spent": data.get("seconds_spent") or 0, "make_test_case": data.get("make_test_case"),
+                "keep_as_example": data.get("keep_as_example", False)}
 
 
 class PointForm(forms.Form):

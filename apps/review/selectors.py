@@ -1,9 +1,10 @@
 """Reads of the review loop: the queue, training points, agreement and reviewer activity."""
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -14,7 +15,7 @@ from apps.core.db import Percentile, has_percentile, percentile_of_sorted
 from apps.runs.models import Output, OutputStatus, Run
 
 from .agreement import agreement_figures
-from .models import Grade, TrainingExample, TrainingPoint, Verdict
+from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
 
 SHOW_CHOICES = [("ungraded", "Not graded by me"), ("all", "All outputs"), ("failed", "Failed"),
                 ("invalid", "Invalid answers or errors")]
@@ -32,6 +33,12 @@ def example_for_user(user, example_id, *, role: str = Role.LEAD) -> TrainingExam
     example = get_object_or_404(TrainingExample.objects.select_related("project"), id=example_id)
     check_project_role(user, example.project, role=role)
     return example
+
+
+def test_case_for_user(user, case_id, *, role: str = Role.LEAD) -> TestCase:
+    case = get_object_or_404(TestCase.objects.select_related("project"), id=case_id)
+    check_project_role(user, case.project, role=role)
+    return case
 
 
 def output_in_run(run: Run, output_id) -> Output:
@@ -87,6 +94,33 @@ def neighbour_ids(outputs: QuerySet[Output], output: Output) -> tuple[int | None
 
 def my_grade(output: Output, reviewer) -> Grade | None:
     return Grade.objects.filter(output=output, reviewer=reviewer).prefetch_related("points").first()
+
+
+def runs_waiting_for(project, reviewer) -> list[dict]:
+    """The project's runs with outputs waiting for this reviewer's grade, and how many, newest run first."""
+    mine = Grade.objects.filter(output=OuterRef("pk"), reviewer=reviewer)
+    waiting = (Output.objects.filter(run__project=project, review_count__lt=F("run__reviews_per_output"))
+               .exclude(Exists(mine)).values("run").annotate(waiting=Count("id")).order_by("-run"))
+    runs = {run.id: run for run in Run.objects.filter(id__in=[row["run"] for row in waiting])
+            .select_related("prompt_version__template", "model")}
+    return [{"run": runs[row["run"]], "waiting": row["waiting"]} for row in waiting]
+
+
+def lease_key(output_id: int) -> str:
+    return f"review-lease:{output_id}"
+
+
+def held_by_others(run: Run, reviewer) -> list[dict]:
+    """Outputs waiting for this reviewer that others hold right now: who holds each, and until when."""
+    ids = list(review_outputs(run, reviewer).values_list("id", flat=True)[:200])
+    holders = cache.get_many([lease_key(i) for i in ids])
+    held = []
+    for output_id in ids:
+        holder = holders.get(lease_key(output_id))
+        if isinstance(holder, dict) and holder.get("user") != reviewer.id:
+            held.append({"output_id": output_id, "name": holder.get("name", "someone"),
+                         "until": datetime.fromtimestamp(holder["until"], tz=UTC)})
+    return held
 
 
 def queue_counts(run: Run, reviewer) -> dict:

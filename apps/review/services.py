@@ -2,13 +2,14 @@
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
 from apps.core.uploads import bounded_lines, upload_check_size
-from apps.projects.kinds import answer_problems, same_answer, strip_reasoning
+from apps.projects.kinds import answer_problems, kind_for, same_answer, strip_reasoning
 from apps.projects.models import Project
 from apps.runs.models import Output
 from apps.runs.services import output_review_count_add
@@ -17,7 +18,11 @@ from .models import Adjudication, Grade, PointStatus, TestCase, TrainingExample,
 
 
 def normalize_text(text: str) -> str:
-    return " ".join(text.lower().split())
+    """The form in which two texts count as the same for the leakage guard: Unicode NFKC, punctuation and symbols
+    dropped, case folded, runs of spaces made one ("I lost my card!" and "i  lost my card" are the same text)."""
+    text = unicodedata.normalize("NFKC", text)
+    kept = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
+    return " ".join(kept.casefold().split())
 
 
 def text_hash(text: str) -> str:
@@ -128,16 +133,24 @@ def training_example_write(*, project: Project, version, text: str, answer: dict
                                    text=text, points=points, user=user)
 
 
+@transaction.atomic
 def training_example_update(*, example: TrainingExample, answer: dict | None = None, points=None) -> TrainingExample:
+    """Change an example's answer or points; the leakage guard is checked again (a test case may have come since)."""
     if answer is not None:
         problems = answer_problems(example.project, answer, text=example.text)
         if problems:
             raise ApplicationError(f"The answer is not valid: {problems[0]}.")
         example.answer = answer
-        example.save(update_fields=["answer"])
+    Project.objects.select_for_update().filter(id=example.project_id).first()
+    _ensure_not_a_test_case(example.project, record_id=example.record_id, text=example.text)
+    example.save(update_fields=["answer"])
     if points is not None:
         example.points.set(points)
     return example
+
+
+def training_example_delete(*, example: TrainingExample) -> None:
+    example.delete()
 
 
 @transaction.atomic
@@ -157,32 +170,67 @@ def test_case_create(*, project: Project, text: str, expected: dict, points=(), 
     return case
 
 
+@transaction.atomic
+def test_case_update(*, case: TestCase, text: str | None = None, expected: dict | None = None, points=None,
+                     paraphrase_group: str | None = None) -> TestCase:
+    """Change a test case; a new text is checked by the leakage guard again, like a new test case."""
+    text = case.text if text is None else text
+    if not text.strip():
+        raise ApplicationError("A test case needs a text.")
+    expected = case.expected if expected is None else expected
+    problems = answer_problems(case.project, expected, text=text)
+    if problems:
+        raise ApplicationError(f"The expected answer is not valid: {problems[0]}.")
+    Project.objects.select_for_update().filter(id=case.project_id).first()
+    _ensure_not_a_training_example(case.project, record_id=case.record_id if text == case.text else None, text=text)
+    case.text, case.text_hash, case.expected = text, text_hash(text), expected
+    if paraphrase_group is not None:
+        case.paraphrase_group = paraphrase_group.strip()
+    case.save(update_fields=["text", "text_hash", "expected", "paraphrase_group"])
+    if points is not None:
+        case.points.set(points)
+    return case
+
+
+def test_case_delete(*, case: TestCase) -> None:
+    case.delete()
+
+
 # --- grades ------------------------------------------------------------------------------
 
 @dataclass
 class GradeResult:
     grade: Grade
     notes: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # what the grade could not make (the leakage guard), and why
 
 
 @transaction.atomic
 def grade_submit(*, output: Output, reviewer, verdict: str | None = None, corrected_answer: dict | None = None,
                  point_names=(), comment: str = "", seconds_spent: float = 0,
-                 make_test_case: bool = False) -> GradeResult:
+                 make_test_case: bool = False, keep_as_example: bool = False) -> GradeResult:
     """Save `reviewer`'s grade of `output` (replacing their earlier one; other reviewers' grades stay).
 
     A corrected answer that differs from the model's makes the grade a fail and becomes a
     training example of the tagged points; with `make_test_case` it becomes a held-out test
-    case instead. What could not be done (the leakage guard) is said in the result's notes.
+    case instead; `keep_as_example` keeps a passed answer as a training example too. What the
+    leakage guard refused is in the result's `refused` list (and not in its notes).
     """
     run = output.run
     project = run.project
     text = output.record.text
     if make_test_case and verdict is None and corrected_answer is None:
-        # "Make this a test case" on its own keeps the reviewer's earlier judgement, or accepts the model's answer.
+        # "Make this a test case" on its own keeps the reviewer's earlier judgement. On an output nobody has
+        # judged, the test case expects the record's expected answer; without one, the reviewer says it first:
+        # an unreviewed model answer never becomes gold data.
         earlier = Grade.objects.filter(output=output, reviewer=reviewer).first()
-        verdict = earlier.verdict if earlier else Verdict.PASS
-        corrected_answer = earlier.corrected_answer if earlier else None
+        if earlier:
+            verdict, corrected_answer = earlier.verdict, earlier.corrected_answer
+        else:
+            corrected_answer = kind_for(project).expected_answer(output.record)
+            if corrected_answer is None:
+                raise ApplicationError("Choose the right answer first (its number key, or pass with p), then press "
+                                       "x: a test case expects a reviewed answer.")
     if corrected_answer is not None:
         problems = answer_problems(project, corrected_answer, text=text)
         if problems:
@@ -207,30 +255,42 @@ def grade_submit(*, output: Output, reviewer, verdict: str | None = None, correc
     grade.points.set(points)
     if is_new:
         output_review_count_add(output_id=output.id, delta=1)
-    return GradeResult(grade=grade, notes=_derive_items(grade, output, points, make_test_case, reviewer))
+    notes, refused = _derive_items(grade, output, points, make_test_case, keep_as_example, reviewer)
+    return GradeResult(grade=grade, notes=notes, refused=refused)
 
 
-def _derive_items(grade: Grade, output: Output, points, make_test_case: bool, user) -> list[str]:
-    """Keep the training example or test case that this grade stands for in step with it."""
+def _derive_items(grade: Grade, output: Output, points, make_test_case: bool, keep_as_example: bool,
+                  user) -> tuple[list[str], list[str]]:
+    """Keep the training example or test case that this grade stands for in step with it: (notes, refused)."""
     project, record = output.run.project, output.record
     TrainingExample.objects.filter(source_grade=grade).delete()
     TestCase.objects.filter(source_grade=grade).delete()
-    answer = grade.corrected_answer if grade.corrected_answer is not None else output.answer
+    gold = _gold_answer(grade, output)
     try:
         if make_test_case:
-            if not isinstance(answer, dict):
-                raise ApplicationError("There is no answer to expect: choose the right answer first.")
-            case = test_case_create(project=project, text=record.text, expected=strip_reasoning(answer), points=points,
+            if gold is None:
+                raise ApplicationError("No test case: the model's answer failed and there is no right answer to "
+                                       "expect; choose the right answer first.")
+            case = test_case_create(project=project, text=record.text, expected=strip_reasoning(gold), points=points,
                                     user=user, record=record, source_grade=grade)
-            return [f"Made test case #{case.id}."]
-        if grade.corrected_answer is not None:
+            return [f"Made test case #{case.id}."], []
+        if grade.corrected_answer is not None or (keep_as_example and grade.verdict == Verdict.PASS):
             example = training_example_create(project=project, messages=output.messages, text=record.text,
-                                              answer=strip_reasoning(grade.corrected_answer), points=points, user=user,
+                                              answer=strip_reasoning(gold), points=points, user=user,
                                               record=record, source_grade=grade)
-            return [f"Saved training example #{example.id}."]
+            return [f"Saved training example #{example.id}."], []
     except ApplicationError as exc:
-        return [exc.message]
-    return []
+        return [], [exc.message]
+    return [], []
+
+
+def _gold_answer(grade: Grade, output: Output) -> dict | None:
+    """The answer a grade vouches for: its correction, the model's answer when it passed, else the record's."""
+    if grade.corrected_answer is not None:
+        return grade.corrected_answer
+    if grade.verdict == Verdict.PASS and isinstance(output.answer, dict):
+        return output.answer
+    return kind_for(output.run.project).expected_answer(output.record)
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -24,7 +24,7 @@ from .forms import (
     TestCaseForm,
     TestCaseImportForm,
 )
-from .queue import queue_take
+from .queue import queue_take, review_lease_renew
 from .screen import screen_context
 
 # --- the review screen -------------------------------------------------------------------
@@ -42,15 +42,35 @@ def _filters_and_query(request) -> tuple[dict, str]:
     return form.filters(), query
 
 
+def _leases(run, filters) -> bool:
+    """Only a reviewer working the queue of outputs waiting for them holds what they see; a lead or admin who
+    looks, and anyone browsing another view, takes nothing away from the reviewers."""
+    return filters.get("show", "ungraded") == "ungraded" and not has_role(run.project, Role.LEAD)
+
+
+def _done_context(request, run, query) -> dict:
+    return {"run": run, "project": run.project, "query": query, "counts": selectors.queue_counts(run, request.user),
+            "held": selectors.held_by_others(run, request.user)}
+
+
+@require_POST
+@login_required
+def review_lease(request, run_id, output_id):
+    """The open review screen renews its lease every so often (204); 409 when someone else holds the output."""
+    run = run_for_user(request.user, run_id)
+    output = selectors.output_in_run(run, output_id)
+    renewed = review_lease_renew(output=output, reviewer=request.user)
+    return HttpResponse(status=204 if renewed else 409)
+
+
 @require_GET
 @login_required
 def review_start(request, run_id):
     run = run_for_user(request.user, run_id)
     filters, query = _filters_and_query(request)
-    output = queue_take(run=run, reviewer=request.user, **filters)
+    output = queue_take(run=run, reviewer=request.user, lease=_leases(run, filters), **filters)
     if output is None:
-        return render(request, "review/done.html", {"run": run, "project": run.project, "query": query,
-                                                    "counts": selectors.queue_counts(run, request.user)})
+        return render(request, "review/done.html", _done_context(request, run, query))
     return redirect(_review_url(run, output.id, query))
 
 
@@ -63,10 +83,12 @@ def review_output(request, run_id, output_id):
     return _render_screen(request, run, output, filters, query)
 
 
-def _render_screen(request, run, output, filters, query, notes=(), status=200):
+def _render_screen(request, run, output, filters, query, notes=(), status=200, refused=()):
     context = screen_context(run=run, output=output, reviewer=request.user, filters=filters, query=query)
     template = "review/_panel.html" if request.htmx else "review/screen.html"
-    response = render(request, template, {**context, "notes": notes}, status=status)
+    context.update({"notes": notes, "refused": refused,
+                    "renews_lease": _leases(run, filters) and run.reviews_per_output == 1})
+    response = render(request, template, context, status=status)
     if request.htmx:
         response["HX-Push-Url"] = _review_url(run, output.id, query)
     return response
@@ -85,21 +107,24 @@ def review_grade(request, run_id, output_id):
         result = services.grade_submit(output=output, reviewer=request.user, **form.grade_arguments())
     except ApplicationError as exc:
         return _render_screen(request, run, output, filters, query, notes=[exc.message], status=400)
-    following = queue_take(run=run, reviewer=request.user, after_id=output.id, **filters)
+    following = queue_take(run=run, reviewer=request.user, after_id=output.id,
+                           lease=_leases(run, filters), **filters)
     if following is None:
         if request.htmx:
             response = render(request, "review/_done_panel.html", {
-                "run": run, "project": run.project, "query": query, "notes": result.notes,
-                "counts": selectors.queue_counts(run, request.user)})
+                **_done_context(request, run, query), "notes": result.notes, "refused": result.refused})
             response["HX-Push-Url"] = reverse("review:start", args=[run.id]) + (f"?{query}" if query else "")
             return response
         return redirect(reverse("review:start", args=[run.id]) + (f"?{query}" if query else ""))
     if not request.htmx:
         for note in result.notes:
             messages.info(request, note)
+        for refusal in result.refused:
+            messages.error(request, f"Not saved: {refusal}")
         return redirect(_review_url(run, following.id, query))
     return _render_screen(request, run, selectors.output_in_run(run, following.id), filters, query,
-                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes])
+                          notes=[f"Saved: {result.grade.get_verdict_display().lower()}.", *result.notes],
+                          refused=result.refused)
 
 
 def _errors(form) -> list[str]:
@@ -240,6 +265,44 @@ def example_edit(request, example_id):
             form.add_error(None, exc.message)
     return render(request, "review/example_form.html", {"project": example.project, "example": example,
                                                         "form": form})
+
+
+@require_POST
+@login_required
+def example_delete(request, example_id):
+    example = selectors.example_for_user(request.user, example_id, role=Role.LEAD)
+    services.training_example_delete(example=example)
+    messages.success(request, f"Deleted training example #{example_id}.")
+    return redirect("review:examples", project_id=example.project_id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def test_case_edit(request, case_id):
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+    initial = {"text": case.text, "expected": case.expected, "paraphrase_group": case.paraphrase_group,
+               "points": "\n".join(p.name for p in case.points.all())}
+    form = TestCaseForm(request.POST or None, initial=initial, project=case.project)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            points = services.points_by_names(project=case.project, names=data["points"], user=request.user)
+            services.test_case_update(case=case, text=data["text"], expected=data["expected"], points=points,
+                                      paraphrase_group=data["paraphrase_group"])
+            messages.success(request, f"Saved test case #{case.id}.")
+            return redirect("review:test_cases", project_id=case.project_id)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    return render(request, "review/test_case_form.html", {"project": case.project, "case": case, "form": form})
+
+
+@require_POST
+@login_required
+def test_case_delete(request, case_id):
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+    services.test_case_delete(case=case)
+    messages.success(request, f"Deleted test case #{case_id}.")
+    return redirect("review:test_cases", project_id=case.project_id)
 
 
 @require_GET

@@ -3,12 +3,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_wait_reason
+from apps.core.live import finished_page_swap
 
 from . import selectors, services
 from .forms import OutputFilterForm, RunForm
@@ -48,11 +48,9 @@ def run_detail(request, run_id):
     context = {"run": run, "project": run.project, "counts": selectors.output_counts(run),
                "is_lead": has_role(run.project, Role.LEAD), "alive": services.run_is_alive(run),
                "waiting": job_wait_reason(run)}
-    if request.htmx and request.htmx.target == "run-status":
-        response = render(request, "runs/_status.html", context)
-        if not run.is_active:
-            response.status_code = HttpResponseStopPolling.status_code
-        return response
+    polling = request.htmx and request.htmx.target == "run-status"
+    if polling and run.is_active:
+        return render(request, "runs/_status.html", context)
     filter_form = OutputFilterForm(request.GET)
     filters = filter_form.cleaned_data if filter_form.is_valid() else {}
     outputs = selectors.outputs_filtered(run, **{k: v for k, v in filters.items() if v})
@@ -62,14 +60,16 @@ def run_detail(request, run_id):
     context.update({"page": page, "filter_form": filter_form, "filter_query": query.urlencode(),
                     "filter_choices": run.project.kind.filter_choices(run.project)})
     template = "runs/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "runs/detail.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    return finished_page_swap(response) if polling else response
 
 
 @require_GET
 @login_required
 def output_detail(request, output_id):
     output = selectors.output_for_user(request.user, output_id)
-    return render(request, "runs/_output_detail.html", {"output": output})
+    template = "runs/_output_detail.html" if request.htmx else "runs/output.html"
+    return render(request, template, {"output": output})
 
 
 @require_POST

@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.core.charts import xy_chart
 
 from .models import FineTuneJob
 
@@ -23,23 +24,15 @@ def example_counts(project) -> list[dict]:
                                                                                              "examples"))
 
 
-def loss_chart(job: FineTuneJob, *, width: int = 560, height: int = 160) -> dict:
-    """SVG polylines of training and validation loss (drawn on the server: no chart library, works offline)."""
+def loss_chart(job: FineTuneJob, *, width: int = 560, height: int = 200) -> dict:
+    """Training and validation loss by step, with axes, a legend and each value on hover."""
     train = [(m["step"], m["loss"]) for m in job.metrics if "loss" in m]
     valid = [(m["step"], m["val_loss"]) for m in job.metrics if "val_loss" in m]
-    values = [v for _, v in train + valid]
-    if not values:
-        return {}
-    top = max(values) or 1.0
-    first_step = min(s for s, _ in train + valid)
-    span = max(max(job.total_steps, max(s for s, _ in train + valid)) - first_step, 1)
-
-    def points(series):
-        return " ".join(f"{8 + (width - 16) * (s - first_step) / span:.1f},{height - 8 - (height - 16) * v / top:.1f}"
-                        for s, v in series)
-
-    return {"width": width, "height": height, "train": points(train), "valid": points(valid), "top": top,
-            "last": train[-1][1] if train else None}
+    series = {"training loss": train, **({"validation loss": valid} if valid else {})}
+    chart = xy_chart(series, x_unit="step", y_unit="loss", x_max=job.total_steps, width=width, height=height)
+    if chart:
+        chart["last"] = train[-1][1] if train else None
+    return chart
 
 
 def export_for_user(user, export_id, *, role: str = Role.LEAD):

@@ -93,3 +93,25 @@ def test_token_authentication_works(people, project):
     client = APIClient(headers={"Authorization": f"Token {token.key}"})
     assert client.get(reverse("api-project", args=[project.id])).json()["name"] == project.name
     assert APIClient(headers={"Authorization": "Token wrong"}).get(reverse("api-projects")).status_code == 401
+
+
+def test_api_refuses_a_csv_without_the_label_column_naming_the_files_columns(people, dataset):
+    upload = SimpleUploadedFile("intents.csv", b"text,category\nI lost my card,billing\n")
+    response = api_as(people["lead"]).post(reverse("api-imports", args=[dataset.id]), {"file": upload},
+                                           format="multipart")
+    assert response.status_code == 400
+    assert response.json()["columns"] == ["text", "category"]
+    assert "no 'label' column" in response.json()["detail"] and "text, category" in response.json()["detail"]
+    assert dataset.records.count() == 3 and not DatasetImport.objects.filter(dataset=dataset).exists()
+
+
+def test_api_imports_with_a_chosen_label_column_or_explicitly_without_labels(people, dataset):
+    client, url = api_as(people["lead"]), reverse("api-imports", args=[dataset.id])
+    chosen = client.post(url, {"file": SimpleUploadedFile("a.csv", b"text,category\nI lost my card,billing\n"),
+                               "label_column": "category"}, format="multipart")
+    assert chosen.status_code == 201 and dataset.records.get(text="I lost my card").label == "billing"
+    unlabelled = client.post(url, {"file": SimpleUploadedFile("b.csv", b"text,category\nHello there,billing\n"),
+                                   "no_labels": "true"}, format="multipart")
+    assert unlabelled.status_code == 201
+    record = dataset.records.get(text="Hello there")
+    assert record.label == "" and record.metadata == {"category": "billing"}

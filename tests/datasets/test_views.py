@@ -140,3 +140,14 @@ def test_empty_dataset_says_what_to_do_next(people, project):
     dataset = DatasetFactory(project=project)
     page = login(people["lead"]).get(reverse("datasets:detail", args=[dataset.id])).content.decode()
     assert "This dataset is empty" in page and "Upload a CSV, JSONL or CoNLL file" in page
+
+
+def test_upload_page_offers_the_files_columns_when_the_label_column_is_missing(people, dataset):
+    upload = SimpleUploadedFile("intents.csv", b"utterance,category\nI lost my card,billing\n")
+    response = login(people["lead"]).post(reverse("datasets:import", args=[dataset.id]),
+                                          {"file": upload, "text_column": "utterance"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "no &#x27;label&#x27; column" in page
+    assert '<option value="category" selected>category</option>' in page
+    assert '<option value="utterance" selected>utterance</option>' in page
+    assert dataset.records.count() == 3

@@ -265,3 +265,45 @@ def test_shadow_answers_are_stored_never_returned(key, deployment, project, prom
     trace = Trace.objects.get()
     assert trace.shadow_answer == {"label": "technical"} and trace.shadow_agrees is False
     assert trace.sampled_reason == "shadow disagreement"
+
+
+def test_a_model_host_the_policy_denies_is_refused_with_a_502(key, deployment, settings):
+    settings.TASKLLM_MODEL_HOSTS_DENY = ["127.0.0.0/8"]
+    deployment.model.base_url = "http://127.0.0.2:9/v1"  # a server never called before in this process
+    deployment.model.save()
+    services.forget_keys()
+    response = post(PREDICT, {"text": "x"}, key.secret)
+    assert response.status_code == 502 and "not allowed" in response.json()["error"]["message"]
+
+
+# --- the members' API -------------------------------------------------------------------------
+
+def test_members_api_promotes_rolls_back_and_lists_traces(deployment, key, people, project, prompt_version,
+                                                         llm_server):
+    from apps.llm.models import Model
+    from tests.conftest import api_as
+
+    from .conftest import finished_eval
+
+    tuned = Model.objects.create(project=project, name="Tuned", provider="openai", base_url=llm_server.base_url,
+                                 model_id="tuned", timeout_seconds=2)
+    lead = api_as(people["lead"])
+    refused = lead.post(f"/api/deployments/{deployment.id}/promote/",
+                        {"model": tuned.id, "prompt_version": prompt_version.id, "reason": "try"}, format="json")
+    assert refused.status_code == 400 and "passed its gate" in refused.json()["detail"]
+    finished_eval(project, tuned, prompt_version, passed=True)
+    promoted = lead.post(f"/api/deployments/{deployment.id}/promote/",
+                         {"model": tuned.id, "prompt_version": prompt_version.id, "reason": "passed"}, format="json")
+    assert promoted.status_code == 201
+    detail = lead.get(f"/api/deployments/{deployment.id}/").json()
+    assert detail["model"] == tuned.id and len(detail["promotions"]) == 2
+    first = detail["promotions"][-1]["id"]
+    assert lead.post(f"/api/deployments/{deployment.id}/rollback/", {"promotion": first}, format="json") \
+        .status_code == 201
+    services.forget_keys()
+    post(PREDICT, {"text": "hello"}, key.secret)
+    BUFFER.flush()
+    traces = api_as(people["reviewer"]).get(f"/api/deployments/{deployment.id}/traces/").json()
+    assert traces["count"] == 1 and traces["results"][0]["model"] == detail["promotions"][-1]["model"]
+    traffic = api_as(people["reviewer"]).get(f"/api/deployments/{deployment.id}/traffic/").json()
+    assert traffic["days"][0]["calls"] == 1

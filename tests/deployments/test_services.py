@@ -93,3 +93,22 @@ def test_traces_whose_sampling_failed_are_sampled_by_the_periodic_task(deploymen
     trace.refresh_from_db()
     assert trace.review_output_id is not None
     assert traces_sample_pending_task() == 0
+
+
+def test_a_served_model_cannot_be_deleted_but_its_project_can(deployment, project):
+    from django.db.models import RestrictedError
+
+    with pytest.raises(RestrictedError):
+        deployment.model.delete()
+    project.delete()
+    assert not type(deployment).objects.filter(id=deployment.id).exists()
+
+
+def test_promotions_and_keys_are_audited(deployment, people):
+    from apps.accounts.models import AuditEvent
+
+    key, _ = services.key_create(deployment=deployment, name="App", user=people["lead"])
+    services.key_revoke(key=key, user=people["lead"])
+    actions = list(AuditEvent.objects.filter(project=deployment.project).values_list("action", "actor__username"))
+    assert ("deployment.promote", "lead") in actions
+    assert ("deployment.key_create", "lead") in actions and ("deployment.key_revoke", "lead") in actions

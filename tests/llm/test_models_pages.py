@@ -82,3 +82,13 @@ def test_a_model_used_by_a_run_stays_and_the_lead_is_told_why(people, project, g
 def test_a_model_nothing_used_is_deleted(people, project, remote_model):
     response = login(people["lead"]).post(reverse("llm:delete", args=[project.id, remote_model.id]))
     assert response.status_code == 302 and not Model.objects.filter(id=remote_model.id).exists()
+
+
+def test_a_lead_tests_a_shared_model_without_a_403(people, project, llm_server):
+    from apps.llm.models import Model
+
+    shared = Model.objects.create(name="Shared GPT", provider="openai", base_url=llm_server.base_url,
+                                  model_id="fake-1", timeout_seconds=2, max_retries=0)
+    response = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, shared.id]))
+    assert response.status_code == 200 and "403" not in response.content.decode()
+    assert htmx_as(people["reviewer"]).post(reverse("llm:test", args=[project.id, shared.id])).status_code == 403

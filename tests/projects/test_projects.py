@@ -99,3 +99,18 @@ def test_deleting_a_project_takes_its_runs_evals_and_fine_tunes_with_it(people, 
     assert response.status_code == 302 and not Project.objects.filter(id=project.id).exists()
     assert not Run.objects.exists() and not EvalRun.objects.exists() and not FineTuneJob.objects.exists()
     assert not Model.objects.filter(id=model.id).exists() and not PromptVersion.objects.filter(id=version.id).exists()
+
+
+def test_deleting_a_project_takes_its_deployments_and_their_promotions_with_it(people, project, graded_run):
+    from apps.deployments.models import Deployment, Promotion
+    from apps.evals.models import EvalRun
+
+    model, version = graded_run.model, graded_run.prompt_version
+    eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=version)
+    deployment = Deployment.objects.create(project=project, slug="router", model=model, prompt_version=version,
+                                           shadow_model=model, shadow_prompt_version=version)
+    Promotion.objects.create(deployment=deployment, model=model, prompt_version=version, eval_run=eval_run,
+                             reason="first")
+    response = login(people["admin"]).post(reverse("projects:delete", args=[project.id]))
+    assert response.status_code == 302 and not Project.objects.filter(id=project.id).exists()
+    assert not Deployment.objects.exists() and not Promotion.objects.exists()

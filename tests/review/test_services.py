@@ -93,7 +93,7 @@ def test_a_correction_of_a_held_out_record_is_kept_but_makes_no_example(output, 
     services.test_case_create(project=project, text=output.record.text, expected={"label": "billing"})
     result = services.grade_submit(output=output, reviewer=people["reviewer"], corrected_answer={"label": "technical"})
     assert result.grade.verdict == "fail" and TrainingExample.objects.count() == 0
-    assert "held out as test case" in result.notes[0]
+    assert "held out as test case" in result.refused[0]  # the issue moved refusals out of the notes
 
 
 def test_make_test_case_replaces_the_training_example(output, people):

@@ -85,3 +85,15 @@ def test_api_creates_a_run_and_lists_outputs(people, project, prompt_version, re
     assert status["status"] == "SUCCEEDED" and status["counts"]["ok"] == 6
     outputs = client.get(reverse("api-outputs", args=[response.json()["id"]])).json()
     assert outputs["count"] == 6 and outputs["results"][0]["answer"] == {"label": "billing"}
+
+
+def test_the_last_status_poll_brings_the_whole_page_with_its_outputs(people, project, prompt_version, remote_model,
+                                                                     dataset, django_capture_on_commit_callbacks):
+    """When the run ends, the poll answers with the page's <main> (outputs table included) and stops polling."""
+    with django_capture_on_commit_callbacks(execute=False):
+        launch(login(people["lead"]), project, prompt_version, remote_model, dataset)
+    run = run_execute(run_id=Run.objects.get().id)
+    done = htmx_as(people["reviewer"], target="run-status").get(reverse("runs:detail", args=[run.id]))
+    page = done.content.decode()
+    assert done.status_code == 286 and done["HX-Retarget"] == "main" and done["HX-Reselect"] == "main"
+    assert "Ticket number" in page and "Review outputs" in page and "appear here as they arrive" not in page

@@ -41,7 +41,7 @@ def seed_data():
 @pytest.mark.fuzz
 @pytest.mark.django_db(transaction=True)
 def test_the_api_survives_schemathesis(live_server, settings):
-    settings.TASKLLM_MODEL_HOSTS_ALLOW = ["fuzz.invalid"]  # never resolves: model requests made while fuzzing go nowhere
+    settings.TASKLLM_MODEL_HOSTS_ALLOW = ["fuzz.invalid"]  # never resolves: model requests while fuzzing go nowhere
     token = seed_data()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = ARTIFACTS / "schemathesis.json"

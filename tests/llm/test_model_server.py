@@ -1,0 +1,81 @@
+"""The model server answers OpenAI chat completions with the bundled model, batching requests that arrive together."""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from apps.llm.model_server import Batcher, make_server
+from apps.llm.models import Model
+from apps.llm.providers import local
+
+SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": ["billing", "technical"]}},
+          "required": ["label"]}
+TICKETS = ["My invoice is wrong.", "The app crashes on start.", "I was charged twice.", "Login fails."]
+
+
+@pytest.fixture
+def server(transactional_db):  # the server answers from threads of its own: rows must be committed
+    server = make_server("127.0.0.1", 0, batcher=Batcher(max_batch=8))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def url(server, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}/v1{path}"
+
+
+def call(server, path: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url(server, path), data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def messages_for(text: str) -> list[dict]:
+    return [{"role": "system", "content": "Route the ticket: billing or technical."}, {"role": "user", "content": text}]
+
+
+def test_models_are_listed_with_fine_tunes_by_id(server):
+    tuned = Model.objects.create(name="tuned", provider="local", adapter="adapters/job-1")
+    Model.objects.create(name="remote", provider="openai", base_url="https://example.com/v1", model_id="m")
+
+    status, listed = call(server, "/models")
+    assert status == 200
+
+    assert [m["id"] for m in listed["data"]] == ["bundled", f"model-{tuned.id}"]
+
+
+def test_an_unknown_model_is_a_404_in_openais_error_shape(server):
+    status, answer = call(server, "/chat/completions", {"model": "model-999", "messages": []})
+    assert status == 404
+    assert answer["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.local_model
+def test_concurrent_requests_are_batched_and_answer_as_one_at_a_time(server):
+    body = {"model": "bundled", "max_tokens": 16,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA}}}
+    local.prepare(Model(name="bundled", provider="local"))  # loading is not what this test waits for
+
+    with ThreadPoolExecutor(len(TICKETS)) as pool:
+        responses = list(pool.map(
+            lambda text: call(server, "/chat/completions", {**body, "messages": messages_for(text)}), TICKETS))
+
+    assert [status for status, _ in responses] == [200] * len(TICKETS)
+    answers = [answer["choices"][0]["message"]["content"] for _, answer in responses]
+    alone = [local.reply(Model(name="bundled", provider="local", max_tokens=16), messages_for(text), SCHEMA).text
+             for text in TICKETS]
+    assert answers == alone
+    assert max(server.batcher.batch_sizes) > 1  # some requests shared a forward pass
+    assert sum(server.batcher.batch_sizes) == len(TICKETS)
+    assert responses[0][1]["usage"]["prompt_tokens"] > 0
