@@ -6,7 +6,6 @@ the storage API. Torch is imported only by the builders, in the worker.
 """
 
 import json
-import os
 import shutil
 import tarfile
 import tempfile
@@ -117,16 +116,11 @@ def build_merged(job: FineTuneJob, folder: Path, report) -> None:
 
 
 def _merged_model(adapter_dir: str):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from apps.llm.providers.local import weights_location
+    from apps.llm.bundled import load_bundled
 
-    weights_folder, gguf_name = weights_location()
-    tokenizer = AutoTokenizer.from_pretrained(weights_folder, gguf_file=gguf_name)
-    model = AutoModelForCausalLM.from_pretrained(weights_folder, gguf_file=gguf_name, dtype=torch.float32)
+    tokenizer, model = load_bundled()
     # Read from GGUF, the model carries its quantizer; the merged folder holds plain (dequantized) weights.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -6,9 +6,9 @@ import tarfile
 import pytest
 
 from apps.core.models import JobStatus
+from apps.llm.bundled import load_bundled
 from apps.llm.client import complete
 from apps.llm.models import Model
-from apps.llm.providers.local import _best_label, weights_location
 from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create
 from apps.review.services import training_example_create
@@ -30,15 +30,25 @@ def unpack(export, into) -> str:
 
 
 def labels_of(tokenizer, model, project, version) -> list[str]:
-    import json
+    """The label whose `{"label": "<label>"}` is likeliest after the prompt: how TaskLLM picks a label."""
+    import torch
 
-    prompts = [tokenizer.apply_chat_template(render_messages(project, version, text), add_generation_prompt=True,
-                                             tokenize=False) for text in RECORDS]
-    return [json.loads(_best_label(tokenizer, model, prompt, LABELS).text)["label"] for prompt in prompts]
+    answers = []
+    for text in RECORDS:
+        prompt = tokenizer.apply_chat_template(render_messages(project, version, text), add_generation_prompt=True,
+                                               tokenize=False) + '{"label": "'
+        prefix = tokenizer(prompt, add_special_tokens=False).input_ids
+        scores = []
+        for label in LABELS:
+            ids = prefix + tokenizer(label + '"}', add_special_tokens=False).input_ids
+            with torch.inference_mode():
+                logits = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0], dim=-1)
+            scores.append(sum(logits[j - 1, ids[j]].item() for j in range(len(prefix), len(ids))))
+        answers.append(LABELS[max(range(len(LABELS)), key=scores.__getitem__)])
+    return answers
 
 
 def test_the_adapter_on_the_base_and_the_merged_folder_give_taskllms_labels(project, people, tmp_path):
-    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -59,9 +69,7 @@ def test_the_adapter_on_the_base_and_the_merged_folder_give_taskllms_labels(proj
     merged = export_run(export_id=export_create(job=job, export_format="merged").id)
     assert adapter.status == merged.status == JobStatus.SUCCEEDED, (adapter.error, merged.error)
 
-    folder, gguf = weights_location()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-    on_base = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+    tokenizer, on_base = load_bundled()
     on_base = PeftModel.from_pretrained(on_base, unpack(adapter, tmp_path / "a")).eval()
     assert labels_of(tokenizer, on_base, project, version) == ours
 
