@@ -1,7 +1,5 @@
 """The model card: a README.md inside every export, saying what the model is, how it was trained and how it did."""
 
-from apps.evals.models import EvalRun
-
 from . import selectors
 from .models import FineTuneJob
 
@@ -13,10 +11,11 @@ def base_model_id(job: FineTuneJob) -> str:
     return job.base_model.model_id or BUNDLED_HF_ID
 
 
-def latest_eval(job: FineTuneJob) -> EvalRun | None:
+def latest_eval(job: FineTuneJob):
+    """The model's latest finished eval (read through the model: evals imports tuning, so not the other way)."""
     if job.result_model_id is None:
         return None
-    return (EvalRun.objects.filter(model_id=job.result_model_id, status__in=("SUCCEEDED", "COMPLETED_WITH_ERRORS"))
+    return (job.result_model.eval_runs.filter(status__in=("SUCCEEDED", "COMPLETED_WITH_ERRORS"))
             .select_related("prompt_version").order_by("-finished_at", "-id").first())
 
 
@@ -40,7 +39,7 @@ def _training_lines(job: FineTuneJob) -> list[str]:
     return lines
 
 
-def _eval_lines(eval_run: EvalRun | None) -> list[str]:
+def _eval_lines(eval_run) -> list[str]:
     if eval_run is None:
         return ["No finished eval of this model yet: evaluate it in TaskLLM before relying on it."]
     verdict = {True: "passed", False: "failed", None: "no gate"}[eval_run.gate_passed]
