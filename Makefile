@@ -34,10 +34,22 @@ run: venv
 .tools/node_modules/.bin/prism:
 	npm install --silent --no-audit --no-fund --prefix .tools @stoplight/prism-cli@5
 
+# llama.cpp's server for the real-server tests (tests/llm/test_real_servers.py). PyPI has no wheel of
+# llama-cpp-python for this platform, so pip builds one from source once (about 13 minutes on 2 cores) and keeps
+# it in ~/.cache/taskllm-wheels (WHEEL_CACHE): later runs, and fresh clones on the same machine, install it in
+# seconds.
+LLAMA_CPP := llama-cpp-python==0.3.36
+WHEEL_CACHE ?= $(HOME)/.cache/taskllm-wheels
+$(BIN)/.llama-cpp: $(BIN)/.installed
+	mkdir -p $(WHEEL_CACHE)
+	$(BIN)/pip wheel --quiet --no-deps --find-links $(WHEEL_CACHE) -w $(WHEEL_CACHE) $(LLAMA_CPP)
+	$(BIN)/pip install --quiet --find-links $(WHEEL_CACHE) "llama-cpp-python[server]==0.3.36"
+	touch $@
+
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: venv chromium .tools/node_modules/.bin/prism
+test: venv chromium .tools/node_modules/.bin/prism $(BIN)/.llama-cpp
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 

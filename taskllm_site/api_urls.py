@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.accounts import api as accounts_api
 from apps.datasets import api as datasets_api
 from apps.deployments import api as deployments_api
+from apps.deployments import watch_api as deployments_watch_api
 from apps.evals import api as evals_api
 from apps.llm import api as llm_api
 from apps.projects import api as projects_api
@@ -78,4 +79,6 @@ urlpatterns = [
          name="api-deployment-traces"),
     path("deployments/<int:deployment_id>/traffic/", deployments_api.TrafficApi.as_view(),
          name="api-deployment-traffic"),
+    path("deployments/<int:deployment_id>/candidate-eval/", deployments_watch_api.CandidateEvalApi.as_view(),
+         name="api-deployment-candidate-eval"),
 ]

@@ -190,13 +190,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
 # Celery beat: the periodic check for jobs whose worker died (queued again, or failed, by their type).
 TASKLLM_STALE_CHECK_SECONDS = float(os.environ.get("TASKLLM_STALE_CHECK_SECONDS", 60))
+TASKLLM_WATCH_SECONDS = float(os.environ.get("TASKLLM_WATCH_SECONDS", 60))
 CELERY_BEAT_SCHEDULE = {
     "jobs-recover": {"task": "apps.core.tasks.jobs_recover_task", "schedule": TASKLLM_STALE_CHECK_SECONDS,
                      "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_STALE_CHECK_SECONDS}},
     "traces-sample-pending": {"task": "apps.deployments.tasks.traces_sample_pending_task", "schedule": 300,
                               "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": 300}},
+    # Scheduled evals and alerts (apps/deployments/watch.py): a small table read each minute, no extra scheduler.
+    "deployments-watch": {"task": "apps.deployments.tasks.watch_tick_task", "schedule": TASKLLM_WATCH_SECONDS,
+                          "options": {"queue": TASKLLM_INTERACTIVE_QUEUE, "expires": TASKLLM_WATCH_SECONDS}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Webhook deliveries: tries, and the waits between them (the last wait repeats).
+TASKLLM_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TASKLLM_WEBHOOK_MAX_ATTEMPTS", "5"))
+TASKLLM_WEBHOOK_BACKOFF_SECONDS = (10, 60, 300, 1800)
+# Alert emails: printed to the console unless a real backend is configured.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -238,6 +247,8 @@ TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTE
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
+# Local copies of files a local model reads from storage (LoRA adapters), per machine.
+TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
 # Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
 TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
 # Calls a minute per deployment key unless the key sets its own (0: no limit).
@@ -250,8 +261,6 @@ TASKLLM_TRACE_BATCH = int(os.environ.get("TASKLLM_TRACE_BATCH", "500"))
 TASKLLM_TRACE_BUFFER_MAX = int(os.environ.get("TASKLLM_TRACE_BUFFER_MAX", "200000"))
 # A label distribution whose population stability index against the test set exceeds this is flagged as drift.
 TASKLLM_DRIFT_PSI_THRESHOLD = float(os.environ.get("TASKLLM_DRIFT_PSI_THRESHOLD", "0.2"))
-# Local copies of files a local model reads from storage (LoRA adapters), per machine.
-TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
 # `manage.py model_server` (local models behind OpenAI's chat API, on loopback) listens here.
 TASKLLM_MODEL_SERVER_PORT = int(os.environ.get("TASKLLM_MODEL_SERVER_PORT", "8100"))
 

@@ -95,6 +95,8 @@ PAGES = [
     Endpoint("llm:edit", "get", Role.LEAD, PM),
     Endpoint("llm:edit", "post", Role.LEAD, PM, lambda ctx: MODEL_FORM),
     Endpoint("llm:test", "post", Role.LEAD, PM),
+    Endpoint("llm:use_method", "post", Role.LEAD, PM, lambda ctx: {"method": "json_object"}),
+    Endpoint("llm:server_ids", "get", Role.LEAD, PM),
     Endpoint("llm:delete", "post", Role.LEAD, SPARE),
     Endpoint("prompts:list", "get", Role.REVIEWER, P),
     Endpoint("prompts:create", "get", Role.LEAD, P),
@@ -114,6 +116,7 @@ PAGES = [
     Endpoint("runs:cancel", "post", Role.LEAD, R),
     Endpoint("runs:resume", "post", Role.LEAD, R),
     Endpoint("runs:output", "get", Role.REVIEWER, OUT),
+    Endpoint("runs:export", "get", Role.REVIEWER, R),
     Endpoint("review:start", "get", Role.REVIEWER, R),
     Endpoint("review:output", "get", Role.REVIEWER, RO),
     Endpoint("review:grade", "post", Role.REVIEWER, RO, lambda ctx: {"verdict": "pass"}),
@@ -182,6 +185,24 @@ PAGES = [
     Endpoint("deployments:trace", "get", Role.REVIEWER, DEP_TRACE),
     Endpoint("deployments:traffic", "get", Role.REVIEWER, DEP),
     Endpoint("deployments:traffic_export", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:schedules", "get", Role.REVIEWER, DEP),
+    Endpoint("deployments:schedules", "post", Role.LEAD, DEP, lambda ctx: {"every": "daily", "repeats": 1}),
+    Endpoint("deployments:schedule_delete", "post", Role.LEAD, lambda ctx: {
+        "deployment_id": ctx["deployment"].id, "schedule_id": ctx["schedule"].id}),
+    Endpoint("deployments:alerts", "get", Role.REVIEWER, P),
+    Endpoint("deployments:alerts", "post", Role.LEAD, P, lambda ctx: {"event": "eval.failed", "window_minutes": 60}),
+    Endpoint("deployments:alert_handle", "post", Role.LEAD, lambda ctx: {
+        "project_id": ctx["project"].id, "alert_id": ctx["alert"].id, "action": "acknowledge"}),
+    Endpoint("deployments:alert_handle", "post", Role.LEAD, lambda ctx: {
+        "project_id": ctx["project"].id, "alert_id": ctx["alert"].id, "action": "resolve"}),
+    Endpoint("deployments:rule_delete", "post", Role.LEAD, lambda ctx: {
+        "project_id": ctx["project"].id, "rule_id": ctx["alert_rule"].id}),
+    Endpoint("deployments:webhooks", "get", Role.LEAD, P),
+    Endpoint("deployments:webhooks", "post", Role.LEAD, P, lambda ctx: {"url": "https://hooks.example.com/taskllm"}),
+    Endpoint("deployments:webhook_delete", "post", Role.LEAD, lambda ctx: {
+        "project_id": ctx["project"].id, "webhook_id": ctx["webhook"].id}),
+    Endpoint("deployments:redeliver", "post", Role.LEAD, lambda ctx: {
+        "project_id": ctx["project"].id, "delivery_id": ctx["delivery"].id}),
 ]
 
 APIS = [
@@ -268,6 +289,7 @@ APIS = [
              api=True),
     Endpoint("api-deployment-traces", "get", Role.REVIEWER, DEP, api=True),
     Endpoint("api-deployment-traffic", "get", Role.REVIEWER, DEP, api=True),
+    Endpoint("api-deployment-candidate-eval", "post", Role.LEAD, DEP, lambda ctx: {"repeats": 1}, api=True),
 ]
 ALL = PAGES + APIS
 
@@ -298,6 +320,7 @@ def ctx(project, people, dataset, prompt_version):
         "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
                                        test_case_ids=[], status=JobStatus.FAILED),
         **_deployment(project, model, prompt_version),
+        **_watch(project),
         "model_export": _model_export(project),
     }
 
@@ -318,6 +341,20 @@ def _deployment(project, model, prompt_version) -> dict:
                                  created_at=timezone.now())
     return {"deployment": deployment, "promotion": first, "deployment_key": key, "key_secret": secret,
             "trace": trace}
+
+
+def _watch(project) -> dict:
+    from django.utils import timezone
+
+    from apps.deployments.models import Alert, AlertRule, EvalSchedule, Webhook, WebhookDelivery
+
+    deployment = project.deployments.get()
+    rule = AlertRule.objects.create(project=project, event="eval.failed")
+    webhook = Webhook.objects.create(project=project, url="https://hooks.example.com/x", secret="s")
+    return {"schedule": EvalSchedule.objects.create(deployment=deployment, next_run_at=timezone.now()),
+            "alert_rule": rule, "webhook": webhook,
+            "alert": Alert.objects.create(project=project, rule=rule, event=rule.event, what="Eval 1 failed", key="k"),
+            "delivery": WebhookDelivery.objects.create(webhook=webhook, event="eval.failed", body="{}")}
 
 
 def _job(project, model):

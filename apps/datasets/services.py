@@ -170,7 +170,8 @@ def _import_records(dataset_import: DatasetImport) -> int:
     imported = seen = 0
     position = (dataset_import.dataset.records.aggregate(top=Max("position"))["top"] or 0) + 1
     with dataset_import.file.open("rb") as stored:
-        stream = bounded_lines(getattr(stored, "file", stored))
+        raw = getattr(stored, "file", stored)
+        stream = bounded_lines(raw)
         reader_options = {k: v for k, v in dataset_import.options.items() if k != "no_labels"}
         for item in read(stream, **reader_options):
             seen += 1
@@ -187,7 +188,7 @@ def _import_records(dataset_import: DatasetImport) -> int:
                 imported += _insert(batch)
                 batch = []
             if seen % IMPORT_BATCH_SIZE == 0:
-                _heartbeat(dataset_import, stream)
+                _heartbeat(dataset_import, raw)  # the file itself knows how far it has been read
         if problems:
             raise ImportRejected(problems[:max_problems])
         imported += _insert(batch)

@@ -93,7 +93,7 @@ def charts(days: list[Day]) -> dict:
                                        "error rate": [d.error_rate for d in days],
                                        "thumbs-down share": [d.thumbs_down_share for d in days]}, top=1.0),
         "latency": line_chart(labels, {"p50": [d.latency_p50_ms for d in days],
-                                       "p95": [d.latency_p95_ms for d in days]}),
+                                       "p95": [d.latency_p95_ms for d in days]}, unit="ms"),
     }
 
 

@@ -171,3 +171,148 @@ class TraceWriteFailure(models.Model):
     count = models.PositiveIntegerField(default=0)
     reason = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+# --- watching: scheduled evals, alerts, webhooks (schedules.py, alerts.py, webhooks.py) ----------------------------
+
+class Every(models.TextChoices):
+    HOURLY = "hourly", "Every hour"
+    DAILY = "daily", "Every day"
+    WEEKLY = "weekly", "Every week"
+    CRON = "cron", "Cron expression"
+
+
+class EvalSchedule(models.Model):
+    """When to evaluate what a deployment serves; `next_run_at` is claimed atomically by the beat task."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="schedules")
+    every = models.CharField(max_length=8, choices=Every.choices, default=Every.DAILY)
+    cron = models.CharField(max_length=100, blank=True, help_text="Five fields, UTC: minute hour day month weekday.")
+    points = models.ManyToManyField("review.TrainingPoint", blank=True, related_name="+",
+                                    help_text="Empty: all the project's test cases.")
+    repeats = models.PositiveSmallIntegerField(default=1)
+    enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["deployment_id", "id"]
+
+
+class ScheduledEval(models.Model):
+    """One eval a schedule launched, and what it showed against the last promotion's eval once it finished."""
+
+    schedule = models.ForeignKey(EvalSchedule, null=True, on_delete=models.SET_NULL, related_name="evals")
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="scheduled_evals")
+    eval_run = models.OneToOneField("evals.EvalRun", on_delete=models.CASCADE, related_name="+")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    regressed = models.BooleanField(null=True)
+    below_threshold = models.BooleanField(null=True)
+    moved = models.JSONField(default=list, blank=True, help_text="Points whose verdict is not 'unchanged'.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class AlertEvent(models.TextChoices):
+    EVAL_REGRESSED = "eval.regressed", "A scheduled eval regressed"
+    EVAL_BELOW_THRESHOLD = "eval.below_threshold", "A scheduled eval fell below the threshold"
+    DRIFT = "traffic.drift", "Drift figure over its threshold"
+    ERROR_RATE = "traffic.error_rate", "Error rate above a level"
+    THUMBS_DOWN = "traffic.thumbs_down", "Thumbs-down share above a level"
+    EVAL_FINISHED = "eval.finished", "An eval finished"
+    EVAL_FAILED = "eval.failed", "An eval failed"
+    FINETUNE_FINISHED = "finetune.finished", "A fine-tune finished"
+    FINETUNE_FAILED = "finetune.failed", "A fine-tune failed"
+
+
+class AlertRule(models.Model):
+    """What to watch in a project and whom to tell: the project's webhooks subscribed to the event, and emails."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="alert_rules")
+    event = models.CharField(max_length=24, choices=AlertEvent.choices)
+    deployment = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                   help_text="Empty: every deployment of the project.")
+    level = models.FloatField(null=True, blank=True, help_text="Error rate or thumbs-down share (0–1) that alerts.")
+    window_minutes = models.PositiveIntegerField(default=60)
+    emails = models.TextField(blank=True, help_text="Addresses, comma-separated.")
+    webhooks = models.BooleanField(default=True, help_text="Send to the project's webhooks subscribed to the event.")
+    enabled = models.BooleanField(default=True)
+    checked_until = models.DateTimeField(null=True, blank=True, help_text="Jobs finished before this were seen.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "id"]
+
+    def __str__(self) -> str:
+        return self.get_event_display()
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="alerts")
+    rule = models.ForeignKey(AlertRule, null=True, on_delete=models.SET_NULL, related_name="alerts")
+    event = models.CharField(max_length=24, choices=AlertEvent.choices)
+    deployment = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    what = models.CharField(max_length=300)
+    link = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    key = models.CharField(max_length=120, help_text="One open alert per rule and key.")
+    status = models.CharField(max_length=12, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "key"], condition=~models.Q(status="resolved"),
+                                               name="one_unresolved_alert_per_rule_key")]
+
+
+class Webhook(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list, blank=True, help_text="Alert events sent; empty: all.")
+    secret = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    body = models.TextField(help_text="The exact JSON sent (signed as it is).")
+    status = models.CharField(max_length=10, default="pending", help_text="pending, delivered or failed.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

@@ -38,9 +38,9 @@ class EvalRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EvalRun
-        fields = ["id", "model", "prompt_version", "points", "repeats", "concurrency", "judge_model", "baseline",
-                  "note", "status", "total", "progress", "gate", "results", "error", "created_at", "started_at",
-                  "finished_at"]
+        fields = ["id", "model", "prompt_version", "points", "repeats", "concurrency", "repair", "judge_model",
+                  "baseline", "note", "status", "total", "progress", "gate", "results", "error", "created_at",
+                  "started_at", "finished_at"]
 
     def get_progress(self, obj) -> dict:
         return selectors.progress(obj)
@@ -63,6 +63,7 @@ class EvalCreateSerializer(serializers.Serializer):
     points = serializers.PrimaryKeyRelatedField(queryset=TrainingPoint.objects.none(), many=True, required=False)
     repeats = serializers.IntegerField(min_value=1, max_value=20, default=3)
     concurrency = serializers.IntegerField(min_value=1, max_value=64, default=8)
+    repair = serializers.BooleanField(default=True)
     baseline = serializers.PrimaryKeyRelatedField(queryset=EvalRun.objects.none(), required=False, allow_null=True)
     judge_model = serializers.PrimaryKeyRelatedField(queryset=Model.objects.none(), required=False, allow_null=True)
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)

@@ -20,6 +20,8 @@ class EvalRun(Job):
     test_case_ids = models.JSONField(default=list)
     repeats = models.PositiveSmallIntegerField(default=3)
     concurrency = models.PositiveSmallIntegerField(default=8)
+    repair = models.BooleanField(default=True, help_text="Give an invalid answer one repair turn before it counts "
+                                 "as invalid (its tokens and time count in the output's).")
     judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
                                     help_text="Generation projects: the model that grades each answer.")
     baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -53,6 +55,7 @@ class EvalOutput(models.Model):
     answer_key = models.CharField(max_length=32, blank=True,
                                   help_text="A digest of the answer without its reasoning, for consistency.")
     status = models.CharField(max_length=8)
+    problems = models.JSONField(default=list, blank=True, help_text="Why an invalid answer is invalid.")
     error = models.TextField(blank=True)
     passed = models.BooleanField(null=True, help_text="Empty until scored (a judge model scores after answering).")
     score = models.FloatField(null=True, blank=True, help_text="1/0 for a label, F1 for entities.")
@@ -69,6 +72,11 @@ class EvalOutput(models.Model):
         ordering = ["eval_run_id", "test_case_id", "repeat"]
         constraints = [models.UniqueConstraint(fields=["eval_run", "test_case", "repeat"],
                                                name="one_eval_output_per_case_repeat")]
+
+    @property
+    def reason(self) -> str:
+        """Why this answer is not a valid one: the call's error, or the answer's problems (empty when valid)."""
+        return self.error or "; ".join(str(p) for p in self.problems or [])
 
 
 class PointResult(models.Model):

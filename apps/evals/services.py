@@ -28,7 +28,8 @@ CASE_CHUNK = 1000  # test cases answered per batch: the worker holds one batch's
 
 
 def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, concurrency: int = 8,
-                judge_model=None, baseline=None, note: str = "", user=None, launch: bool = True) -> EvalRun:
+                repair: bool = True, judge_model=None, baseline=None, note: str = "", user=None,
+                launch: bool = True) -> EvalRun:
     """Fix the test cases an eval run answers (those of `points`, or all the project's) and queue it."""
     _check_parts(project, model, prompt_version, judge_model, baseline)
     if not 1 <= repeats <= MAX_REPEATS:
@@ -47,7 +48,7 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
     with transaction.atomic():
         eval_run = EvalRun.objects.create(
             project=project, model=model, prompt_version=prompt_version, test_case_ids=case_ids, repeats=repeats,
-            concurrency=concurrency, judge_model=judge_model, baseline=baseline, note=note,
+            concurrency=concurrency, repair=repair, judge_model=judge_model, baseline=baseline, note=note,
             total=len(case_ids) * repeats, created_by=user, notices=notices)
         eval_run.points.set(points)
         if launch:
@@ -146,7 +147,7 @@ def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
         outputs.append(EvalOutput(
             eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
             answer_key=answer_key(eval_run.project, c.answer, valid=c.status == "ok"), status=c.status,
-            error=c.error, passed=score.passed, score=score.score,
+            problems=c.problems, error=c.error, passed=score.passed, score=score.score,
             true_positives=score.true_positives, false_positives=score.false_positives,
             false_negatives=score.false_negatives, latency_ms=c.latency_ms, input_tokens=c.input_tokens,
             output_tokens=c.output_tokens))

@@ -8,8 +8,8 @@ from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
 
 from . import services
-from .models import Model
-from .selectors import model_for_user, models_for_project
+from .models import Model, Provider
+from .selectors import model_for_user, models_for_project, probe_request
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -21,17 +21,33 @@ class ModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Model
-        fields = ["id", "name", "provider", "base_url", "model_id", "api_key", "api_key_hint", "temperature",
-                  "max_tokens", "timeout_seconds", "max_retries", "parent", "adapter", "shared", "created_at"]
+        fields = ["id", "name", "provider", "base_url", "model_id", "api_key", "api_key_hint", "structured_output",
+                  "temperature", "max_tokens", "max_concurrency", "timeout_seconds", "max_retries", "parent",
+                  "adapter", "shared", "created_at"]
+        # Left out, concurrency, timeout and retries get the defaults for the kind of server (hosted or not).
+        extra_kwargs = {"max_concurrency": {"required": False, "allow_null": True},
+                        "timeout_seconds": {"required": False, "allow_null": True},
+                        "max_retries": {"required": False, "allow_null": True}}
         read_only_fields = ["id", "parent", "adapter", "created_at"]
 
     def get_shared(self, obj) -> bool:
         return obj.project_id is None
 
 
+ProbeMethodSerializer = inline_serializer("ProbeMethodResult", many=True, fields={
+    "method": serializers.CharField(), "outcome": serializers.CharField(), "detail": serializers.CharField(),
+    "latency_ms": serializers.IntegerField(), "text": serializers.CharField(),
+})
+ProbeSerializer = inline_serializer("ModelProbe", allow_null=True, fields={
+    "base_url": serializers.CharField(), "reachable": serializers.BooleanField(), "error": serializers.CharField(),
+    "summary": serializers.CharField(), "recommended": serializers.CharField(),
+    "seconds_per_answer": serializers.FloatField(allow_null=True),
+    "model_ids": serializers.ListField(child=serializers.CharField()),
+    "results": ProbeMethodSerializer,
+})
 TestResultSerializer = inline_serializer("ModelTestResult", {
     "ok": serializers.BooleanField(), "text": serializers.CharField(), "error": serializers.CharField(),
-    "latency_ms": serializers.IntegerField(),
+    "latency_ms": serializers.IntegerField(), "probe": ProbeSerializer,
 })
 
 
@@ -74,9 +90,20 @@ class ModelDetailApi(APIView):
 class ModelTestApi(APIView):
     @extend_schema(request=None, responses=TestResultSerializer)
     def post(self, request, project_id, model_id):
-        """Send one tiny request to the model and report what came back."""
+        """Probe the model's server: each way of asking for structured output, with the project's answer schema.
+
+        `probe.recommended` is the method that worked; PATCH the model's `structured_output` to save it.
+        The bundled model is only checked for its weights (`probe` is null)."""
         project = project_for_user(request.user, project_id)
         model = model_for_user(request.user, model_id, project=project, role=Role.LEAD)
-        result = services.model_test_connection(model=model)
-        return Response({"ok": not result.error, "text": result.text, "error": result.error,
-                         "latency_ms": result.latency_ms})
+        if model.provider == Provider.LOCAL:
+            result = services.model_test_connection(model=model)
+            return Response({"ok": not result.error, "text": result.text, "error": result.error,
+                             "latency_ms": result.latency_ms, "probe": None})
+        messages, schema = probe_request(project)
+        report = services.model_probe(model=model, messages=messages, schema=schema)
+        seconds = report.seconds_per_answer
+        return Response({"ok": report.reachable and not report.error and bool(report.recommended),
+                         "text": report.summary, "error": report.error,
+                         "latency_ms": round(seconds * 1000) if seconds is not None else 0,
+                         "probe": report.as_dict()})

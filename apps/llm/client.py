@@ -1,13 +1,15 @@
 """The one way to call a model: messages and an answer schema in; answer, validity, latency and tokens out.
 
 `llm` knows nothing of projects or records: callers pass the answer's JSON schema and,
-if they want validity checked, a `validate` callable that returns the answer's problems. A `validate` that also
-has a `parse(text)` method (apps.projects.kinds.AnswerCheck) reads replies that hold no JSON object its own way.
+if they want validity checked, a `validate` callable that returns the answer's problems
+(without one, any JSON object is valid). A `validate` that also has a `parse(text)` method
+(apps.projects.kinds.AnswerCheck) reads replies that hold no JSON object its own way. An invalid
+answer gets one repair turn (the reply and its problems sent back, asking for a corrected answer)
+unless the caller turns that off; its tokens and time count in the output's.
 """
 
 import asyncio
 import itertools
-import json
 import queue
 import threading
 import time
@@ -15,7 +17,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from .concurrency import AdaptiveLimit
 from .models import Model, Provider
+from .structured import parse_reply, repair_message
 
 
 class ModelCallError(Exception):
@@ -27,6 +31,7 @@ class RawReply:
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
+    method: str = ""  # how structured output was asked for
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Completion:
     input_tokens: int = 0
     output_tokens: int = 0
     error: str = ""
+    repaired: bool = False  # a repair turn was made (whether or not it fixed the answer)
     confidence: float | None = None
 
     @property
@@ -57,23 +63,27 @@ def _provider(model: Model):
 
 
 def complete(model: Model, messages: list[dict], *, schema: dict,
-             validate: Callable[[dict], list[str]] | None = None) -> Completion:
+             validate: Callable[[dict], list[str]] | None = None, repair: bool = True) -> Completion:
     """Ask `model` for an answer in `schema`'s shape. Never raises for a failed call: the error is recorded."""
-    with Caller(model) as caller:
+    with Caller(model, repair=repair) as caller:
         return caller.submit(messages, schema=schema, validate=validate).result()
 
 
 class Caller:
-    """Calls one model many times, up to `concurrency` at once; `submit` returns a Future of a Completion.
+    """Calls one model many times, up to `concurrency` at once (never above the model's own
+    `max_concurrency`); `submit` returns a Future of a Completion.
 
     Remote models are called from one asyncio event loop on a thread of its own: on a
     2-core machine that keeps a run near its ideal rate, where 32 threads each running the
-    HTTP client fight over the interpreter lock. The local model runs on a small thread pool.
+    HTTP client fight over the interpreter lock. Calls in flight back off when the server
+    struggles (llm/concurrency.py). The local model runs on a small thread pool.
     """
 
-    def __init__(self, model: Model, *, concurrency: int = 1):
+    def __init__(self, model: Model, *, concurrency: int = 1, repair: bool = True):
         self.model = model
-        self.concurrency = max(1, concurrency)
+        ceiling = getattr(model, "max_concurrency", None) or concurrency
+        self.concurrency = max(1, min(concurrency, ceiling))
+        self.repair = repair
         self._provider = _provider(model)
         self._prepare_error = ""
 
@@ -87,7 +97,7 @@ class Caller:
             self._thread = threading.Thread(target=self._loop.run_forever, name="model-calls", daemon=True)
             self._thread.start()
             self._client = self._in_loop(self._provider.open_client(self.model)).result()
-            self._slots = self._in_loop(self._make_semaphore()).result()
+            self._slots = self._in_loop(self._make_limit()).result()
         else:
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="model-call")
         return self
@@ -135,18 +145,26 @@ class Caller:
                 finished.result()  # re-raise what went wrong in the producer, if anything
                 return
 
+    @property
+    def limit(self) -> AdaptiveLimit | None:
+        """The remote calls' limit (how far it backed off), None for a local model."""
+        return self._slots if self._provider.ASYNC else None
+
     async def _stream_async(self, jobs, schema, stop, results) -> None:
         async def answer(key, messages, validate):
+            success = False
             try:
-                results.put((key, await self._call_async(messages, schema, validate)))
+                completion = await self._call_async(messages, schema, validate)
+                success = not completion.error
+                results.put((key, completion))
             finally:
-                self._slots.release()
+                await self._slots.release(success=success)
 
         tasks: set = set()
         for key, messages, validate in jobs:
             await self._slots.acquire()  # a free slot: the next job starts as soon as an answer arrives
             if stop.is_set():
-                self._slots.release()
+                await self._slots.release(success=False)
                 break
             task = asyncio.ensure_future(answer(key, messages, validate))
             tasks.add(task)
@@ -180,43 +198,60 @@ class Caller:
             replies = self._provider.reply_batch(self.model, [messages for _, messages, _ in batch], schema)
         except ModelCallError as exc:
             return [Completion(error=str(exc), latency_ms=_ms_since(started)) for _ in batch]
-        return [_completion(reply, started, validate) for reply, (_, _, validate) in zip(replies, batch, strict=True)]
+        return [_completion(reply, started, validate, schema)
+                for reply, (_, _, validate) in zip(replies, batch, strict=True)]
 
     def _in_loop(self, coroutine) -> Future:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    async def _make_semaphore(self) -> asyncio.Semaphore:
-        return asyncio.Semaphore(self.concurrency)
+    async def _make_limit(self) -> AdaptiveLimit:
+        return AdaptiveLimit(self.concurrency)
 
     async def _call_in_slot(self, messages, schema, validate) -> Completion:
-        async with self._slots:
-            return await self._call_async(messages, schema, validate)
+        await self._slots.acquire()
+        completion = None
+        try:
+            completion = await self._call_async(messages, schema, validate)
+            return completion
+        finally:
+            await self._slots.release(success=completion is not None and not completion.error)
 
     async def _call_async(self, messages, schema, validate) -> Completion:
         started = time.perf_counter()
         if self._prepare_error:
             return Completion(error=self._prepare_error)
+
+        async def ask(turn: list[dict]) -> RawReply:
+            return await self._provider.areply(self._client, self.model, turn, schema,
+                                               on_pressure=self._slots.pressure)
+
         try:
-            reply = await self._provider.areply(self._client, self.model, messages, schema)
+            completion = _completion(await ask(messages), started, validate, schema)
+            if self.repair and completion.status == "invalid":
+                completion = _repaired(completion, await ask(_repair_turn(messages, completion, schema)),
+                                       started, validate, schema)
         except ModelCallError as exc:
             return Completion(error=str(exc), latency_ms=_ms_since(started))
-        return _completion(reply, started, validate)
+        return completion
 
     def _call_sync(self, messages, schema, validate) -> Completion:
         started = time.perf_counter()
         if self._prepare_error:
             return Completion(error=self._prepare_error)
         try:
-            reply = self._provider.reply(self.model, messages, schema)
+            completion = _completion(self._provider.reply(self.model, messages, schema), started, validate, schema)
+            if self.repair and completion.status == "invalid":
+                second = self._provider.reply(self.model, _repair_turn(messages, completion, schema), schema)
+                completion = _repaired(completion, second, started, validate, schema)
         except ModelCallError as exc:
             return Completion(error=str(exc), latency_ms=_ms_since(started))
-        return _completion(reply, started, validate)
+        return completion
 
 
-def _completion(reply: RawReply, started: float, validate) -> Completion:
+def _completion(reply: RawReply, started: float, validate, schema: dict) -> Completion:
     completion = Completion(text=reply.text, latency_ms=_ms_since(started), input_tokens=reply.input_tokens,
                             output_tokens=reply.output_tokens)
-    completion.answer, parse_problem = parse_answer(reply.text)
+    completion.answer, parse_problem = parse_answer(reply.text, schema)
     lenient = getattr(validate, "parse", None)
     if parse_problem and lenient is not None and (answer := lenient(reply.text)) is not None:
         completion.answer, parse_problem = answer, ""
@@ -225,24 +260,26 @@ def _completion(reply: RawReply, started: float, validate) -> Completion:
     return completion
 
 
-def parse_answer(text: str) -> tuple[dict | None, str]:
-    """The JSON object in a reply (tolerating code fences and prose around it), or the reason there is none."""
-    candidate = text.strip()
-    if candidate.startswith("```"):
-        candidate = candidate.strip("`").removeprefix("json").strip()
-    try:
-        answer = json.loads(candidate)
-    except json.JSONDecodeError:
-        start, end = candidate.find("{"), candidate.rfind("}")
-        if start == -1 or end <= start:
-            return None, "the answer is not JSON"
-        try:
-            answer = json.loads(candidate[start : end + 1])
-        except json.JSONDecodeError as exc:
-            return None, f"the answer is not valid JSON ({exc.msg})"
-    if not isinstance(answer, dict):
-        return None, "the answer is not a JSON object"
-    return answer, ""
+def _repair_turn(messages: list[dict], first: Completion, schema: dict) -> list[dict]:
+    return [*messages, {"role": "assistant", "content": first.text}, repair_message(first.problems, schema)]
+
+
+def _repaired(first: Completion, reply: RawReply, started: float, validate, schema: dict) -> Completion:
+    """The answer after a repair turn: its reply and problems; both turns' tokens and the whole time."""
+    second = _completion(reply, started, validate, schema)
+    second.text = f"{first.text}\n\n{REPAIR_MARK}\n{reply.text}"
+    second.input_tokens += first.input_tokens
+    second.output_tokens += first.output_tokens
+    second.repaired = True
+    return second
+
+
+REPAIR_MARK = "[repair turn]"
+
+
+def parse_answer(text: str, schema: dict | None = None) -> tuple[dict | None, str]:
+    """The answer in a reply, read leniently (see llm/structured.py), or the reason there is none."""
+    return parse_reply(text, schema)
 
 
 def _ms_since(started: float) -> int:

@@ -1,6 +1,6 @@
 """TaskLLM's model server: local models (the bundled one and its fine-tunes) behind OpenAI's chat completions API.
 
-    POST /v1/chat/completions   {"model": "bundled" | "model-<id>", "messages": [...], "max_tokens": N,
+    POST /v1/chat/completions   {"model": "model-<id>" | "bundled", "messages": [...], "max_tokens": N,
                                  "response_format": {"type": "json_schema", "json_schema": {"schema": {...}}}}
     GET  /v1/models
 
@@ -21,25 +21,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .client import ModelCallError
 from .models import Model, Provider
+from .serving import model_server_name
 
 BUNDLED = "bundled"
 COLLECT_SECONDS = 0.02
 
 
 def model_row(name: str) -> Model:
-    """The model row a served name stands for: the bundled model, or a local fine-tune by id."""
+    """The model row a served name stands for: a local model row by id, or the bundled model itself."""
     if name == BUNDLED:
         return Model(name=BUNDLED, provider=Provider.LOCAL)
-    pk = name.removeprefix("model-")
-    row = Model.objects.filter(pk=int(pk) if pk.isdigit() else None, provider=Provider.LOCAL).first()
+    tail = name.rsplit("-", 1)[-1]
+    pk = int(tail) if tail.isdigit() and model_server_name(Model(pk=int(tail))) == name else None
+    row = Model.objects.filter(pk=pk, provider=Provider.LOCAL).first() if pk else None
     if row is None:
         raise LookupError(f"No local model {name!r}; GET /v1/models lists them.")
     return row
 
 
 def served_names() -> list[str]:
-    tuned = Model.objects.filter(provider=Provider.LOCAL).exclude(adapter="").values_list("pk", flat=True)
-    return [BUNDLED, *(f"model-{pk}" for pk in tuned)]
+    rows = Model.objects.filter(provider=Provider.LOCAL).order_by("pk").values_list("pk", flat=True)
+    return [BUNDLED, *(model_server_name(Model(pk=pk)) for pk in rows)]
 
 
 class Batcher:

@@ -26,6 +26,18 @@ class Provider(models.TextChoices):
     LOCAL = "local", "Bundled local model (SmolLM2-135M-Instruct)"
 
 
+class StructuredOutput(models.TextChoices):
+    """How a server is asked for an answer in the task's JSON schema (see llm/structured.py)."""
+
+    JSON_SCHEMA = "json_schema", "response_format json_schema (OpenAI, vLLM, recent Ollama)"
+    LLAMACPP_SCHEMA = "llamacpp_schema", "response_format json_object with the schema (llama.cpp)"
+    GRAMMAR = "grammar", "GBNF grammar made from the schema (llama.cpp)"
+    GUIDED_JSON = "guided_json", "guided_json (vLLM guided decoding)"
+    OLLAMA_FORMAT = "ollama_format", "format with the schema (Ollama)"
+    JSON_OBJECT = "json_object", "response_format json_object, the schema in the prompt (JSON mode)"
+    PROMPT = "prompt", "The schema in the prompt, the reply parsed leniently"
+
+
 class Model(models.Model):
     """A model that can answer: an OpenAI-compatible endpoint, or the bundled local model.
 
@@ -46,6 +58,11 @@ class Model(models.Model):
     max_tokens = models.PositiveIntegerField(default=256, validators=_bounded(*MAX_TOKENS_RANGE))
     timeout_seconds = models.FloatField(default=30.0, validators=_bounded(*TIMEOUT_RANGE))
     max_retries = models.PositiveSmallIntegerField(default=4, validators=_bounded(*RETRIES_RANGE))
+    max_concurrency = models.PositiveSmallIntegerField(
+        default=8, help_text="The most calls in flight to this model; runs never go above it.")
+    structured_output = models.CharField(
+        max_length=16, choices=StructuredOutput.choices, default=StructuredOutput.JSON_SCHEMA,
+        help_text="How the server is asked for JSON in the task's schema; Test connection finds what works.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     adapter = models.CharField(max_length=500, blank=True, help_text="Storage name of a LoRA adapter (local models).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -4,6 +4,8 @@ from django.http import Http404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.datasets.models import Record
+from apps.projects.kinds import answer_schema, kind_for
 
 from .models import Model
 
@@ -31,3 +33,11 @@ def model_for_user(user, model_id, *, project=None, role: str = Role.REVIEWER) -
     if role != Role.REVIEWER and not user.is_superuser:
         raise PermissionDenied("Only site admins change shared models.")
     return model
+
+
+def probe_request(project) -> tuple[list[dict], dict]:
+    """The messages and schema Test connection sends: the project's answer format and one of its records."""
+    text = Record.objects.filter(dataset__project=project).order_by("id").values_list("text", flat=True).first()
+    system = kind_for(project).answer_instruction(project)
+    return ([{"role": "system", "content": system}, {"role": "user", "content": text or "Hello!"}],
+            answer_schema(project))

@@ -53,7 +53,7 @@ def target_of(model: Model) -> Target:
 
 def model_server_name(model: Model) -> str:
     """The name the model server knows a local model by."""
-    return f"taskllm-model-{model.id}"
+    return f"model-{model.id}"
 
 
 def _client(target: Target, timeout: float) -> httpx2.Client:

@@ -9,4 +9,7 @@ urlpatterns = [
     path("projects/<int:project_id>/models/<int:model_id>/edit/", views.model_edit, name="edit"),
     path("projects/<int:project_id>/models/<int:model_id>/test/", views.model_test, name="test"),
     path("projects/<int:project_id>/models/<int:model_id>/delete/", views.model_delete, name="delete"),
+    path("projects/<int:project_id>/models/<int:model_id>/method/", views.model_use_method, name="use_method"),
+    path("projects/<int:project_id>/models/<int:model_id>/server-models/", views.model_server_ids,
+         name="server_ids"),
 ]

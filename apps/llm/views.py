@@ -1,7 +1,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
@@ -10,7 +11,8 @@ from apps.core.exceptions import ApplicationError
 
 from . import services
 from .forms import ModelForm
-from .selectors import model_for_user, models_for_project
+from .models import Provider
+from .selectors import model_for_user, models_for_project, probe_request
 
 
 def _model_in_project(request, project, model_id, role):
@@ -71,8 +73,38 @@ def model_test(request, project_id, model_id):
     # admins may change those), so the button never answers with a 403 inside the models table.
     project = project_for_user(request.user, project_id, role=Role.LEAD)
     model = _model_in_project(request, project, model_id, Role.REVIEWER)
-    result = services.model_test_connection(model=model)
-    return render(request, "llm/_test_result.html", {"model": model, "result": result})
+    context = {"model": model, "project": project}
+    if model.provider == Provider.LOCAL:
+        context["result"] = services.model_test_connection(model=model)
+    else:
+        messages_, schema = probe_request(project)
+        context["report"] = services.model_probe(model=model, messages=messages_, schema=schema)
+    return render(request, "llm/_test_result.html", context)
+
+
+@require_POST
+@login_required
+def model_use_method(request, project_id, model_id):
+    project = project_for_user(request.user, project_id)
+    model = _model_in_project(request, project, model_id, Role.LEAD)
+    try:
+        services.model_structured_output_set(model=model, method=request.POST.get("method", ""))
+    except ApplicationError as exc:
+        return HttpResponse(f'<div class="msg error">{escape(exc.message)}</div>')
+    return HttpResponse(f'<div class="msg success">Saved: {escape(model.name)} now uses '
+                        f"{escape(model.get_structured_output_display())}.</div>")
+
+
+@require_GET
+@login_required
+def model_server_ids(request, project_id, model_id):
+    project = project_for_user(request.user, project_id)
+    model = _model_in_project(request, project, model_id, Role.LEAD)
+    try:
+        ids, error = services.model_server_ids(model=model), ""
+    except ApplicationError as exc:
+        ids, error = [], exc.message
+    return render(request, "llm/_server_ids.html", {"ids": ids, "error": error})
 
 
 @require_POST

@@ -26,7 +26,8 @@ def answer_stream(job, *, model, concurrency: int, prompts: Iterator[tuple], sch
     stop = threading.Event()
     unsaved: list[tuple] = []
     last_save = last_beat = time.monotonic()
-    with Caller(model, concurrency=concurrency) as caller:
+    # A run or eval row says whether an invalid answer gets a repair turn (on unless turned off).
+    with Caller(model, concurrency=concurrency, repair=getattr(job, "repair", True)) as caller:
         for arrived in caller.stream(prompts, schema=schema, stop=stop, tick_seconds=SAVE_EVERY_SECONDS):
             unsaved.extend(arrived)
             now = time.monotonic()

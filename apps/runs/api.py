@@ -21,7 +21,7 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Run
-        fields = ["id", "prompt_version", "model", "dataset", "selection", "repeats", "concurrency",
+        fields = ["id", "prompt_version", "model", "dataset", "selection", "repeats", "concurrency", "repair",
                   "reviews_per_output", "status",
                   "total", "counts", "error", "created_at", "started_at", "finished_at"]
 
@@ -38,6 +38,7 @@ class RunCreateSerializer(serializers.Serializer):
     label = serializers.CharField(required=False, default="", allow_blank=True)
     repeats = serializers.IntegerField(min_value=1, max_value=20, default=1)
     concurrency = serializers.IntegerField(min_value=1, max_value=64, default=8)
+    repair = serializers.BooleanField(default=True)
     reviews_per_output = serializers.IntegerField(min_value=1, max_value=5, default=1)
     launch = serializers.BooleanField(default=True, help_text="Queue it now (the default).")
 

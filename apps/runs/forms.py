@@ -22,7 +22,11 @@ class RunForm(forms.Form):
                                             label="Reviews per output",
                                             help_text="2 or more: several reviewers grade each output (agreement).")
     concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8,
-                                     help_text="Requests in flight at once (the local model always uses 1).")
+                                     help_text="Requests in flight at once, never above the model's own "
+                                               "setting (the local model always uses 1).")
+    repair = forms.BooleanField(required=False, initial=True, label="Repair turn",
+                                help_text="An invalid answer gets one more try with its problems before it counts as "
+                                          "invalid (the extra tokens and time count in the output's).")
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

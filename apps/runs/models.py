@@ -21,6 +21,8 @@ class Run(Job):
     record_ids = models.JSONField(default=list)
     repeats = models.PositiveSmallIntegerField(default=1)
     concurrency = models.PositiveSmallIntegerField(default=8)
+    repair = models.BooleanField(default=True, help_text="Give an invalid answer one repair turn before it counts "
+                                 "as invalid (its tokens and time count in the output's).")
     reviews_per_output = models.PositiveSmallIntegerField(
         default=1, help_text="How many reviewers grade each output (2 or more measures agreement).")
     total = models.PositiveIntegerField(default=0)
@@ -65,6 +67,11 @@ class Output(models.Model):
 
     def __str__(self) -> str:
         return f"Output {self.id} of run {self.run_id}"
+
+    @property
+    def reason(self) -> str:
+        """Why this answer is not a valid one: the call's error, or the answer's problems (empty when valid)."""
+        return self.error or "; ".join(str(p) for p in self.problems or [])
 
     @property
     def reasoning(self) -> str:

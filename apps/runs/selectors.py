@@ -1,3 +1,6 @@
+import json
+from collections.abc import Iterator
+
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -42,3 +45,13 @@ def outputs_filtered(run: Run, *, status: str = "", label: str = "", q: str = ""
     if q:
         outputs = outputs.filter(Q(record__text__icontains=q) | Q(raw_text__icontains=q))
     return outputs
+
+
+def output_rows(run: Run) -> Iterator[list]:
+    """A run's outputs as CSV rows: every invalid or error row with its reason and the raw reply."""
+    yield ["record", "repeat", "text", "expected label", "status", "answer", "reason", "raw reply", "latency ms",
+           "input tokens", "output tokens"]
+    for o in run.outputs.select_related("record").order_by("record__position", "repeat").iterator(chunk_size=1000):
+        yield [o.record.position, o.repeat, o.record.text, o.record.label, o.status,
+               json.dumps(o.answer, ensure_ascii=False) if o.answer is not None else "", o.reason, o.raw_text,
+               o.latency_ms, o.input_tokens, o.output_tokens]

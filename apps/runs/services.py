@@ -27,7 +27,7 @@ RECORD_CHUNK = 500
 
 
 def run_create(*, project, prompt_version, model, dataset, split: str | None = None, q: str = "", label: str = "",
-               repeats: int = 1, concurrency: int = 8, reviews_per_output: int = 1, user=None,
+               repeats: int = 1, concurrency: int = 8, reviews_per_output: int = 1, repair: bool = True, user=None,
                launch: bool = True) -> Run:
     """Fix the records a run will answer and queue it (after the transaction commits)."""
     _check_parts(project, prompt_version, model, dataset)
@@ -42,7 +42,8 @@ def run_create(*, project, prompt_version, model, dataset, split: str | None = N
     run = Run.objects.create(
         project=project, prompt_version=prompt_version, model=model, dataset=dataset,
         selection={"split": split, "q": q, "label": label}, record_ids=record_ids, repeats=repeats,
-        concurrency=concurrency, reviews_per_output=max(1, reviews_per_output), total=len(record_ids) * repeats,
+        concurrency=concurrency, repair=repair, reviews_per_output=max(1, reviews_per_output),
+        total=len(record_ids) * repeats,
         created_by=user, notices=notices,
     )
     if launch:

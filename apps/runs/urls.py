@@ -9,5 +9,6 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="detail"),
     path("runs/<int:run_id>/cancel/", views.run_cancel, name="cancel"),
     path("runs/<int:run_id>/resume/", views.run_resume, name="resume"),
+    path("runs/<int:run_id>/outputs.csv", views.run_export, name="export"),
     path("outputs/<int:output_id>/", views.output_detail, name="output"),
 ]

@@ -1,6 +1,10 @@
+import csv
+import io
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -70,6 +74,25 @@ def output_detail(request, output_id):
     output = selectors.output_for_user(request.user, output_id)
     template = "runs/_output_detail.html" if request.htmx else "runs/output.html"
     return render(request, template, {"output": output})
+
+
+@require_GET
+@login_required
+def run_export(request, run_id):
+    run = selectors.run_for_user(request.user, run_id)
+    response = StreamingHttpResponse(_csv_lines(selectors.output_rows(run)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.id}-outputs.csv"'
+    return response
+
+
+def _csv_lines(rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
 
 
 @require_POST

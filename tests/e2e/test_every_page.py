@@ -32,7 +32,7 @@ LONG = ("My card was charged twice for the same order and the support_reference_
 def site():
     """A project with a bit of everything: records, prompt versions, a run with grades, points, examples,
     test cases, a finished eval against a baseline, a fine-tune job; and a NER project with a run."""
-    admin = UserFactory(username="ada")
+    admin = UserFactory(username="ada", is_staff=True, is_superuser=True)  # a site admin: may create projects
     project = ProjectFactory(name="Ticket router", labels=["account_hold", "payment_review", "billing"],
                              glossary=[{"term": "hold", "definition": "a customer-requested pause"}])
     for user, role in ((admin, Role.ADMIN), (UserFactory(username="rita"), Role.REVIEWER)):
@@ -177,6 +177,8 @@ def test_top_bar_stays_on_one_line_on_a_phone(page, live_server, site):
     logout = page.get_by_role("button", name="Log out").bounding_box()
     assert bar["height"] <= 64, bar
     assert logout["x"] >= 0 and logout["x"] + logout["width"] <= 390, logout
+    nav = page.locator("header.topbar nav")
+    assert nav.evaluate("el => el.scrollWidth <= el.clientWidth"), "a top-bar link is cut off"
 
 
 def test_dashboard_charts_have_axes_legends_and_values_on_hover(page, live_server, site, shot):

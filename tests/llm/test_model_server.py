@@ -11,6 +11,7 @@ import pytest
 from apps.llm.model_server import Batcher, make_server
 from apps.llm.models import Model
 from apps.llm.providers import local
+from apps.llm.serving import model_server_name
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": ["billing", "technical"]}},
           "required": ["label"]}
@@ -45,14 +46,15 @@ def messages_for(text: str) -> list[dict]:
     return [{"role": "system", "content": "Route the ticket: billing or technical."}, {"role": "user", "content": text}]
 
 
-def test_models_are_listed_with_fine_tunes_by_id(server):
-    tuned = Model.objects.create(name="tuned", provider="local", adapter="adapters/job-1")
+def test_local_models_are_listed_by_the_name_deployments_call_them(server):
+    base = Model.objects.create(name="SmolLM2", provider="local")
+    tuned = Model.objects.create(name="tuned", provider="local", adapter="adapters/job-1", parent=base)
     Model.objects.create(name="remote", provider="openai", base_url="https://example.com/v1", model_id="m")
 
     status, listed = call(server, "/models")
     assert status == 200
 
-    assert [m["id"] for m in listed["data"]] == ["bundled", f"model-{tuned.id}"]
+    assert [m["id"] for m in listed["data"]] == ["bundled", model_server_name(base), model_server_name(tuned)]
 
 
 def test_an_unknown_model_is_a_404_in_openais_error_shape(server):

@@ -1,3 +1,5 @@
+import json
+
 from django.urls import reverse
 
 from apps.llm.models import Model
@@ -35,10 +37,18 @@ def test_an_openai_model_needs_a_url_and_an_id(people, project):
     assert "needs a base URL and a model id" in response.content.decode()
 
 
-def test_test_connection_shows_the_answer(people, project, remote_model, llm_server):
-    llm_server.answer = lambda body: '{"reply": "pong"}'
+def test_test_connection_probes_the_server_and_offers_the_method_that_works(people, project, remote_model,
+                                                                          llm_server):
+    # Changed on purpose (issue 13): Test connection is a probe of the structured-output methods.
+    llm_server.fail_json_schema = True
+    llm_server.answer = lambda body: json.dumps({"label": project.labels[0]})
     html = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, remote_model.id])).content.decode()
-    assert "Answered in" in html and "pong" in html
+    assert "reachable" in html and "json_schema not supported" in html and "llamacpp_schema works" in html
+    assert "Use llamacpp_schema for Fake GPT" in html and "s per answer" in html
+    response = htmx_as(people["lead"]).post(reverse("llm:use_method", args=[project.id, remote_model.id]),
+                                            {"method": "llamacpp_schema"})
+    remote_model.refresh_from_db()
+    assert remote_model.structured_output == "llamacpp_schema" and "now uses" in response.content.decode()
 
 
 def test_test_connection_shows_the_error(people, project, remote_model):

@@ -5,11 +5,17 @@
         server.faults.append(Fault.status(429, retry_after="1"))
         ...  # point a Model at server.base_url
 
+Behaviours of real servers, on demand: `ignore_response_format` (transformers serve: HTTP 200, the
+field dropped before answering), `fail_json_schema` (llama.cpp's server: HTTP 500 on an OpenAI-style
+json_schema), `detail_errors` (FastAPI servers: errors as {"detail": "..."}), `pinned_model` (a server
+serving one model: another id gets a 400 naming both), `one_at_a_time` (answers one request at a time).
+
 It is a real server (ThreadingHTTPServer in a thread), so the code under test talks HTTP
 to it exactly as to OpenAI, vLLM or Ollama; other processes (a Celery worker) can use it too.
 """
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -42,9 +48,16 @@ class Fault:
 
 
 def first_enum_answer(body: dict) -> str:
-    """The default answer: the first allowed label of the requested schema, or an empty object."""
-    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
-    label = (schema.get("properties", {}).get("label") or {}).get("enum")
+    """The default answer: the first allowed label of the schema (wherever the request carries it: any
+    structured-output field, or described in the messages), or an empty object."""
+    response_format = body.get("response_format") or {}
+    schema = ((response_format.get("json_schema") or {}).get("schema") or response_format.get("schema")
+              or body.get("guided_json") or body.get("format") or {})
+    label = (schema.get("properties", {}).get("label") or {}).get("enum") if isinstance(schema, dict) else None
+    if not label:
+        described = re.search(r'"label": \{"type": "string", "enum": (\[[^\]]*\])',
+                              " ".join(str(m.get("content", "")) for m in body.get("messages", [])))
+        label = json.loads(described.group(1)) if described else None
     return json.dumps({"label": label[0]}) if label else "{}"
 
 
@@ -59,7 +72,15 @@ class FakeLLMServer:
         self.answer = first_enum_answer
         self.faults: deque[Fault] = deque()
         self.refuse_json_schema = False
+        self.ignore_response_format = False
+        self.fail_json_schema = False
+        self.detail_errors = False
+        self.pinned_model: str | None = None
+        self.one_at_a_time = False
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.requests: list[dict] = []
+        self._answering = threading.Lock()
         # Fine-tuning: each look at a job moves it one state on, to `fine_tune_outcome` at the end.
         self.files: dict[str, bytes] = {}
         self.jobs: dict[str, dict] = {}
@@ -147,7 +168,8 @@ class FakeLLMServer:
             def do_GET(self):
                 path = self.path.split("?")[0].rstrip("/")
                 if path == "/v1/models":
-                    return self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                    return self._json(200, {"object": "list", "data": [{"id": server.pinned_model or "fake",
+                                                                         "object": "model"}]})
                 parts = path.split("/")
                 if len(parts) >= 5 and parts[2:4] == ["fine_tuning", "jobs"] and parts[4] in server.jobs:
                     job = server.jobs[parts[4]]
@@ -180,14 +202,33 @@ class FakeLLMServer:
                     self.connection.shutdown(2)
                     return
                 if fault and fault.kind == "status":
-                    return self._json(fault.status, {"error": {"message": f"scripted {fault.status}"}}, fault.headers)
-                if server.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+                    return self._error(fault.status, f"scripted {fault.status}", fault.headers)
+                asks_json_schema = (body.get("response_format") or {}).get("type") == "json_schema"
+                if server.refuse_json_schema and asks_json_schema:
                     return self._json(400, {"error": {"message": "response_format json_schema is not supported",
                                                       "param": "response_format"}})
-                time.sleep(server.delay + (fault.seconds if fault and fault.kind == "slow" else 0))
-                if fault and fault.kind == "malformed":
+                if server.fail_json_schema and asks_json_schema:
+                    return self._error(500, "1 validation error for CreateChatCompletionRequest: response_format: "
+                                       "Input should be 'text' or 'json_object' [input: 'json_schema']")
+                if server.pinned_model and body.get("model") != server.pinned_model:
+                    return self._error(400, f"Server is pinned to '{server.pinned_model}'; requested "
+                                       f"'{body.get('model')}'")
+                if server.ignore_response_format:
+                    body.pop("response_format", None)
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.one_at_a_time:
+                        with server._answering:
+                            content = self._answer(body, fault)
+                    else:
+                        content = self._answer(body, fault)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+                if content is None:
                     return self._raw(200, b'{"id": "x", "choices": [')
-                content = server.answer(body)
                 if body.get("stream"):
                     return self._stream(body, content)
                 words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
@@ -199,6 +240,16 @@ class FakeLLMServer:
                     "usage": {"prompt_tokens": words, "completion_tokens": len(content.split()),
                               "total_tokens": words + len(content.split())},
                 })
+
+            def _answer(self, body: dict, fault: Fault | None) -> str | None:
+                time.sleep(server.delay + (fault.seconds if fault and fault.kind == "slow" else 0))
+                if fault and fault.kind == "malformed":
+                    return None
+                return server.answer(body)
+
+            def _error(self, status: int, message: str, headers: dict | None = None):
+                payload = {"detail": message} if server.detail_errors else {"error": {"message": message}}
+                self._json(status, payload, headers)
 
             def _stream(self, body: dict, content: str):
                 """Server-sent events as OpenAI streams them: one chunk per word, then [DONE]."""
