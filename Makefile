@@ -36,12 +36,14 @@ run: venv
 
 # llama.cpp's server for the real-server tests (tests/llm/test_real_servers.py). PyPI has no wheel of
 # llama-cpp-python for this platform, so pip builds one from source once (about 13 minutes on 2 cores) and keeps
-# it in .tools/wheels and in its own wheel cache (~/.cache/pip): later runs, and fresh clones on the same
-# machine, install it in seconds.
+# it in ~/.cache/taskllm-wheels (WHEEL_CACHE): later runs, and fresh clones on the same machine, install it in
+# seconds.
 LLAMA_CPP := llama-cpp-python==0.3.36
+WHEEL_CACHE ?= $(HOME)/.cache/taskllm-wheels
 $(BIN)/.llama-cpp: $(BIN)/.installed
-	$(BIN)/pip wheel --quiet --no-deps --find-links .tools/wheels -w .tools/wheels $(LLAMA_CPP)
-	$(BIN)/pip install --quiet --find-links .tools/wheels "llama-cpp-python[server]==0.3.36"
+	mkdir -p $(WHEEL_CACHE)
+	$(BIN)/pip wheel --quiet --no-deps --find-links $(WHEEL_CACHE) -w $(WHEEL_CACHE) $(LLAMA_CPP)
+	$(BIN)/pip install --quiet --find-links $(WHEEL_CACHE) "llama-cpp-python[server]==0.3.36"
 	touch $@
 
 chromium:

@@ -57,6 +57,8 @@ PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
 TC = lambda ctx: {"case_id": ctx["test_case"].id}  # noqa: E731
 JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
+LJOB = lambda ctx: {"job_id": ctx["model_export"].finetune_job_id}  # noqa: E731
+XP = lambda ctx: {"export_id": ctx["model_export"].id}  # noqa: E731
 PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
 EV = lambda ctx: {"eval_id": ctx["eval"].id}  # noqa: E731
 EVAL_FORM = lambda ctx: {"model": ctx["model"].id, "prompt_version": ctx["version"].id, "repeats": 1,  # noqa: E731
@@ -149,6 +151,8 @@ PAGES = [
     Endpoint("tuning:detail", "get", Role.REVIEWER, JOB),
     Endpoint("tuning:cancel", "post", Role.LEAD, JOB),
     Endpoint("tuning:training_file", "get", Role.LEAD, JOB),
+    Endpoint("tuning:export_create", "post", Role.LEAD, JOB, lambda ctx: {"format": "adapter"}),
+    Endpoint("tuning:export_download", "get", Role.LEAD, XP),
     Endpoint("evals:list", "get", Role.REVIEWER, P),
     Endpoint("evals:create", "get", Role.LEAD, P),
     Endpoint("evals:create", "post", Role.LEAD, P, EVAL_FORM),
@@ -267,6 +271,10 @@ APIS = [
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-finetune", "get", Role.REVIEWER, JOB, api=True),
     Endpoint("api-finetune-cancel", "post", Role.LEAD, JOB, api=True),
+    Endpoint("api-model-exports", "get", Role.REVIEWER, JOB, api=True),
+    Endpoint("api-model-exports", "post", Role.LEAD, LJOB, lambda ctx: {"format": "adapter"}, api=True),
+    Endpoint("api-model-export", "get", Role.REVIEWER, XP, api=True),
+    Endpoint("api-model-export-download", "get", Role.LEAD, XP, api=True),
     Endpoint("api-evals", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-evals", "post", Role.LEAD, P, EVAL_FORM, api=True),
     Endpoint("api-eval", "get", Role.REVIEWER, EV, api=True),
@@ -313,6 +321,7 @@ def ctx(project, people, dataset, prompt_version):
                                        test_case_ids=[], status=JobStatus.FAILED),
         **_deployment(project, model, prompt_version),
         **_watch(project),
+        "model_export": _model_export(project),
     }
 
 
@@ -357,6 +366,23 @@ def _job(project, model):
     job.training_file.save("t.jsonl", ContentFile(b"{}\n"), save=False)
     job.save()
     return job
+
+
+def _model_export(project):
+    """A finished export of a succeeded local fine-tune (whose model has an adapter, so it can be exported again)."""
+    from django.core.files.base import ContentFile
+
+    from apps.tuning.models import ModelExport
+
+    base = Model.objects.create(name="Bundled", provider="local")
+    tuned = Model.objects.create(project=project, name="Tuned", provider="local", parent=base, adapter="adapters/x")
+    job = _job(project, base)
+    job.backend, job.status, job.result_model = "local", JobStatus.SUCCEEDED, tuned
+    job.save()
+    export = ModelExport(finetune_job=job, format="adapter", status=JobStatus.SUCCEEDED)
+    export.archive.save("x.tar.gz", ContentFile(b"\x1f\x8b"), save=False)
+    export.save()
+    return export
 
 
 def call(endpoint: Endpoint, ctx, user, method=None):

@@ -1,5 +1,9 @@
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,7 +15,7 @@ from apps.core.params import MAX_ID
 from apps.llm.selectors import models_for_project
 
 from . import selectors, services
-from .models import Backend, FineTuneJob
+from .models import Backend, ExportFormat, FineTuneJob, ModelExport
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -87,3 +91,55 @@ class JobCancelApi(APIView):
         job = selectors.job_for_user(request.user, job_id, role=Role.LEAD)
         services.finetune_cancel(job=job)
         return Response(JobSerializer(job).data)
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelExport
+        fields = ["id", "finetune_job", "format", "status", "progress", "error", "size_bytes", "seconds",
+                  "download_url", "created_at", "started_at", "finished_at"]
+
+    def get_download_url(self, export) -> str | None:
+        if export.status != "SUCCEEDED" or not export.archive:
+            return None
+        return reverse("api-model-export-download", kwargs={"export_id": export.id})
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+
+
+class ExportListApi(APIView):
+    @extend_schema(responses=ExportSerializer(many=True))
+    def get(self, request, job_id):
+        job = selectors.job_for_user(request.user, job_id)
+        return paginate(request, self, selectors.exports_of(job), ExportSerializer)
+
+    @extend_schema(request=ExportCreateSerializer, responses={202: ExportSerializer})
+    def post(self, request, job_id):
+        """Queue an export of the fine-tuned model (400 says why there is nothing to export)."""
+        from .exports import export_create
+
+        job = selectors.job_for_user(request.user, job_id, role=Role.LEAD)
+        serializer = ExportCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        export = export_create(job=job, export_format=serializer.validated_data["format"], user=request.user)
+        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailApi(APIView):
+    @extend_schema(responses=ExportSerializer)
+    def get(self, request, export_id):
+        return Response(ExportSerializer(selectors.export_for_user(request.user, export_id, role=Role.REVIEWER)).data)
+
+
+class ExportDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+    def get(self, request, export_id):
+        export = selectors.export_for_user(request.user, export_id)
+        if export.status != "SUCCEEDED" or not export.archive:
+            raise NotFound("This export has no archive yet.")
+        return FileResponse(export.archive.open("rb"), as_attachment=True,
+                            filename=export.archive.name.rsplit("/", 1)[-1])

@@ -45,3 +45,26 @@ class FineTuneJob(Job):
         if self.status == JobStatus.SUCCEEDED:
             return 100
         return int(100 * self.step / self.total_steps) if self.total_steps else 0
+
+
+class ExportFormat(models.TextChoices):
+    ADAPTER = "adapter", "LoRA adapter (PEFT)"
+    MERGED = "merged", "Merged weights (Hugging Face folder)"
+
+
+class ModelExport(Job):
+    """One download of a local fine-tune: a tar.gz in the storage, with a model card (README.md) inside."""
+
+    finetune_job = models.ForeignKey(FineTuneJob, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=10, choices=ExportFormat.choices)
+    archive = models.FileField(upload_to="exports/", blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export {self.id} ({self.format}) of fine-tune {self.finetune_job_id}"

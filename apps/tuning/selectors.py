@@ -33,3 +33,15 @@ def loss_chart(job: FineTuneJob, *, width: int = 560, height: int = 200) -> dict
     if chart:
         chart["last"] = train[-1][1] if train else None
     return chart
+
+
+def export_for_user(user, export_id, *, role: str = Role.LEAD):
+    from .models import ModelExport
+
+    export = get_object_or_404(ModelExport.objects.select_related("finetune_job__project"), id=export_id)
+    check_project_role(user, export.finetune_job.project, role=role)
+    return export
+
+
+def exports_of(job: FineTuneJob):
+    return job.exports.order_by("-created_at", "-id")

@@ -20,3 +20,11 @@ def finetune_remote_task(job_id: int) -> str:
     if again:
         services.finetune_enqueue(job, countdown=settings.TASKLLM_FINETUNE_POLL_SECONDS)
     return job.status
+
+
+# acks_late: an export only reads the fine-tune, so a worker lost mid-export hands it to another.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=3600, time_limit=3660)
+def export_task(job_id: int) -> str:
+    from . import exports
+
+    return exports.export_run(export_id=job_id).status

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -12,6 +12,7 @@ from apps.core.jobs import job_wait_reason
 
 from . import selectors, services
 from .forms import LaunchForm
+from .models import ExportFormat
 
 
 @require_GET
@@ -50,7 +51,14 @@ def job_launch(request, project_id):
 def job_detail(request, job_id):
     job = selectors.job_for_user(request.user, job_id)
     context = {"job": job, "project": job.project, "chart": selectors.loss_chart(job),
+               "exports": list(selectors.exports_of(job)), "export_formats": ExportFormat.choices,
                "is_lead": has_role(job.project, Role.LEAD), "waiting": job_wait_reason(job)}
+    context["exports_active"] = any(export.is_active for export in context["exports"])
+    if request.htmx and request.GET.get("part") == "exports":
+        response = render(request, "tuning/_exports.html", context)
+        if not context["exports_active"]:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
     if request.htmx:
         response = render(request, "tuning/_status.html", context)
         if not job.is_active:
@@ -77,3 +85,26 @@ def training_file(request, job_id):
     job = selectors.job_for_user(request.user, job_id, role=Role.LEAD)
     return FileResponse(job.training_file.open("rb"), as_attachment=True,
                         filename=f"finetune-{job.id}-{job.training_file_sha256[:12]}.jsonl")
+
+
+@require_POST
+@login_required
+def export_create(request, job_id):
+    from .exports import export_create as create
+
+    job = selectors.job_for_user(request.user, job_id, role=Role.LEAD)
+    try:
+        export = create(job=job, export_format=request.POST.get("format", ""), user=request.user)
+        messages.success(request, f"Export {export.id} ({export.get_format_display()}) queued.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("tuning:detail", job_id=job.id)
+
+
+@require_GET
+@login_required
+def export_download(request, export_id):
+    export = selectors.export_for_user(request.user, export_id)
+    if export.status != "SUCCEEDED" or not export.archive:
+        raise Http404("This export has no archive yet.")
+    return FileResponse(export.archive.open("rb"), as_attachment=True, filename=export.archive.name.rsplit("/", 1)[-1])

@@ -1,0 +1,187 @@
+"""Exports of a local fine-tune: the LoRA adapter, or the merged weights, as a tar.gz with a model card.
+
+Each export is a `ModelExport` job on the shared lifecycle (apps.core.jobs): `export_create` queues it on the
+default queue, `export_run` (its Celery task's body) builds the archive in a temporary folder and saves it through
+the storage API. Torch is imported only by the builders, in the worker.
+"""
+
+import json
+import shutil
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from apps.accounts.audit import audit_record
+from apps.core.exceptions import ApplicationError
+from apps.core.jobs import RESUME, default_queue, job_claim, job_enqueue, job_finish, job_heartbeat
+from apps.core.models import JobStatus
+
+from .model_card import base_model_id, model_card
+from .models import Backend, ExportFormat, FineTuneJob, ModelExport
+
+# --- what people do ----------------------------------------------------------------------------
+
+@transaction.atomic
+def export_create(*, job: FineTuneJob, export_format: str, user=None) -> ModelExport:
+    """Queue an export of the model `job` produced; refused with the reason when there is nothing to export."""
+    if export_format not in ExportFormat.values:
+        raise ApplicationError(f"Unknown export format {export_format!r} (known: {', '.join(ExportFormat.values)}).")
+    if job.backend != Backend.LOCAL:
+        raise ApplicationError("Only a local LoRA fine-tune can be exported: a fine-tuning API keeps its weights.")
+    if job.status != JobStatus.SUCCEEDED or job.result_model is None or not job.result_model.adapter:
+        raise ApplicationError("This fine-tune has no model to export yet: it must have succeeded.")
+    export = ModelExport.objects.create(finetune_job=job, format=export_format, created_by=user)
+    export_enqueue(export)
+    audit_record("finetune.export_queued", project=job.project, target=export, actor=user,
+                 details={"format": export_format})
+    return export
+
+
+def export_enqueue(export: ModelExport, *, countdown: float = 0) -> None:
+    from . import tasks
+
+    job_enqueue(tasks.export_task, export, queue=default_queue(), countdown=countdown)
+
+
+def export_queue(_export: ModelExport) -> str:
+    return default_queue()
+
+
+ON_WORKER_LOST = RESUME  # an export only reads the fine-tune: building it again from the start is safe
+
+
+# --- what the worker does ----------------------------------------------------------------------
+
+def export_run(*, export_id: int) -> ModelExport:
+    """Build the export's archive and store it; the job ends SUCCEEDED with its size, or FAILED with the reason."""
+    if not job_claim(ModelExport, export_id):
+        return ModelExport.objects.get(id=export_id)
+    export = ModelExport.objects.select_related("finetune_job__project", "finetune_job__base_model",
+                                                "finetune_job__result_model").get(id=export_id)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="taskllm-export-"))
+    try:
+        name = f"taskllm-finetune-{export.finetune_job_id}-{export.format}"
+        BUILDERS[export.format](export.finetune_job, workdir / name, lambda p: job_heartbeat(export, progress=p))
+        job_heartbeat(export, progress=80)
+        archive = workdir / f"{name}.tar.gz"
+        with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+            tar.add(workdir / name, arcname=name)
+        with open(archive, "rb") as handle:
+            export.archive.save(archive.name, File(handle), save=False)
+        job_finish(export, JobStatus.SUCCEEDED, archive=export.archive.name, size_bytes=archive.stat().st_size,
+                   seconds=round(time.monotonic() - started, 2))
+    except Exception as exc:  # noqa: BLE001 - a failed export must end visibly on its job
+        job_finish(export, JobStatus.FAILED, error=f"The export stopped: {exc}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return export
+
+
+def _copy_adapter(job: FineTuneJob, folder: Path) -> None:
+    """The adapter's files from the storage, its base named by its Hugging Face id (not this machine's path)."""
+    folder.mkdir(parents=True)
+    stored = job.result_model.adapter
+    for file_name in default_storage.listdir(stored)[1]:
+        with default_storage.open(f"{stored}/{file_name}", "rb") as source, open(folder / file_name, "wb") as target:
+            shutil.copyfileobj(source, target)
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = base_model_id(job)
+    config_path.write_text(json.dumps(config, indent=2))
+
+
+def build_adapter(job: FineTuneJob, folder: Path, report) -> None:
+    _copy_adapter(job, folder)
+    report(50)
+    (folder / "README.md").write_text(model_card(job, export_format="LoRA adapter (PEFT)",
+                                                 serve=adapter_serving(job, folder.name)))
+
+
+def build_merged(job: FineTuneJob, folder: Path, report) -> None:
+    """The base with the adapter merged in, saved as a plain Hugging Face folder (safetensors, fp32)."""
+    adapter = folder.parent / "adapter"
+    _copy_adapter(job, adapter)
+    tokenizer, model = _merged_model(str(adapter))
+    report(50)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "README.md").write_text(model_card(job, export_format="merged weights (Hugging Face folder)",
+                                                 serve=merged_serving(job, folder.name)))
+
+
+def _merged_model(adapter_dir: str):
+    from peft import PeftModel
+
+    from apps.llm.bundled import load_bundled
+
+    tokenizer, model = load_bundled()
+    # Read from GGUF, the model carries its quantizer; the merged folder holds plain (dequantized) weights.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    model.config.name_or_path = ""
+    return tokenizer, model
+
+
+BUILDERS = {ExportFormat.ADAPTER: build_adapter, ExportFormat.MERGED: build_merged}
+
+
+# --- how to serve each export (the README's last section) -----------------------------------------
+
+def adapter_serving(job: FineTuneJob, folder_name: str) -> str:
+    base, name, rank = base_model_id(job), f"taskllm-ft-{job.id}", int(job.hyperparameters.get("lora_r", 16))
+    return f"""Unpack it: `tar xzf {folder_name}.tar.gz`.
+
+### vLLM (OpenAI-compatible server)
+
+```
+vllm serve {base} --enable-lora --lora-modules {name}=./{folder_name} --max-lora-rank {max(rank, 8)}
+curl http://localhost:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+  -d '{{"model": "{name}", "messages": [{{"role": "user", "content": "..."}}]}}'
+```
+
+### transformers + PEFT
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{base}")
+model = AutoModelForCausalLM.from_pretrained("{base}")
+model = PeftModel.from_pretrained(model, "./{folder_name}").merge_and_unload()
+messages = [{{"role": "system", "content": "..."}}, {{"role": "user", "content": "..."}}]
+ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+print(tokenizer.decode(model.generate(ids, max_new_tokens=64, do_sample=False)[0, ids.shape[1]:]))
+```
+
+Send the same system message and user message as the prompt version named under Evaluation: the adapter learned
+that format."""
+
+
+def merged_serving(job: FineTuneJob, folder_name: str) -> str:
+    return f"""Unpack it: `tar xzf {folder_name}.tar.gz`. The folder is a plain Hugging Face model (no PEFT needed).
+
+### vLLM
+
+```
+vllm serve ./{folder_name} --served-model-name taskllm-ft-{job.id}
+```
+
+### transformers
+
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("./{folder_name}")
+model = AutoModelForCausalLM.from_pretrained("./{folder_name}")
+messages = [{{"role": "system", "content": "..."}}, {{"role": "user", "content": "..."}}]
+ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+print(tokenizer.decode(model.generate(ids, max_new_tokens=64, do_sample=False)[0, ids.shape[1]:]))
+```"""
