@@ -234,6 +234,8 @@ SPECTACULAR_SETTINGS = {
         "SplitSelectionEnum": ["train", "test", "none"],
         "JobStatusEnum": "apps.core.models.JobStatus",
         "AnswerStatusEnum": "apps.deployments.models.TraceStatus",
+        "ImportFormatEnum": "apps.datasets.models.ImportFormat",
+        "ModelExportFormatEnum": "apps.tuning.models.ExportFormat",
     },
 }
 
