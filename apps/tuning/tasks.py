@@ -22,8 +22,9 @@ def finetune_remote_task(job_id: int) -> str:
     return job.status
 
 
-# acks_late: an export only reads the fine-tune, so a worker lost mid-export hands it to another.
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=3600, time_limit=3660)
+# Acked at start: an export may outlast Redis's visibility timeout; a worker lost mid-export is found by the
+# heartbeat and the export is queued again (registered RESUME in apps.py).
+@shared_task(acks_late=False, soft_time_limit=3600, time_limit=3660)
 def export_task(job_id: int) -> str:
     from . import exports
 
