@@ -13,7 +13,7 @@ from apps.llm.selectors import probe_request
 from apps.llm.services import model_create
 from apps.projects.models import Project
 from apps.prompts.models import PromptVersion
-from apps.review.services import test_case_create
+from apps.review.services import test_case_create as add_test_case
 from apps.runs.models import Run
 from apps.runs.services import run_create, run_execute
 from tests.support import real_servers
@@ -159,4 +159,4 @@ def _test_cases(project):
     from apps.datasets.models import Record
 
     for record in Record.objects.filter(dataset__project=project, split="test").order_by("position")[:6]:
-        test_case_create(project=project, text=record.text, expected={"label": record.label})
+        add_test_case(project=project, text=record.text, expected={"label": record.label})
