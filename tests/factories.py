@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 
 from apps.accounts.models import Membership, Role
 from apps.datasets.models import Dataset, Record
+from apps.datasets.services import dataset_create
 from apps.projects.models import Project, TaskKind
 
 
@@ -47,6 +48,11 @@ class DatasetFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     name = factory.Sequence(lambda n: f"Dataset {n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Through the service, as the app makes datasets (it locks the project's task kind)."""
+        return dataset_create(**kwargs)
 
 
 class RecordFactory(factory.django.DjangoModelFactory):

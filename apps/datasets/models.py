@@ -12,9 +12,6 @@ class Split(models.TextChoices):
 
 
 class Dataset(models.Model):
-    # Its records' expected answers are in the project's task kind, so the kind cannot change under them.
-    fixes_project_kind = True
-
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)

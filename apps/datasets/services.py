@@ -19,6 +19,7 @@ from apps.core.models import JobStatus
 from apps.core.uploads import LineTooLong, bounded_lines, upload_check_size
 from apps.projects.kinds import kind_for
 from apps.projects.models import Project
+from apps.projects.services import project_kind_lock
 
 from .formats import READERS, ParsedRecord, Problem
 from .models import Dataset, DatasetImport, ImportFormat, Record, Split
@@ -49,7 +50,9 @@ def dataset_create(*, project: Project, name: str, description: str = "", user=N
     if not name:
         raise ApplicationError("Give the dataset a name.")
     check_length(description, LONG_TEXT_MAX, what="The description")
-    return Dataset.objects.create(project=project, name=name, description=description, created_by=user)
+    dataset = Dataset.objects.create(project=project, name=name, description=description, created_by=user)
+    project_kind_lock(project=project, locked=True)  # its records' expected answers are in the project's kind
+    return dataset
 
 
 def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dataset:
@@ -60,8 +63,11 @@ def dataset_update(*, dataset: Dataset, name: str, description: str = "") -> Dat
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    audit_record("dataset.deleted", project=dataset.project, target=dataset)
+    project = dataset.project
+    audit_record("dataset.deleted", project=project, target=dataset)
     dataset.delete()
+    if not Dataset.objects.filter(project=project).exists():
+        project_kind_lock(project=project, locked=False)
 
 
 # --- import ------------------------------------------------------------------------------

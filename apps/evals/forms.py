@@ -2,6 +2,7 @@ from django import forms
 
 from apps.llm.selectors import models_for_project
 from apps.prompts.selectors import versions_in_project
+from apps.runs.forms import concurrency_field, repair_field
 
 from .selectors import finished_evals
 
@@ -25,12 +26,8 @@ class EvalForm(forms.Form):
                                       help_text="A finished eval to compare with, point by point (the gate).")
     judge_model = forms.ModelChoiceField(queryset=None, required=False, label="Judge model",
                                          help_text="Generation projects: the model that grades each answer.")
-    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8,
-                                     help_text="Requests in flight at once, never above the model's own "
-                                               "setting (the local model always uses 1).")
-    repair = forms.BooleanField(required=False, initial=True, label="Repair turn",
-                                help_text="An invalid answer gets one more try with its problems before it counts as "
-                                          "invalid (the extra tokens and time count in the output's).")
+    concurrency = concurrency_field()
+    repair = repair_field()
     note = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args, project, **kwargs):

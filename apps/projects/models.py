@@ -38,6 +38,9 @@ class Project(models.Model):
     judge_rubric = models.TextField(
         blank=True, max_length=LONG_TEXT_MAX,
         help_text="Generation: what the judge model checks when it grades an answer.")
+    # Set by the datasets app while the project has datasets: their expected answers are in its task kind, so the
+    # kind cannot change under them. This app reads the flag and never asks the apps above who uses the project.
+    kind_locked = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -80,7 +80,7 @@ def project_update(*, project: Project, **fields) -> Project:
     merged = {f: fields.get(f, getattr(project, f)) for f in ("task_kind", "labels", "entity_types")}
     _check_answer_space(**merged)
     _check_thresholds(**fields)
-    if merged["task_kind"] != project.task_kind and _kind_in_use(project):
+    if merged["task_kind"] != project.task_kind and Project.objects.filter(pk=project.pk, kind_locked=True).exists():
         raise ApplicationError("The task kind cannot change once the project has datasets.")
     changed = {field: value for field, value in fields.items() if getattr(project, field) != value}
     for field, value in fields.items():
@@ -91,17 +91,10 @@ def project_update(*, project: Project, **fields) -> Project:
     return project
 
 
-def _kind_in_use(project: Project) -> bool:
-    """Whether rows above this app hold answers in the project's task kind.
-
-    A model of an upper app says so with `fixes_project_kind = True` (a dataset: its records' expected answers),
-    so this app asks without knowing who uses it.
-    """
-    return any(
-        relation.related_model._default_manager.filter(**{relation.field.name: project}).exists()
-        for relation in Project._meta.related_objects
-        if getattr(relation.related_model, "fixes_project_kind", False)
-    )
+def project_kind_lock(*, project: Project, locked: bool) -> None:
+    """Lock (or free) the project's task kind: an upper app calls this while it holds answers in that kind."""
+    Project.objects.filter(pk=project.pk).update(kind_locked=locked)
+    project.kind_locked = locked
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
-import json
-
 from django import forms
+
+from apps.projects.kinds.base import JsonAnswerField
 
 from .models import PointStatus, Verdict
 from .selectors import SHOW_CHOICES
@@ -24,24 +24,12 @@ class ReviewFilterForm(forms.Form):
 
 class GradeForm(forms.Form):
     verdict = forms.ChoiceField(choices=Verdict.choices, required=False)
-    corrected_answer = forms.CharField(required=False)
+    corrected_answer = JsonAnswerField(required=False)  # a JSON object, or None when left empty
     point_names = forms.CharField(required=False)
     comment = forms.CharField(required=False)
     seconds_spent = forms.FloatField(required=False)
     make_test_case = forms.BooleanField(required=False)
     keep_as_example = forms.BooleanField(required=False)
-
-    def clean_corrected_answer(self):
-        raw = self.cleaned_data["corrected_answer"].strip()
-        if not raw:
-            return None
-        try:
-            answer = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError("The corrected answer is not valid JSON.") from exc
-        if not isinstance(answer, dict):
-            raise forms.ValidationError("The corrected answer must be a JSON object.")
-        return answer
 
     def clean_point_names(self):
         return [name.strip() for name in self.cleaned_data["point_names"].split("\n") if name.strip()]

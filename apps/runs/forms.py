@@ -6,6 +6,21 @@ from apps.prompts.selectors import versions_in_project
 
 from .models import OutputStatus
 
+
+def concurrency_field() -> forms.IntegerField:
+    """The calls-in-flight field of every form that starts answering (runs and evals)."""
+    return forms.IntegerField(min_value=1, max_value=64, initial=8,
+                              help_text="Requests in flight at once, never above the model's own "
+                                        "setting (the local model always uses 1).")
+
+
+def repair_field() -> forms.BooleanField:
+    """The repair-turn field of every form that starts answering (runs and evals)."""
+    return forms.BooleanField(required=False, initial=True, label="Repair turn",
+                              help_text="An invalid answer gets one more try with its problems before it counts as "
+                                        "invalid (the extra tokens and time count in the output's).")
+
+
 SPLIT_CHOICES = [("", "All records"), ("train", "Train split"), ("test", "Test split"), ("none", "Unassigned")]
 
 
@@ -21,12 +36,8 @@ class RunForm(forms.Form):
     reviews_per_output = forms.IntegerField(min_value=1, max_value=5, initial=1, required=False,
                                             label="Reviews per output",
                                             help_text="2 or more: several reviewers grade each output (agreement).")
-    concurrency = forms.IntegerField(min_value=1, max_value=64, initial=8,
-                                     help_text="Requests in flight at once, never above the model's own "
-                                               "setting (the local model always uses 1).")
-    repair = forms.BooleanField(required=False, initial=True, label="Repair turn",
-                                help_text="An invalid answer gets one more try with its problems before it counts as "
-                                          "invalid (the extra tokens and time count in the output's).")
+    concurrency = concurrency_field()
+    repair = repair_field()
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

@@ -114,3 +114,12 @@ def test_deleting_a_project_takes_its_deployments_and_their_promotions_with_it(p
     response = login(people["admin"]).post(reverse("projects:delete", args=[project.id]))
     assert response.status_code == 302 and not Project.objects.filter(id=project.id).exists()
     assert not Deployment.objects.exists() and not Promotion.objects.exists()
+
+
+def test_task_kind_is_free_again_when_the_last_dataset_goes(people, project):
+    from apps.datasets.services import dataset_delete
+
+    dataset_delete(dataset=DatasetFactory(project=project))
+    response = api_as(people["lead"]).patch(reverse("api-project", args=[project.id]),
+                                            {"task_kind": "generation"}, format="json")
+    assert response.status_code == 200 and response.json()["task_kind"] == "generation"

@@ -7,7 +7,6 @@
 `architectures`), but it loads a folder made from the same weights; the answers are identical.
 """
 
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -21,20 +20,17 @@ def bundled_model_folder(destination: Path) -> Path:
     Does nothing when the folder was already made from the same GGUF file, so tests and set-up scripts can
     call it every time.
     """
-    from apps.llm.bundled import weights_location
+    from apps.llm.bundled import load_bundled, weights_location
 
     folder, name = weights_location()
     source = str(Path(folder) / name)
     marker = destination / MARKER
     if marker.exists() and marker.read_text() == source:
         return destination
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    tokenizer, loaded = load_bundled()
     # A model loaded from a GGUF cannot be saved as such: its weights (dequantized to fp32) go into a plain
     # model of the same config, which also names its architecture (the GGUF's config does not).
     config = loaded.config
