@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.params import choice_param
 
 from . import analytics, selectors, services
 from .forms import DeploymentForm, KeyForm, PromoteForm, SettingsForm, TraceFilterForm
@@ -164,6 +165,7 @@ def trace_detail(request, deployment_id, trace_id):
 EXPORT_FIELDS = ["id", "created_at", "endpoint", "status", "valid", "text", "answer", "problems", "error",
                  "latency_ms", "input_tokens", "output_tokens", "model_id", "prompt_version_id", "shadow_answer",
                  "metadata", "sampled_reason"]
+TRACE_EXPORT_FORMATS = ("csv", "jsonl")
 
 
 @require_GET
@@ -171,14 +173,13 @@ EXPORT_FIELDS = ["id", "created_at", "endpoint", "status", "valid", "text", "ans
 def trace_export(request, deployment_id):
     deployment = selectors.deployment_for_user(request.user, deployment_id)
     _, filters = _filters(request)
-    fmt = request.GET.get("format", "csv")
+    fmt = choice_param(request.GET, "format", TRACE_EXPORT_FORMATS, default="csv")
     rows = selectors.traces_filtered(deployment, filters).values(*EXPORT_FIELDS).iterator(chunk_size=1000)
     if fmt == "jsonl":
         lines = (json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in rows)
         response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
     else:
         response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
-        fmt = "csv"
     response["Content-Disposition"] = f'attachment; filename="traces-{deployment.slug}.{fmt}"'
     return response
 

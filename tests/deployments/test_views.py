@@ -120,3 +120,11 @@ def test_a_sampled_trace_is_graded_in_the_review_screen_into_a_training_example(
     example = TrainingExample.objects.get()
     assert example.answer == {"label": "technical"} and example.text == "I was charged twice"
     assert example.messages == Trace.objects.get(id=trace_id).messages
+
+
+def test_trace_export_refuses_an_unknown_format(deployment, people):
+    url = reverse("deployments:traces_export", args=[deployment.id])
+    for fmt in ("xml", "\n"):
+        response = login(people["reviewer"]).get(url, {"format": fmt})
+        assert response.status_code == 400  # never a silent fallback to CSV
+        assert "Content-Disposition" not in response
