@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
@@ -106,6 +107,7 @@ def rollback(request, deployment_id, promotion_id):
     return redirect("deployments:detail", deployment_id=deployment.id)
 
 
+@never_cache  # the response shows the key's secret: no browser or proxy may keep a copy
 @require_POST
 @login_required
 def key_create(request, deployment_id):

@@ -128,3 +128,13 @@ def test_trace_export_refuses_an_unknown_format(deployment, people):
         response = login(people["reviewer"]).get(url, {"format": fmt})
         assert response.status_code == 400  # never a silent fallback to CSV
         assert "Content-Disposition" not in response
+
+
+def test_the_page_showing_a_new_keys_secret_is_never_cached(deployment, people):
+    response = login(people["lead"]).post(reverse("deployments:keys", args=[deployment.id]), {"name": "App"})
+    assert response.status_code == 201 and "no-store" in response["Cache-Control"]
+
+
+def test_the_webhooks_page_showing_signing_secrets_is_never_cached(project, people):
+    response = login(people["lead"]).get(reverse("deployments:webhooks", args=[project.id]))
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
