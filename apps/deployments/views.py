@@ -1,5 +1,3 @@
-import csv
-import io
 import json
 
 from django.contrib import messages
@@ -12,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
+from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
 from apps.core.params import choice_param
 
@@ -181,22 +180,16 @@ def trace_export(request, deployment_id):
         lines = (json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in rows)
         response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
     else:
-        response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
+        response = StreamingHttpResponse(csv_export.stream(_csv_rows(rows)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="traces-{deployment.slug}.{fmt}"'
     return response
 
 
-def _csv_lines(rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
+def _csv_rows(rows):
+    yield EXPORT_FIELDS
     for row in rows:
-        writer.writerow([json.dumps(row[f], ensure_ascii=False) if isinstance(row[f], dict | list) else row[f]
-                         for f in EXPORT_FIELDS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+        yield [json.dumps(row[f], ensure_ascii=False) if isinstance(row[f], dict | list) else row[f]
+               for f in EXPORT_FIELDS]
 
 
 @require_GET
@@ -216,7 +209,7 @@ def traffic_export(request, deployment_id):
     deployment = selectors.deployment_for_user(request.user, deployment_id)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="traffic-{deployment.slug}.csv"'
-    writer = csv.writer(response)
+    writer = csv_export.writer(response)
     writer.writerow(analytics.DAY_FIELDS)
     for day in analytics.daily(deployment):
         writer.writerow([getattr(day, f) for f in analytics.DAY_FIELDS])

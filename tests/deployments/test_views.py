@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 
 from django.urls import reverse
@@ -138,3 +140,14 @@ def test_the_page_showing_a_new_keys_secret_is_never_cached(deployment, people):
 def test_the_webhooks_page_showing_signing_secrets_is_never_cached(project, people):
     response = login(people["lead"]).get(reverse("deployments:webhooks", args=[project.id]))
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+
+
+def test_trace_csv_neutralises_formula_cells(deployment, key, people, llm_server, client):
+    call(client, key.secret, "=HYPERLINK(\"http://x\")")
+    BUFFER.flush()
+    export = login(people["reviewer"]).get(reverse("deployments:traces_export", args=[deployment.id]),
+                                           {"format": "csv"})
+    body = b"".join(export.streaming_content).decode()
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert "'=HYPERLINK(\"http://x\")" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
