@@ -28,3 +28,5 @@ urlpatterns = [
     path("api/", include("taskllm_site.api_urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "apps.core.errors.server_error"  # the branded 500 page with the navigation

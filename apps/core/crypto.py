@@ -3,7 +3,8 @@
 The key comes from TASKLLM_ENCRYPTION_KEY (a Fernet key: `python -c "from cryptography.fernet import
 Fernet; print(Fernet.generate_key().decode())"`); when it is unset (development) it is derived from
 SECRET_KEY, so changing SECRET_KEY then makes stored API keys unreadable. A stored value without the
-`fernet:` prefix is a key saved before encryption and reads back as it is.
+`fernet:` prefix is a key saved before encryption and reads back as it is. Every new value is encrypted,
+even one that itself begins with `fernet:`, so what is stored is never ambiguous.
 """
 
 import base64
@@ -27,7 +28,7 @@ def _fernet() -> Fernet:
 
 
 def encrypt(text: str) -> str:
-    if not text or text.startswith(PREFIX):
+    if not text:
         return text
     return PREFIX + _fernet().encrypt(text.encode()).decode()
 

@@ -6,6 +6,8 @@ text and hide. Numbers are written as they are.
 """
 
 import csv
+import io
+from collections.abc import Iterable, Iterator
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -30,3 +32,21 @@ class SafeWriter:
 
 def writer(buffer) -> SafeWriter:
     return SafeWriter(buffer)
+
+
+def stream(rows: Iterable, *, rows_per_chunk: int = 500) -> Iterator[str]:
+    """`rows` as CSV text in chunks, for a StreamingHttpResponse: a large export is never held whole."""
+    buffer = io.StringIO()
+    safe = SafeWriter(buffer)
+    for number, row in enumerate(rows, start=1):
+        safe.writerow(row)
+        if number % rows_per_chunk == 0:
+            yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

@@ -1,6 +1,5 @@
 """Streaming exports of records: CSV, JSONL and CoNLL. Each yields text chunks, never the whole file."""
 
-import io
 import json
 from collections.abc import Iterator
 
@@ -30,28 +29,20 @@ def _metadata_columns(records: QuerySet[Record]) -> list[str]:
 
 def export_csv(records: QuerySet[Record], *, ner: bool) -> Iterator[str]:
     metadata_columns = _metadata_columns(records)
-    buffer = io.StringIO()
-    writer = csv_export.writer(buffer)
-    writer.writerow(["text", "entities" if ner else "label", "split", *metadata_columns])
-    for number, (text, label, entities, split, metadata) in enumerate(_records(records), start=1):
+    yield from csv_export.stream(_csv_rows(records, metadata_columns, ner=ner))
+
+
+def _csv_rows(records: QuerySet[Record], metadata_columns: list[str], *, ner: bool) -> Iterator[list]:
+    yield ["text", "entities" if ner else "label", "split", *metadata_columns]
+    for text, label, entities, split, metadata in _records(records):
         answer = json.dumps(entities or [], ensure_ascii=False) if ner else label
-        writer.writerow([text, answer, split, *(_cell(metadata.get(key)) for key in metadata_columns)])
-        if number % 500 == 0:
-            yield _drain(buffer)
-    yield _drain(buffer)
+        yield [text, answer, split, *(_cell(metadata.get(key)) for key in metadata_columns)]
 
 
 def _cell(value) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
 
 
 def export_jsonl(records: QuerySet[Record], *, ner: bool) -> Iterator[str]:

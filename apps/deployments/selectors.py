@@ -64,8 +64,8 @@ def key_for_secret(secret: str) -> DeploymentKey | None:
         return cached[1]
     try:
         key = (DeploymentKey.objects.select_related(
-            "deployment__project", "deployment__model", "deployment__prompt_version__template",
-            "deployment__current_promotion", "deployment__shadow_model",
+            "deployment__project", "deployment__model__parent", "deployment__prompt_version__template",
+            "deployment__current_promotion", "deployment__shadow_model__parent",
             "deployment__shadow_prompt_version__template").filter(key_hash=digest).first())
     except DatabaseError:
         if cached:

@@ -1,5 +1,3 @@
-import csv
-import io
 import json
 
 from django.contrib import messages
@@ -7,11 +5,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
+from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
+from apps.core.params import choice_param
 
 from . import analytics, selectors, services
 from .forms import DeploymentForm, KeyForm, PromoteForm, SettingsForm, TraceFilterForm
@@ -105,6 +106,7 @@ def rollback(request, deployment_id, promotion_id):
     return redirect("deployments:detail", deployment_id=deployment.id)
 
 
+@never_cache  # the response shows the key's secret: no browser or proxy may keep a copy
 @require_POST
 @login_required
 def key_create(request, deployment_id):
@@ -164,6 +166,7 @@ def trace_detail(request, deployment_id, trace_id):
 EXPORT_FIELDS = ["id", "created_at", "endpoint", "status", "valid", "text", "answer", "problems", "error",
                  "latency_ms", "input_tokens", "output_tokens", "model_id", "prompt_version_id", "shadow_answer",
                  "metadata", "sampled_reason"]
+TRACE_EXPORT_FORMATS = ("csv", "jsonl")
 
 
 @require_GET
@@ -171,29 +174,22 @@ EXPORT_FIELDS = ["id", "created_at", "endpoint", "status", "valid", "text", "ans
 def trace_export(request, deployment_id):
     deployment = selectors.deployment_for_user(request.user, deployment_id)
     _, filters = _filters(request)
-    fmt = request.GET.get("format", "csv")
+    fmt = choice_param(request.GET, "format", TRACE_EXPORT_FORMATS, default="csv")
     rows = selectors.traces_filtered(deployment, filters).values(*EXPORT_FIELDS).iterator(chunk_size=1000)
     if fmt == "jsonl":
         lines = (json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in rows)
         response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
     else:
-        response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")
-        fmt = "csv"
+        response = StreamingHttpResponse(csv_export.stream(_csv_rows(rows)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="traces-{deployment.slug}.{fmt}"'
     return response
 
 
-def _csv_lines(rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
+def _csv_rows(rows):
+    yield EXPORT_FIELDS
     for row in rows:
-        writer.writerow([json.dumps(row[f], ensure_ascii=False) if isinstance(row[f], dict | list) else row[f]
-                         for f in EXPORT_FIELDS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+        yield [json.dumps(row[f], ensure_ascii=False) if isinstance(row[f], dict | list) else row[f]
+               for f in EXPORT_FIELDS]
 
 
 @require_GET
@@ -213,7 +209,7 @@ def traffic_export(request, deployment_id):
     deployment = selectors.deployment_for_user(request.user, deployment_id)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="traffic-{deployment.slug}.csv"'
-    writer = csv.writer(response)
+    writer = csv_export.writer(response)
     writer.writerow(analytics.DAY_FIELDS)
     for day in analytics.daily(deployment):
         writer.writerow([getattr(day, f) for f in analytics.DAY_FIELDS])

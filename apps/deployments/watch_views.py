@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.models import Role
@@ -90,6 +91,7 @@ def rule_delete(request, project_id, rule_id):
     return redirect("deployments:alerts", project_id=project.id)
 
 
+@never_cache  # the page shows signing secrets: no browser or proxy may keep a copy
 @require_http_methods(["GET", "POST"])
 @login_required
 def webhook_list(request, project_id):

@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import (
+    CONCURRENCY_RANGE,
     MAX_TOKENS_RANGE,
     RETRIES_RANGE,
     TEMPERATURE_RANGE,
@@ -29,7 +30,8 @@ class ModelForm(forms.Form):
                                              "way and offers the one that works.")
     temperature = forms.FloatField(initial=0.0, min_value=TEMPERATURE_RANGE[0], max_value=TEMPERATURE_RANGE[1])
     max_tokens = forms.IntegerField(initial=256, min_value=MAX_TOKENS_RANGE[0], max_value=MAX_TOKENS_RANGE[1])
-    max_concurrency = forms.IntegerField(required=False, min_value=1, max_value=64, label="Concurrency",
+    max_concurrency = forms.IntegerField(required=False, min_value=CONCURRENCY_RANGE[0],
+                                         max_value=CONCURRENCY_RANGE[1], label="Concurrency",
                                          help_text="The most calls in flight; runs never go above it. Empty: 2 "
                                                    "for a self-hosted server, 8 for a hosted API.")
     timeout_seconds = forms.FloatField(required=False, min_value=TIMEOUT_RANGE[0], max_value=TIMEOUT_RANGE[1],

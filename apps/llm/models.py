@@ -9,6 +9,7 @@ TEMPERATURE_RANGE = (0.0, 2.0)
 MAX_TOKENS_RANGE = (1, 32768)
 TIMEOUT_RANGE = (1.0, 600.0)
 RETRIES_RANGE = (0, 10)
+CONCURRENCY_RANGE = (1, 64)
 
 
 def _bounded(low, high) -> list:
@@ -59,7 +60,8 @@ class Model(models.Model):
     timeout_seconds = models.FloatField(default=30.0, validators=_bounded(*TIMEOUT_RANGE))
     max_retries = models.PositiveSmallIntegerField(default=4, validators=_bounded(*RETRIES_RANGE))
     max_concurrency = models.PositiveSmallIntegerField(
-        default=8, help_text="The most calls in flight to this model; runs never go above it.")
+        default=8, validators=_bounded(*CONCURRENCY_RANGE),
+        help_text="The most calls in flight to this model; runs never go above it.")
     structured_output = models.CharField(
         max_length=16, choices=StructuredOutput.choices, default=StructuredOutput.JSON_SCHEMA,
         help_text="How the server is asked for JSON in the task's schema; Test connection finds what works.")

@@ -48,7 +48,7 @@ class Target:
 def target_of(model: Model) -> Target:
     if model.provider == Provider.LOCAL:
         return Target(settings.TASKLLM_MODEL_SERVER_URL.rstrip("/"), model_server_name(model), "", True)
-    return Target(model.base_url.rstrip("/"), model.model_id, model.api_key, False)
+    return Target(model.base_url.rstrip("/"), model.model_id, model.call_api_key(), False)
 
 
 def model_server_name(model: Model) -> str:

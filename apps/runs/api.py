@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.params import choice_param
 from apps.datasets.models import Dataset
 from apps.llm.models import Model
 from apps.llm.selectors import models_for_project
@@ -110,6 +111,7 @@ class OutputListApi(APIView):
     def get(self, request, run_id):
         run = selectors.run_for_user(request.user, run_id)
         params = request.query_params
-        outputs = selectors.outputs_filtered(run, status=params.get("status", ""), label=params.get("label", ""),
+        status_filter = choice_param(params, "status", ("", *OutputStatus.values), default="")
+        outputs = selectors.outputs_filtered(run, status=status_filter, label=params.get("label", ""),
                                              q=params.get("q", ""))
         return paginate(request, self, outputs, OutputSerializer)

@@ -1,6 +1,3 @@
-import csv
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
+from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_wait_reason
 from apps.core.live import finished_page_swap
@@ -80,19 +78,10 @@ def output_detail(request, output_id):
 @login_required
 def run_export(request, run_id):
     run = selectors.run_for_user(request.user, run_id)
-    response = StreamingHttpResponse(_csv_lines(selectors.output_rows(run)), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_export.stream(selectors.output_rows(run)),
+                                     content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="run-{run.id}-outputs.csv"'
     return response
-
-
-def _csv_lines(rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 @require_POST

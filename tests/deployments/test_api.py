@@ -307,3 +307,23 @@ def test_members_api_promotes_rolls_back_and_lists_traces(deployment, key, peopl
     assert traces["count"] == 1 and traces["results"][0]["model"] == detail["promotions"][-1]["model"]
     traffic = api_as(people["reviewer"]).get(f"/api/deployments/{deployment.id}/traffic/").json()
     assert traffic["days"][0]["calls"] == 1
+
+
+def test_a_deployed_remote_fine_tune_calls_its_server_with_its_parents_key(key, deployment, project, people,
+                                                                           remote_model, prompt_version,
+                                                                           llm_server):
+    from apps.llm.models import Model
+
+    from .conftest import finished_eval
+
+    tuned = Model.objects.create(project=project, name="Tuned", provider="openai", base_url=remote_model.base_url,
+                                 model_id="ft:fake-1:taskllm", parent=remote_model, timeout_seconds=2)
+    assert tuned.api_key == ""  # it keeps no copy: the key is borrowed at call time
+    finished_eval(project, tuned, prompt_version, passed=True)
+    services.promotion_create(deployment=deployment, model=tuned, prompt_version=prompt_version,
+                              reason="Fine-tuned", user=people["lead"])
+    services.forget_keys()
+    response = post(PREDICT, {"text": "My invoice is wrong"}, key.secret)
+    assert response.status_code == 200, response.content
+    assert llm_server.requests[-1]["model"] == "ft:fake-1:taskllm"
+    assert llm_server.authorizations[-1] == "Bearer sk-test-secret-1234"

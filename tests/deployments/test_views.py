@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 
 from django.urls import reverse
@@ -120,3 +122,32 @@ def test_a_sampled_trace_is_graded_in_the_review_screen_into_a_training_example(
     example = TrainingExample.objects.get()
     assert example.answer == {"label": "technical"} and example.text == "I was charged twice"
     assert example.messages == Trace.objects.get(id=trace_id).messages
+
+
+def test_trace_export_refuses_an_unknown_format(deployment, people):
+    url = reverse("deployments:traces_export", args=[deployment.id])
+    for fmt in ("xml", "\n"):
+        response = login(people["reviewer"]).get(url, {"format": fmt})
+        assert response.status_code == 400  # never a silent fallback to CSV
+        assert "Content-Disposition" not in response
+
+
+def test_the_page_showing_a_new_keys_secret_is_never_cached(deployment, people):
+    response = login(people["lead"]).post(reverse("deployments:keys", args=[deployment.id]), {"name": "App"})
+    assert response.status_code == 201 and "no-store" in response["Cache-Control"]
+
+
+def test_the_webhooks_page_showing_signing_secrets_is_never_cached(project, people):
+    response = login(people["lead"]).get(reverse("deployments:webhooks", args=[project.id]))
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+
+
+def test_trace_csv_neutralises_formula_cells(deployment, key, people, llm_server, client):
+    call(client, key.secret, "=HYPERLINK(\"http://x\")")
+    BUFFER.flush()
+    export = login(people["reviewer"]).get(reverse("deployments:traces_export", args=[deployment.id]),
+                                           {"format": "csv"})
+    body = b"".join(export.streaming_content).decode()
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert "'=HYPERLINK(\"http://x\")" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)

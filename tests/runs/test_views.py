@@ -97,3 +97,11 @@ def test_the_last_status_poll_brings_the_whole_page_with_its_outputs(people, pro
     page = done.content.decode()
     assert done.status_code == 286 and done["HX-Retarget"] == "main" and done["HX-Reselect"] == "main"
     assert "Ticket number" in page and "Review outputs" in page and "appear here as they arrive" not in page
+
+
+def test_the_outputs_api_refuses_an_unknown_status(graded_run, people):
+    client = api_as(people["reviewer"])
+    refused = client.get(reverse("api-outputs", args=[graded_run.id]), {"status": "bogus"})
+    assert refused.status_code == 400 and "`status`" in refused.content.decode()
+    valid = client.get(reverse("api-outputs", args=[graded_run.id]), {"status": "ok"})
+    assert valid.status_code == 200 and valid.json()["count"] == graded_run.outputs.count()

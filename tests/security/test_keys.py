@@ -128,3 +128,10 @@ def test_the_token_page_is_never_cached_and_rotates_the_token(people):
     old = first.context["token"].key
     rotated = client.post(reverse("accounts:token"))
     assert "no-store" in rotated["Cache-Control"] and rotated.context["token"].key != old
+
+
+def test_a_key_that_itself_begins_with_the_prefix_is_encrypted_and_reads_back(remote_model):
+    remote_model.api_key = "fernet:not-a-token-but-a-key"
+    remote_model.save()
+    assert stored_key(remote_model) != "fernet:not-a-token-but-a-key"  # stored encrypted, like any other key
+    assert Model.objects.get(id=remote_model.id).api_key == "fernet:not-a-token-but-a-key"

@@ -83,7 +83,9 @@ def test_the_connection_test_tries_twice_at_most_whatever_the_models_retries(pro
 
 
 @pytest.mark.parametrize("field, value", [("timeout_seconds", 1e9), ("max_retries", 30000), ("temperature", -50),
-                                          ("max_tokens", 2_000_000_000), ("timeout_seconds", 0)])
+                                          ("max_tokens", 2_000_000_000), ("timeout_seconds", 0),
+                                          ("max_concurrency", 0), ("max_concurrency", 65),
+                                          ("max_concurrency", 32767)])
 def test_the_api_bounds_model_settings_like_the_form(project, people, remote_model, field, value):
     response = api_as(people["lead"]).patch(reverse("api-model", args=[project.id, remote_model.id]),
                                             {field: value}, format="json")

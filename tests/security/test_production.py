@@ -104,3 +104,33 @@ def test_creating_projects_is_a_site_admin_right_unless_leads_are_allowed(people
     assert api_as(people["lead"]).post(reverse("api-projects"), body, format="json").status_code == 403
     settings.TASKLLM_LEADS_CREATE_PROJECTS = True
     assert api_as(people["lead"]).post(reverse("api-projects"), body, format="json").status_code == 201
+
+
+def server_error_page(user) -> tuple[int, str]:
+    """What the site's 500 handler (the one Django calls when a view raises) answers a request of `user`."""
+    from django.test import RequestFactory
+    from django.urls import get_resolver
+
+    request = RequestFactory().get("/projects/")
+    request.user = user
+    response = get_resolver().resolve_error_handler(500)(request)
+    return response.status_code, response.content.decode()
+
+
+def test_the_500_page_is_branded_with_the_navigation(people):
+    status, page = server_error_page(people["lead"])
+    assert status == 500 and "Something went wrong" in page and 'href="/projects/"' in page
+    assert "Log out" in page and people["lead"].username in page  # the navigation of a signed-in person
+    assert "Traceback" not in page
+
+
+def test_the_500_page_still_answers_when_the_user_cannot_be_loaded(db):
+    from django.db import OperationalError
+    from django.utils.functional import SimpleLazyObject
+
+    def database_down():
+        raise OperationalError("the database is unreachable")
+
+    status, page = server_error_page(SimpleLazyObject(database_down))
+    assert status == 500 and "Something went wrong" in page and 'href="/"' in page  # a link home, no navigation
+    assert "Log out" not in page

@@ -80,6 +80,7 @@ class FakeLLMServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests: list[dict] = []
+        self.authorizations: list[str] = []  # the Authorization header of each chat request, in order
         self._answering = threading.Lock()
         # Fine-tuning: each look at a job moves it one state on, to `fine_tune_outcome` at the end.
         self.files: dict[str, bytes] = {}
@@ -196,6 +197,7 @@ class FakeLLMServer:
                     return self._json(404, {"error": {"message": f"no route {self.path}"}})
                 with server._lock:
                     server.requests.append(body)
+                    server.authorizations.append(self.headers.get("Authorization", ""))
                 fault = server.next_fault()
                 if fault and fault.kind == "drop":
                     self.close_connection = True
