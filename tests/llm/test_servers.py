@@ -185,6 +185,31 @@ def test_the_probe_reports_a_server_that_ignores_response_format(remote_model, l
     assert report.model_ids == ["fake"] and report.seconds_per_answer is not None
 
 
+def test_the_probe_finds_a_schema_ignored_even_when_the_tasks_own_prompt_asks_for_json(remote_model, llm_server):
+    # Like transformers serve: response_format is dropped with HTTP 200; the model answers the task's prompt in
+    # JSON because the prompt asks for it, and a plain question in plain words.
+    llm_server.ignore_response_format = True
+    llm_server.answer = lambda body: ('{"label": "billing"}' if body["messages"][0]["content"].startswith("Classify")
+                                      else "The capital of France is Paris.")
+    report = probe(remote_model, messages=MESSAGES, schema=SCHEMA)
+    outcomes = {r.method: r.outcome for r in report.results}
+    assert outcomes["json_schema"] == "ignored" and outcomes["llamacpp_schema"] == "ignored", report.summary
+    assert outcomes["grammar"] == "ignored" and outcomes["prompt"] == "works"
+    assert report.recommended == "json_object"  # the task's prompt with the schema described: it works
+    assert report.summary.startswith("reachable; ignores response_format; json_schema ignored; ")
+    assert "Paris" in next(r.detail for r in report.results if r.method == "json_schema")
+
+
+def test_the_probe_finds_a_schema_enforced_when_even_a_plain_question_gets_fitting_json(remote_model, llm_server):
+    # The default fake answers with the schema it was sent (an enforcing server), whatever the question.
+    report = probe(remote_model, messages=MESSAGES, schema=SCHEMA, methods=["json_schema", "prompt"])
+    outcomes = {r.method: r.outcome for r in report.results}
+    assert outcomes == {"json_schema": "works", "prompt": "works"} and report.recommended == "json_schema"
+    assert "ignores response_format" not in report.summary
+    asked = [r["messages"][-1]["content"] for r in llm_server.requests if "response_format" in r]
+    assert asked == ["My invoice is wrong", "What is the capital of France?"]
+
+
 def test_the_probe_of_a_dead_port_says_unreachable_and_names_the_url(remote_model):
     remote_model.base_url = "http://127.0.0.1:9/v1"
     report = probe(remote_model, messages=MESSAGES, schema=SCHEMA)
