@@ -132,6 +132,23 @@ def test_the_repair_turn_can_be_turned_off(remote_model, llm_server):
     assert not result.valid and result.problems == ["not a label"] and len(llm_server.requests) == 1
 
 
+def test_a_failed_repair_turn_keeps_the_first_answer_as_invalid_with_its_reply_and_tokens(remote_model,
+                                                                                           llm_server):
+    def answer(body):
+        if len(body["messages"]) > 2:  # the repair turn: slower than the model's timeout
+            time.sleep(1.5)
+        return '{"label": "refunds"}'
+
+    llm_server.answer = answer
+    remote_model.timeout_seconds = 0.5
+    result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    assert result.status == "invalid" and result.error == "" and result.repaired
+    assert result.text == '{"label": "refunds"}' and result.answer == {"label": "refunds"}
+    assert result.output_tokens == 2 and result.input_tokens > 0
+    assert result.problems[0] == "not a label"
+    assert result.problems[1].startswith("the repair turn failed: no answer from ") and len(llm_server.requests) == 2
+
+
 # --- errors people can act on ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body, text", [
