@@ -56,14 +56,23 @@ def messages_for(method: str, messages: list[dict], schema: dict) -> list[dict]:
 
 
 def stop_sequences(schema: dict) -> list[str]:
-    """Stop at the end of the JSON object when that end is unambiguous: a flat object ends at its first "}".
+    """Stop at the end of the JSON object when that end is unambiguous: the first "}" of an object whose every
+    value is closed (one of an enum's values, a number, a boolean) and holds no "}".
 
     A model told to answer in JSON often goes on writing (an explanation, code) after the object;
-    stopping there saves the tokens and the time. Nested answers (entities) get no stop sequence.
+    stopping there saves the tokens and the time. An answer with a free-text string (generation's
+    `answer`, chain-of-thought `reasoning`) may hold a "}" of its own, and nested answers (entities) end
+    at a later one: they get no stop sequence.
     """
     properties = schema.get("properties") or {}
-    flat = all((p.get("type") in ("string", "number", "integer", "boolean")) for p in properties.values())
-    return ["}"] if properties and flat else []
+    closed = all("}" not in key and _closed_value(value) for key, value in properties.items())
+    return ["}"] if properties and closed else []
+
+
+def _closed_value(schema: dict) -> bool:
+    if "enum" in schema:
+        return all("}" not in json.dumps(value, ensure_ascii=False) for value in schema["enum"])
+    return schema.get("type") in ("number", "integer", "boolean")
 
 
 def close_stopped(text: str) -> str:
@@ -135,6 +144,11 @@ def repair_message(problems: list[str], schema: dict) -> dict:
     listed = "; ".join(problems[:5])
     return {"role": "user", "content": f"That answer is not valid: {listed}. "
             + SCHEMA_INSTRUCTION.format(schema=json.dumps(schema, ensure_ascii=False))}
+
+
+def names_stop(text: str) -> bool:
+    """Whether a server's refusal is about the `stop` parameter (some models and servers take none)."""
+    return re.search(r"\bstop\b", text.lower()) is not None
 
 
 def names_the_method(text: str, method: str) -> bool:

@@ -25,8 +25,10 @@ MESSAGES = [{"role": "system", "content": "Classify."}, {"role": "user", "conten
 @pytest.fixture(autouse=True)
 def _fresh_fallbacks():
     openai_compat._json_object_only.clear()
+    openai_compat._no_stop.clear()
     yield
     openai_compat._json_object_only.clear()
+    openai_compat._no_stop.clear()
 
 
 def validate(answer):
@@ -99,6 +101,30 @@ def test_nested_answers_get_no_stop_sequence(remote_model, llm_server, db):
 
     complete(remote_model, MESSAGES, schema=answer_schema(NerProjectFactory()))
     assert "stop" not in llm_server.requests[0]
+
+
+@pytest.mark.parametrize("reasoning", [False, True])
+def test_only_answers_without_free_text_get_a_stop_sequence(remote_model, llm_server, project, reasoning):
+    # A classification label cannot hold "}"; chain-of-thought `reasoning` and generation's `answer` can.
+    complete(remote_model, MESSAGES, schema=answer_schema(project, reasoning=reasoning))
+    assert llm_server.requests[0].get("stop") == (None if reasoning else ["}"])
+
+
+@pytest.mark.parametrize("properties", [
+    {"answer": {"type": "string"}},  # generation
+    {"label": {"type": "string", "enum": ["billing", "{weird}"]}},
+])
+def test_a_string_that_may_hold_a_closing_brace_gets_no_stop_sequence(properties):
+    assert structured.stop_sequences({"type": "object", "properties": properties}) == []
+
+
+def test_a_server_that_refuses_stop_is_asked_again_without_it(remote_model, llm_server):
+    llm_server.refuse_stop = True
+    remote_model.max_retries = 0
+    first = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    second = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    assert first.valid and second.valid, first.error
+    assert ["stop" in r for r in llm_server.requests] == [True, False, False]
 
 
 def test_a_500_that_names_json_schema_means_not_supported_not_transient(remote_model, llm_server):

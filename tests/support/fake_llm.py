@@ -8,7 +8,8 @@
 Behaviours of real servers, on demand: `ignore_response_format` (transformers serve: HTTP 200, the
 field dropped before answering), `fail_json_schema` (llama.cpp's server: HTTP 500 on an OpenAI-style
 json_schema), `detail_errors` (FastAPI servers: errors as {"detail": "..."}), `pinned_model` (a server
-serving one model: another id gets a 400 naming both), `one_at_a_time` (answers one request at a time).
+serving one model: another id gets a 400 naming both), `one_at_a_time` (answers one request at a time),
+`refuse_stop` (models that take no `stop` parameter: a 400 naming it).
 
 It is a real server (ThreadingHTTPServer in a thread), so the code under test talks HTTP
 to it exactly as to OpenAI, vLLM or Ollama; other processes (a Celery worker) can use it too.
@@ -77,6 +78,7 @@ class FakeLLMServer:
         self.detail_errors = False
         self.pinned_model: str | None = None
         self.one_at_a_time = False
+        self.refuse_stop = False
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests: list[dict] = []
@@ -210,6 +212,9 @@ class FakeLLMServer:
                 if server.fail_json_schema and asks_json_schema:
                     return self._error(500, "1 validation error for CreateChatCompletionRequest: response_format: "
                                        "Input should be 'text' or 'json_object' [input: 'json_schema']")
+                if server.refuse_stop and "stop" in body:
+                    return self._json(400, {"error": {"message": "Unsupported parameter: 'stop' is not supported "
+                                                      "with this model.", "param": "stop"}})
                 if server.pinned_model and body.get("model") != server.pinned_model:
                     return self._error(400, f"Server is pinned to '{server.pinned_model}'; requested "
                                        f"'{body.get('model')}'")
