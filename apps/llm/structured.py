@@ -15,15 +15,18 @@ from jsonschema import Draft202012Validator
 from .models import StructuredOutput
 
 SCHEMA_INSTRUCTION = "Reply with one JSON object only, no other text, that fits this JSON schema:\n{schema}"
-# Words in a refusal (a 4xx, or a 5xx from a server that crashes on what it does not know) that say the
-# server does not support a way of asking for structured output.
-REFUSAL_WORDS = {
-    StructuredOutput.JSON_SCHEMA: ("response_format", "json_schema"),
-    StructuredOutput.JSON_OBJECT: ("response_format", "json_object"),
-    StructuredOutput.LLAMACPP_SCHEMA: ("response_format", "json_object", "schema"),
-    StructuredOutput.GRAMMAR: ("grammar",),
-    StructuredOutput.GUIDED_JSON: ("guided_json", "guided"),
-    StructuredOutput.OLLAMA_FORMAT: ("format",),
+# What a refusal (a 4xx, or a 5xx from a server that crashes on what it does not know) says when it is about a
+# way of asking for structured output: the names of the parameters sent for it, not any word near them (a 503
+# "temporary schema registry outage" is transient). Ollama's `format` counts only as a key: quoted, or
+# followed by ":" or "=" (FastAPI's "format: Extra inputs are not permitted"), or named a field or parameter.
+_FORMAT_KEY = r"""(['"`])format\1|(^|[\s;,(.])format\s*[:=]|\b(field|parameter|param|key|argument)s?\s+format\b"""
+REFUSAL_PATTERNS = {
+    StructuredOutput.JSON_SCHEMA: r"response_format|json_schema",
+    StructuredOutput.JSON_OBJECT: r"response_format|json_object",
+    StructuredOutput.LLAMACPP_SCHEMA: r"response_format|json_object",
+    StructuredOutput.GRAMMAR: r"\bgrammar\b",
+    StructuredOutput.GUIDED_JSON: r"guided_json",
+    StructuredOutput.OLLAMA_FORMAT: _FORMAT_KEY,
 }
 
 
@@ -153,8 +156,8 @@ def names_stop(text: str) -> bool:
 
 def names_the_method(text: str, method: str) -> bool:
     """Whether a server's error text is about the way structured output was asked for (`method`)."""
-    lowered = text.lower()
-    return any(word in lowered for word in REFUSAL_WORDS.get(method, ()))
+    pattern = REFUSAL_PATTERNS.get(method)
+    return pattern is not None and re.search(pattern, text.lower()) is not None
 
 
 # --- GBNF (llama.cpp grammars) for the schemas TaskLLM asks for --------------------------------------------

@@ -134,6 +134,33 @@ def test_a_500_that_names_json_schema_means_not_supported_not_transient(remote_m
     assert result.valid and kinds == ["json_schema", "json_object"]
 
 
+@pytest.mark.parametrize("method, message", [
+    ("llamacpp_schema", "temporary schema registry outage"),
+    ("ollama_format", "Upstream sent a reply in a format we could not read; try again"),
+    ("guided_json", "guided decoding backend restarting"),
+])
+def test_a_5xx_that_only_mentions_a_word_near_the_method_is_retried_as_transient(remote_model, llm_server, method,
+                                                                                  message):
+    remote_model.structured_output = method
+    llm_server.faults.append(Fault.status_code(503, retry_after="0", message=message))
+    result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    assert result.valid and len(llm_server.requests) == 2, result.error
+
+
+@pytest.mark.parametrize("method, body", [
+    ("ollama_format", {"detail": [{"loc": ["body", "format"], "msg": "Extra inputs are not permitted"}]}),
+    ("ollama_format", {"error": {"message": "Unrecognized request argument supplied: 'format'"}}),
+    ("grammar", {"error": {"message": "Unknown parameter: grammar"}}),
+    ("guided_json", {"error": {"message": "guided_json is not supported"}}),
+    ("llamacpp_schema", {"error": {"message": "response_format: Input should be 'text' or 'json_schema'"}}),
+])
+def test_a_refusal_that_names_the_parameter_sent_is_not_supported(remote_model, llm_server, method, body):
+    llm_server.faults.append(Fault.status_code(400, body=body))
+    report = probe(remote_model, messages=MESSAGES, schema=SCHEMA, methods=[method, "prompt"])
+    outcome = {r.method: r.outcome for r in report.results}
+    assert outcome[method] == "not supported" and outcome["prompt"] == "works", report.summary
+
+
 # --- the repair turn ---------------------------------------------------------------------------------------
 
 def _wrong_then_right(body):

@@ -30,10 +30,14 @@ class Fault:
     status: int = 500
     headers: dict = field(default_factory=dict)
     seconds: float = 0.0
+    message: str = ""
+    body: dict | None = None  # the error body as sent, instead of one made of `message`
 
     @classmethod
-    def status_code(cls, code: int, retry_after: str | None = None) -> "Fault":
-        return cls("status", status=code, headers={"Retry-After": retry_after} if retry_after else {})
+    def status_code(cls, code: int, retry_after: str | None = None, message: str = "",
+                    body: dict | None = None) -> "Fault":
+        return cls("status", status=code, headers={"Retry-After": retry_after} if retry_after else {},
+                   message=message, body=body)
 
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
@@ -203,8 +207,10 @@ class FakeLLMServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if fault and fault.kind == "status" and fault.body is not None:
+                    return self._json(fault.status, fault.body, fault.headers)
                 if fault and fault.kind == "status":
-                    return self._error(fault.status, f"scripted {fault.status}", fault.headers)
+                    return self._error(fault.status, fault.message or f"scripted {fault.status}", fault.headers)
                 asks_json_schema = (body.get("response_format") or {}).get("type") == "json_schema"
                 if server.refuse_json_schema and asks_json_schema:
                     return self._json(400, {"error": {"message": "response_format json_schema is not supported",
