@@ -138,6 +138,19 @@ def test_a_run_on_transformers_serve_completes_with_a_reason_on_every_invalid_ro
     _assert_reasons(outputs)
 
 
+def test_an_eval_on_transformers_serve_completes_with_reasons_on_invalid_rows(transformers_server, demo):
+    # Three test cases, one call at a time (it answers one request at a time) with the model's long timeout.
+    project, version = demo
+    model = _model(project, transformers_server, structured_output="prompt", max_concurrency=1)
+    _test_cases(project, count=3)
+    eval_run = eval_execute(eval_id=eval_create(project=project, model=model, prompt_version=version, repeats=1,
+                                                concurrency=1, launch=False).id)
+    eval_run.refresh_from_db()
+    outputs = list(eval_run.outputs.all())
+    assert eval_run.status != "FAILED" and len(outputs) == 3, [(o.status, o.reason) for o in outputs]
+    _assert_reasons(outputs)
+
+
 def test_a_wrong_model_id_on_transformers_serve_shows_its_text_and_the_listed_ids(transformers_server, demo):
     project, _ = demo
     model = _model(project, transformers_server)
@@ -158,8 +171,8 @@ def test_a_dead_port_names_the_url(demo):
     assert f"could not connect to http://127.0.0.1:{port}/v1/chat/completions" in result.error
 
 
-def _test_cases(project):
+def _test_cases(project, count=6):
     from apps.datasets.models import Record
 
-    for record in Record.objects.filter(dataset__project=project, split="test").order_by("position")[:6]:
+    for record in Record.objects.filter(dataset__project=project, split="test").order_by("position")[:count]:
         add_test_case(project=project, text=record.text, expected={"label": record.label})
