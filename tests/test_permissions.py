@@ -97,6 +97,7 @@ PAGES = [
     Endpoint("llm:test", "post", Role.LEAD, PM),
     Endpoint("llm:use_method", "post", Role.LEAD, PM, lambda ctx: {"method": "json_object"}),
     Endpoint("llm:server_ids", "get", Role.LEAD, PM),
+    Endpoint("llm:server_ids_at", "post", Role.LEAD, P, lambda ctx: {"base_url": ""}),
     Endpoint("llm:delete", "post", Role.LEAD, SPARE),
     Endpoint("prompts:list", "get", Role.REVIEWER, P),
     Endpoint("prompts:create", "get", Role.LEAD, P),

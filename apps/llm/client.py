@@ -227,11 +227,14 @@ class Caller:
 
         try:
             completion = _completion(await ask(messages), started, validate, schema)
-            if self.repair and completion.status == "invalid":
-                completion = _repaired(completion, await ask(_repair_turn(messages, completion, schema)),
-                                       started, validate, schema)
         except ModelCallError as exc:
             return Completion(error=str(exc), latency_ms=_ms_since(started))
+        if self.repair and completion.status == "invalid":
+            try:
+                second = await ask(_repair_turn(messages, completion, schema))
+            except ModelCallError as exc:
+                return _repair_failed(completion, exc, started)
+            completion = _repaired(completion, second, started, validate, schema)
         return completion
 
     def _call_sync(self, messages, schema, validate) -> Completion:
@@ -240,11 +243,14 @@ class Caller:
             return Completion(error=self._prepare_error)
         try:
             completion = _completion(self._provider.reply(self.model, messages, schema), started, validate, schema)
-            if self.repair and completion.status == "invalid":
-                second = self._provider.reply(self.model, _repair_turn(messages, completion, schema), schema)
-                completion = _repaired(completion, second, started, validate, schema)
         except ModelCallError as exc:
             return Completion(error=str(exc), latency_ms=_ms_since(started))
+        if self.repair and completion.status == "invalid":
+            try:
+                second = self._provider.reply(self.model, _repair_turn(messages, completion, schema), schema)
+            except ModelCallError as exc:
+                return _repair_failed(completion, exc, started)
+            completion = _repaired(completion, second, started, validate, schema)
         return completion
 
 
@@ -272,6 +278,15 @@ def _repaired(first: Completion, reply: RawReply, started: float, validate, sche
     second.output_tokens += first.output_tokens
     second.repaired = True
     return second
+
+
+def _repair_failed(first: Completion, exc: ModelCallError, started: float) -> Completion:
+    """A repair turn that failed (a timeout, a 5xx) leaves the first answer invalid, with its reply, tokens and
+    problems, and the failure among the reasons; it is not an error: the server did answer."""
+    first.problems = [*first.problems, f"the repair turn failed: {exc}"]
+    first.latency_ms = _ms_since(started)
+    first.repaired = True
+    return first
 
 
 REPAIR_MARK = "[repair turn]"

@@ -1,9 +1,13 @@
 """Test connection as a probe: what does this server do with each way of asking for structured output?
 
 For each method in turn it sends the task's schema and messages once and checks that the reply parses
-and fits the schema. The report says what it found ("reachable; json_schema not supported; json_object with
-the schema works; 1.3 s per answer") and which method to save: the first that worked, in the order of
-`METHODS` (the server enforcing the schema before the schema merely described in the prompt).
+and fits the schema. A method that hands the schema to the server (`ENFORCED_METHODS`) and passes gets a
+second question that does not describe the JSON at all ("What is the capital of France?"): a server that
+enforces the schema still answers JSON that fits, one that ignores the field answers free text, and the
+method is reported "ignored" — the task's own instruction asks for JSON, so a pass on it alone proves
+nothing. The report says what it found ("reachable; ignores response_format; prompt works; 1.3 s per
+answer") and which method to save: the first that worked, in the order of `METHODS` (the server enforcing
+the schema before the schema merely described in the prompt).
 """
 
 import asyncio
@@ -18,9 +22,19 @@ from .structured import parse_reply, schema_problems
 METHODS = [StructuredOutput.JSON_SCHEMA, StructuredOutput.LLAMACPP_SCHEMA, StructuredOutput.GUIDED_JSON,
            StructuredOutput.OLLAMA_FORMAT, StructuredOutput.GRAMMAR, StructuredOutput.JSON_OBJECT,
            StructuredOutput.PROMPT]
+# The methods that carry the schema to the server (the others describe it in the prompt): the probe checks
+# that the server enforces it.
+ENFORCED_METHODS = {StructuredOutput.JSON_SCHEMA, StructuredOutput.LLAMACPP_SCHEMA, StructuredOutput.GUIDED_JSON,
+                    StructuredOutput.OLLAMA_FORMAT, StructuredOutput.GRAMMAR}
+# Methods sent in `response_format`: when none of them is enforced, the server ignores that field.
+RESPONSE_FORMAT_METHODS = (StructuredOutput.JSON_SCHEMA, StructuredOutput.LLAMACPP_SCHEMA)
+# A question whose instruction says nothing of JSON: only a server that enforces the schema answers it in JSON.
+PLAIN_QUESTION = [{"role": "system", "content": "You are a helpful assistant. Answer in one short sentence."},
+                  {"role": "user", "content": "What is the capital of France?"}]
 PROBE_MAX_TOKENS = 200
 
 WORKS, OUTSIDE, NOT_JSON, NOT_SUPPORTED, FAILED = "works", "outside the schema", "not JSON", "not supported", "error"
+IGNORED = "ignored"  # 200 and an answer to the task's prompt, but the schema is not enforced
 
 
 @dataclass
@@ -51,7 +65,7 @@ class ProbeReport:
 
     @property
     def seconds_per_answer(self) -> float | None:
-        answered = [r.latency_ms for r in self.results if r.outcome in (WORKS, OUTSIDE, NOT_JSON)]
+        answered = [r.latency_ms for r in self.results if r.outcome in (WORKS, OUTSIDE, NOT_JSON, IGNORED)]
         return sum(answered) / len(answered) / 1000 if answered else None
 
     @property
@@ -62,8 +76,8 @@ class ProbeReport:
             return f"reachable, but: {self.error}"
         parts = ["reachable"]
         by_method = {r.method: r for r in self.results}
-        ignored = [by_method.get(m) for m in (StructuredOutput.JSON_SCHEMA, StructuredOutput.JSON_OBJECT)]
-        if all(r is not None and r.outcome in (OUTSIDE, NOT_JSON) for r in ignored):
+        tried = [by_method[m] for m in RESPONSE_FORMAT_METHODS if m in by_method]
+        if tried and all(r.outcome in (IGNORED, OUTSIDE, NOT_JSON) for r in tried):
             parts.append("ignores response_format")
         for result in self.results:
             parts.append(f"{result.method} {'works' if result.works else result.outcome}")
@@ -122,13 +136,34 @@ async def _try(provider, client, model, messages, schema, method) -> MethodResul
         return MethodResult(method, NOT_SUPPORTED, str(exc), _ms(started))
     except ModelCallError as exc:
         return MethodResult(method, FAILED, str(exc), _ms(started))
-    answer, problem = parse_reply(reply.text, schema)
+    latency_ms = _ms(started)
+    outcome, detail = _judged(reply.text, schema)
+    if outcome == WORKS and method in ENFORCED_METHODS:
+        outcome, detail = await _enforcement(provider, client, model, schema, method)
+    return MethodResult(method, outcome, detail, latency_ms, reply.text)
+
+
+async def _enforcement(provider, client, model, schema, method) -> tuple[str, str]:
+    """WORKS when the server holds even an answer to PLAIN_QUESTION to the schema, else IGNORED (or FAILED)."""
+    try:
+        reply = await provider.areply(client, model, PLAIN_QUESTION, schema, method=method)
+    except ModelCallError as exc:
+        return FAILED, f"asked a question that does not describe the JSON: {exc}"
+    outcome, detail = _judged(reply.text, schema)
+    if outcome == WORKS:
+        return WORKS, ""
+    return IGNORED, (f"the schema is not enforced: a question that does not describe the JSON got "
+                     f"{reply.text[:80]!r} ({detail})")
+
+
+def _judged(text: str, schema: dict) -> tuple[str, str]:
+    answer, problem = parse_reply(text, schema)
     if problem:
-        return MethodResult(method, NOT_JSON, problem, _ms(started), reply.text)
+        return NOT_JSON, problem
     problems = schema_problems(answer, schema)
     if problems:
-        return MethodResult(method, OUTSIDE, "; ".join(problems), _ms(started), reply.text)
-    return MethodResult(method, WORKS, "", _ms(started), reply.text)
+        return OUTSIDE, "; ".join(problems)
+    return WORKS, ""
 
 
 def _ms(started: float) -> int:

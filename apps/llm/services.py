@@ -128,6 +128,14 @@ def model_server_ids(*, model: Model) -> list[str]:
         raise ApplicationError(f"Could not list the server's models: {exc}") from None
 
 
+def server_ids_at(*, base_url: str, api_key: str = "") -> list[str]:
+    """The model ids the server at `base_url` lists, before any model is saved (the Add-model form's pick list);
+    raises ApplicationError."""
+    if not base_url:
+        raise ApplicationError("Type the server's base URL first.")
+    return model_server_ids(model=Model(provider=Provider.OPENAI, base_url=base_url, api_key=api_key))
+
+
 def model_test_connection(*, model: Model) -> Completion:
     """Send one tiny request and return what came back (or the error).
 

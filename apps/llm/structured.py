@@ -15,15 +15,18 @@ from jsonschema import Draft202012Validator
 from .models import StructuredOutput
 
 SCHEMA_INSTRUCTION = "Reply with one JSON object only, no other text, that fits this JSON schema:\n{schema}"
-# Words in a refusal (a 4xx, or a 5xx from a server that crashes on what it does not know) that say the
-# server does not support a way of asking for structured output.
-REFUSAL_WORDS = {
-    StructuredOutput.JSON_SCHEMA: ("response_format", "json_schema"),
-    StructuredOutput.JSON_OBJECT: ("response_format", "json_object"),
-    StructuredOutput.LLAMACPP_SCHEMA: ("response_format", "json_object", "schema"),
-    StructuredOutput.GRAMMAR: ("grammar",),
-    StructuredOutput.GUIDED_JSON: ("guided_json", "guided"),
-    StructuredOutput.OLLAMA_FORMAT: ("format",),
+# What a refusal (a 4xx, or a 5xx from a server that crashes on what it does not know) says when it is about a
+# way of asking for structured output: the names of the parameters sent for it, not any word near them (a 503
+# "temporary schema registry outage" is transient). Ollama's `format` counts only as a key: quoted, or
+# followed by ":" or "=" (FastAPI's "format: Extra inputs are not permitted"), or named a field or parameter.
+_FORMAT_KEY = r"""(['"`])format\1|(^|[\s;,(.])format\s*[:=]|\b(field|parameter|param|key|argument)s?\s+format\b"""
+REFUSAL_PATTERNS = {
+    StructuredOutput.JSON_SCHEMA: r"response_format|json_schema",
+    StructuredOutput.JSON_OBJECT: r"response_format|json_object",
+    StructuredOutput.LLAMACPP_SCHEMA: r"response_format|json_object",
+    StructuredOutput.GRAMMAR: r"\bgrammar\b",
+    StructuredOutput.GUIDED_JSON: r"guided_json",
+    StructuredOutput.OLLAMA_FORMAT: _FORMAT_KEY,
 }
 
 
@@ -56,14 +59,23 @@ def messages_for(method: str, messages: list[dict], schema: dict) -> list[dict]:
 
 
 def stop_sequences(schema: dict) -> list[str]:
-    """Stop at the end of the JSON object when that end is unambiguous: a flat object ends at its first "}".
+    """Stop at the end of the JSON object when that end is unambiguous: the first "}" of an object whose every
+    value is closed (one of an enum's values, a number, a boolean) and holds no "}".
 
     A model told to answer in JSON often goes on writing (an explanation, code) after the object;
-    stopping there saves the tokens and the time. Nested answers (entities) get no stop sequence.
+    stopping there saves the tokens and the time. An answer with a free-text string (generation's
+    `answer`, chain-of-thought `reasoning`) may hold a "}" of its own, and nested answers (entities) end
+    at a later one: they get no stop sequence.
     """
     properties = schema.get("properties") or {}
-    flat = all((p.get("type") in ("string", "number", "integer", "boolean")) for p in properties.values())
-    return ["}"] if properties and flat else []
+    closed = all("}" not in key and _closed_value(value) for key, value in properties.items())
+    return ["}"] if properties and closed else []
+
+
+def _closed_value(schema: dict) -> bool:
+    if "enum" in schema:
+        return all("}" not in json.dumps(value, ensure_ascii=False) for value in schema["enum"])
+    return schema.get("type") in ("number", "integer", "boolean")
 
 
 def close_stopped(text: str) -> str:
@@ -137,10 +149,15 @@ def repair_message(problems: list[str], schema: dict) -> dict:
             + SCHEMA_INSTRUCTION.format(schema=json.dumps(schema, ensure_ascii=False))}
 
 
+def names_stop(text: str) -> bool:
+    """Whether a server's refusal is about the `stop` parameter (some models and servers take none)."""
+    return re.search(r"\bstop\b", text.lower()) is not None
+
+
 def names_the_method(text: str, method: str) -> bool:
     """Whether a server's error text is about the way structured output was asked for (`method`)."""
-    lowered = text.lower()
-    return any(word in lowered for word in REFUSAL_WORDS.get(method, ()))
+    pattern = REFUSAL_PATTERNS.get(method)
+    return pattern is not None and re.search(pattern, text.lower()) is not None
 
 
 # --- GBNF (llama.cpp grammars) for the schemas TaskLLM asks for --------------------------------------------

@@ -6,6 +6,7 @@ app_name = "llm"
 urlpatterns = [
     path("projects/<int:project_id>/models/", views.model_list, name="list"),
     path("projects/<int:project_id>/models/new/", views.model_create, name="create"),
+    path("projects/<int:project_id>/models/server-models/", views.server_ids, name="server_ids_at"),
     path("projects/<int:project_id>/models/<int:model_id>/edit/", views.model_edit, name="edit"),
     path("projects/<int:project_id>/models/<int:model_id>/test/", views.model_test, name="test"),
     path("projects/<int:project_id>/models/<int:model_id>/delete/", views.model_delete, name="delete"),

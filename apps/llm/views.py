@@ -109,6 +109,19 @@ def model_server_ids(request, project_id, model_id):
 
 @require_POST
 @login_required
+def server_ids(request, project_id):
+    """The pick list on the Add-model form: the ids listed by the server whose base URL (and key) were typed in."""
+    project_for_user(request.user, project_id, role=Role.LEAD)
+    try:
+        ids, error = services.server_ids_at(base_url=request.POST.get("base_url", "").strip(),
+                                            api_key=request.POST.get("api_key", "")), ""
+    except ApplicationError as exc:
+        ids, error = [], exc.message
+    return render(request, "llm/_server_ids.html", {"ids": ids, "error": error})
+
+
+@require_POST
+@login_required
 def model_delete(request, project_id, model_id):
     project = project_for_user(request.user, project_id)
     model = _model_in_project(request, project, model_id, Role.LEAD)

@@ -102,3 +102,21 @@ def test_a_lead_tests_a_shared_model_without_a_403(people, project, llm_server):
     response = htmx_as(people["lead"]).post(reverse("llm:test", args=[project.id, shared.id]))
     assert response.status_code == 200 and "403" not in response.content.decode()
     assert htmx_as(people["reviewer"]).post(reverse("llm:test", args=[project.id, shared.id])).status_code == 403
+
+
+def test_the_add_model_form_lists_the_ids_of_the_server_at_the_base_url_typed_in(people, project, llm_server):
+    page = login(people["lead"]).get(reverse("llm:create", args=[project.id])).content.decode()
+    assert "List models" in page and reverse("llm:server_ids_at", args=[project.id]) in page
+    llm_server.pinned_model = "/models/SmolLM2"
+    html = htmx_as(people["lead"]).post(reverse("llm:server_ids_at", args=[project.id]),
+                                        {"base_url": llm_server.base_url, "api_key": "sk-typed"}).content.decode()
+    assert '<option value="/models/SmolLM2">' in html and "The server lists: <code>/models/SmolLM2</code>" in html
+    assert not Model.objects.exists()
+
+
+def test_listing_models_says_why_it_could_not(people, project):
+    url = reverse("llm:server_ids_at", args=[project.id])
+    html = htmx_as(people["lead"]).post(url, {"base_url": ""}).content.decode()
+    assert "Type the server&#x27;s base URL first." in html
+    html = htmx_as(people["lead"]).post(url, {"base_url": "http://127.0.0.1:9/v1"}).content.decode()
+    assert "Could not list the server&#x27;s models: could not connect to http://127.0.0.1:9/v1" in html

@@ -25,8 +25,10 @@ MESSAGES = [{"role": "system", "content": "Classify."}, {"role": "user", "conten
 @pytest.fixture(autouse=True)
 def _fresh_fallbacks():
     openai_compat._json_object_only.clear()
+    openai_compat._no_stop.clear()
     yield
     openai_compat._json_object_only.clear()
+    openai_compat._no_stop.clear()
 
 
 def validate(answer):
@@ -101,11 +103,62 @@ def test_nested_answers_get_no_stop_sequence(remote_model, llm_server, db):
     assert "stop" not in llm_server.requests[0]
 
 
+@pytest.mark.parametrize("reasoning", [False, True])
+def test_only_answers_without_free_text_get_a_stop_sequence(remote_model, llm_server, project, reasoning):
+    # A classification label cannot hold "}"; chain-of-thought `reasoning` and generation's `answer` can.
+    complete(remote_model, MESSAGES, schema=answer_schema(project, reasoning=reasoning))
+    assert llm_server.requests[0].get("stop") == (None if reasoning else ["}"])
+
+
+@pytest.mark.parametrize("properties", [
+    {"answer": {"type": "string"}},  # generation
+    {"label": {"type": "string", "enum": ["billing", "{weird}"]}},
+])
+def test_a_string_that_may_hold_a_closing_brace_gets_no_stop_sequence(properties):
+    assert structured.stop_sequences({"type": "object", "properties": properties}) == []
+
+
+def test_a_server_that_refuses_stop_is_asked_again_without_it(remote_model, llm_server):
+    llm_server.refuse_stop = True
+    remote_model.max_retries = 0
+    first = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    second = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    assert first.valid and second.valid, first.error
+    assert ["stop" in r for r in llm_server.requests] == [True, False, False]
+
+
 def test_a_500_that_names_json_schema_means_not_supported_not_transient(remote_model, llm_server):
     llm_server.fail_json_schema = True
     result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
     kinds = [r["response_format"]["type"] for r in llm_server.requests]
     assert result.valid and kinds == ["json_schema", "json_object"]
+
+
+@pytest.mark.parametrize("method, message", [
+    ("llamacpp_schema", "temporary schema registry outage"),
+    ("ollama_format", "Upstream sent a reply in a format we could not read; try again"),
+    ("guided_json", "guided decoding backend restarting"),
+])
+def test_a_5xx_that_only_mentions_a_word_near_the_method_is_retried_as_transient(remote_model, llm_server, method,
+                                                                                  message):
+    remote_model.structured_output = method
+    llm_server.faults.append(Fault.status_code(503, retry_after="0", message=message))
+    result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    assert result.valid and len(llm_server.requests) == 2, result.error
+
+
+@pytest.mark.parametrize("method, body", [
+    ("ollama_format", {"detail": [{"loc": ["body", "format"], "msg": "Extra inputs are not permitted"}]}),
+    ("ollama_format", {"error": {"message": "Unrecognized request argument supplied: 'format'"}}),
+    ("grammar", {"error": {"message": "Unknown parameter: grammar"}}),
+    ("guided_json", {"error": {"message": "guided_json is not supported"}}),
+    ("llamacpp_schema", {"error": {"message": "response_format: Input should be 'text' or 'json_schema'"}}),
+])
+def test_a_refusal_that_names_the_parameter_sent_is_not_supported(remote_model, llm_server, method, body):
+    llm_server.faults.append(Fault.status_code(400, body=body))
+    report = probe(remote_model, messages=MESSAGES, schema=SCHEMA, methods=[method, "prompt"])
+    outcome = {r.method: r.outcome for r in report.results}
+    assert outcome[method] == "not supported" and outcome["prompt"] == "works", report.summary
 
 
 # --- the repair turn ---------------------------------------------------------------------------------------
@@ -130,6 +183,23 @@ def test_the_repair_turn_can_be_turned_off(remote_model, llm_server):
     llm_server.answer = _wrong_then_right
     result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate, repair=False)
     assert not result.valid and result.problems == ["not a label"] and len(llm_server.requests) == 1
+
+
+def test_a_failed_repair_turn_keeps_the_first_answer_as_invalid_with_its_reply_and_tokens(remote_model,
+                                                                                           llm_server):
+    def answer(body):
+        if len(body["messages"]) > 2:  # the repair turn: slower than the model's timeout
+            time.sleep(1.5)
+        return '{"label": "refunds"}'
+
+    llm_server.answer = answer
+    remote_model.timeout_seconds = 0.5
+    result = complete(remote_model, MESSAGES, schema=SCHEMA, validate=validate)
+    assert result.status == "invalid" and result.error == "" and result.repaired
+    assert result.text == '{"label": "refunds"}' and result.answer == {"label": "refunds"}
+    assert result.output_tokens == 2 and result.input_tokens > 0
+    assert result.problems[0] == "not a label"
+    assert result.problems[1].startswith("the repair turn failed: no answer from ") and len(llm_server.requests) == 2
 
 
 # --- errors people can act on ------------------------------------------------------------------------------
@@ -183,6 +253,31 @@ def test_the_probe_reports_a_server_that_ignores_response_format(remote_model, l
     assert outcomes["json_object"] == "works" and report.recommended == "json_object"
     assert report.summary.startswith("reachable; ") and "json_schema not JSON" in report.summary
     assert report.model_ids == ["fake"] and report.seconds_per_answer is not None
+
+
+def test_the_probe_finds_a_schema_ignored_even_when_the_tasks_own_prompt_asks_for_json(remote_model, llm_server):
+    # Like transformers serve: response_format is dropped with HTTP 200; the model answers the task's prompt in
+    # JSON because the prompt asks for it, and a plain question in plain words.
+    llm_server.ignore_response_format = True
+    llm_server.answer = lambda body: ('{"label": "billing"}' if body["messages"][0]["content"].startswith("Classify")
+                                      else "The capital of France is Paris.")
+    report = probe(remote_model, messages=MESSAGES, schema=SCHEMA)
+    outcomes = {r.method: r.outcome for r in report.results}
+    assert outcomes["json_schema"] == "ignored" and outcomes["llamacpp_schema"] == "ignored", report.summary
+    assert outcomes["grammar"] == "ignored" and outcomes["prompt"] == "works"
+    assert report.recommended == "json_object"  # the task's prompt with the schema described: it works
+    assert report.summary.startswith("reachable; ignores response_format; json_schema ignored; ")
+    assert "Paris" in next(r.detail for r in report.results if r.method == "json_schema")
+
+
+def test_the_probe_finds_a_schema_enforced_when_even_a_plain_question_gets_fitting_json(remote_model, llm_server):
+    # The default fake answers with the schema it was sent (an enforcing server), whatever the question.
+    report = probe(remote_model, messages=MESSAGES, schema=SCHEMA, methods=["json_schema", "prompt"])
+    outcomes = {r.method: r.outcome for r in report.results}
+    assert outcomes == {"json_schema": "works", "prompt": "works"} and report.recommended == "json_schema"
+    assert "ignores response_format" not in report.summary
+    asked = [r["messages"][-1]["content"] for r in llm_server.requests if "response_format" in r]
+    assert asked == ["My invoice is wrong", "What is the capital of France?"]
 
 
 def test_the_probe_of_a_dead_port_says_unreachable_and_names_the_url(remote_model):

@@ -8,7 +8,8 @@
 Behaviours of real servers, on demand: `ignore_response_format` (transformers serve: HTTP 200, the
 field dropped before answering), `fail_json_schema` (llama.cpp's server: HTTP 500 on an OpenAI-style
 json_schema), `detail_errors` (FastAPI servers: errors as {"detail": "..."}), `pinned_model` (a server
-serving one model: another id gets a 400 naming both), `one_at_a_time` (answers one request at a time).
+serving one model: another id gets a 400 naming both), `one_at_a_time` (answers one request at a time),
+`refuse_stop` (models that take no `stop` parameter: a 400 naming it).
 
 It is a real server (ThreadingHTTPServer in a thread), so the code under test talks HTTP
 to it exactly as to OpenAI, vLLM or Ollama; other processes (a Celery worker) can use it too.
@@ -29,10 +30,14 @@ class Fault:
     status: int = 500
     headers: dict = field(default_factory=dict)
     seconds: float = 0.0
+    message: str = ""
+    body: dict | None = None  # the error body as sent, instead of one made of `message`
 
     @classmethod
-    def status_code(cls, code: int, retry_after: str | None = None) -> "Fault":
-        return cls("status", status=code, headers={"Retry-After": retry_after} if retry_after else {})
+    def status_code(cls, code: int, retry_after: str | None = None, message: str = "",
+                    body: dict | None = None) -> "Fault":
+        return cls("status", status=code, headers={"Retry-After": retry_after} if retry_after else {},
+                   message=message, body=body)
 
     @classmethod
     def slow(cls, seconds: float) -> "Fault":
@@ -77,6 +82,7 @@ class FakeLLMServer:
         self.detail_errors = False
         self.pinned_model: str | None = None
         self.one_at_a_time = False
+        self.refuse_stop = False
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests: list[dict] = []
@@ -203,8 +209,10 @@ class FakeLLMServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if fault and fault.kind == "status" and fault.body is not None:
+                    return self._json(fault.status, fault.body, fault.headers)
                 if fault and fault.kind == "status":
-                    return self._error(fault.status, f"scripted {fault.status}", fault.headers)
+                    return self._error(fault.status, fault.message or f"scripted {fault.status}", fault.headers)
                 asks_json_schema = (body.get("response_format") or {}).get("type") == "json_schema"
                 if server.refuse_json_schema and asks_json_schema:
                     return self._json(400, {"error": {"message": "response_format json_schema is not supported",
@@ -212,6 +220,9 @@ class FakeLLMServer:
                 if server.fail_json_schema and asks_json_schema:
                     return self._error(500, "1 validation error for CreateChatCompletionRequest: response_format: "
                                        "Input should be 'text' or 'json_object' [input: 'json_schema']")
+                if server.refuse_stop and "stop" in body:
+                    return self._json(400, {"error": {"message": "Unsupported parameter: 'stop' is not supported "
+                                                      "with this model.", "param": "stop"}})
                 if server.pinned_model and body.get("model") != server.pinned_model:
                     return self._error(400, f"Server is pinned to '{server.pinned_model}'; requested "
                                        f"'{body.get('model')}'")

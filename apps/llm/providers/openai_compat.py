@@ -2,9 +2,10 @@
 
 Structured output is asked for the model's way (`Model.structured_output`, see llm/structured.py); a model
 still on `json_schema` whose server refuses it (a 4xx, or a 5xx whose text names the method) gets
-`json_object` from then on. Rate limits, server errors and dropped connections are retried with
-exponential backoff and jitter, honouring Retry-After; a timeout is retried only on a hosted API, because a
-self-hosted server that timed out is still working on the request and a retry only lengthens its queue.
+`json_object` from then on, and a server that refuses the `stop` parameter is asked without it. Rate limits,
+server errors and dropped connections are retried with exponential backoff and jitter, honouring
+Retry-After; a timeout is retried only on a hosted API, because a self-hosted server that timed out is
+still working on the request and a retry only lengthens its queue.
 Errors name the URL and carry the server's own text; a refusal about the model lists the server's model ids.
 """
 
@@ -32,6 +33,7 @@ TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APITimeou
 
 ASYNC = True  # called from an asyncio event loop (see llm.client.Caller)
 _json_object_only: set[tuple] = set()  # (base_url, model_id) of servers that refused json_schema
+_no_stop: set[tuple] = set()  # (base_url, model_id) of servers that refused the `stop` parameter
 
 
 class MethodRefused(ModelCallError):
@@ -57,14 +59,18 @@ async def areply(client: openai.AsyncOpenAI, model, messages: list[dict], schema
                  method: str | None = None, on_pressure: Callable[[], None] | None = None) -> RawReply:
     """One answer. `method` overrides the model's (the probe tries each); then a refusal raises MethodRefused."""
     server = (model.base_url, model.model_id)
-    attempts = model.max_retries + 1
-    for attempt in range(attempts):
+    attempts, attempt = model.max_retries + 1, 0
+    while True:  # a fallback (json_object for json_schema, no `stop`) is asked at once and is not a try
         chosen = method or _method_of(model, server)
+        stop = [] if server in _no_stop else structured.stop_sequences(schema)
         try:
-            response = await client.post("/chat/completions", cast_to=dict, body=_body(model, messages, schema,
-                                                                                       chosen))
+            response = await client.post("/chat/completions", cast_to=dict,
+                                         body=_body(model, messages, schema, chosen, stop))
         except openai.APIStatusError as exc:
             text = server_error_text(exc.body, exc.response.text)
+            if stop and exc.status_code in (400, 422) and structured.names_stop(text):
+                _no_stop.add(server)
+                continue
             if _refuses_method(exc, text, chosen):
                 if method is None and chosen == StructuredOutput.JSON_SCHEMA and server not in _json_object_only:
                     _json_object_only.add(server)
@@ -82,13 +88,13 @@ async def areply(client: openai.AsyncOpenAI, model, messages: list[dict], schema
                                      ) from None
             failure = exc
         else:
-            return _reply_of(response, schema, chosen)
+            return _reply_of(response, chosen, stopped=bool(stop))
         if on_pressure and isinstance(failure, openai.RateLimitError | openai.APITimeoutError):
             on_pressure()
         if attempt == attempts - 1:
             raise ModelCallError(f"Gave up after {attempts} tries: {_describe(failure, model)}") from None
         await asyncio.sleep(_delay(attempt, failure))
-    raise ModelCallError(f"Gave up after {attempts} tries.")
+        attempt += 1
 
 
 def _method_of(model, server: tuple) -> str:
@@ -98,13 +104,12 @@ def _method_of(model, server: tuple) -> str:
     return method
 
 
-def _body(model, messages: list[dict], schema: dict, method: str) -> dict:
+def _body(model, messages: list[dict], schema: dict, method: str, stop: list[str]) -> dict:
     # Sent with the client's generic post: the same request, errors and auth as chat.completions.create,
     # without re-validating our plain-dict parameters or building typed objects, which cost CPU on every call.
     body = {"model": model.model_id, "messages": structured.messages_for(method, messages, schema),
             "temperature": model.temperature, "max_tokens": model.max_tokens,
             **structured.request_fields(method, schema)}
-    stop = structured.stop_sequences(schema)
     if stop:
         body["stop"] = stop
     return body
@@ -170,14 +175,14 @@ def _may_retry_timeout(model, exc: openai.APITimeoutError) -> bool:
     return "Connect" in cause or "Pool" in cause or is_hosted(model.base_url)
 
 
-def _reply_of(response, schema: dict, method: str) -> RawReply:
+def _reply_of(response, method: str, *, stopped: bool) -> RawReply:
     choices = response.get("choices") if isinstance(response, dict) else None
     if not choices:
         raise ModelCallError("The server answered with no choices.")
     usage = response.get("usage") or {}
     message = choices[0].get("message") or {}
     text = message.get("content") or ""
-    if structured.stop_sequences(schema):
+    if stopped:
         text = structured.close_stopped(text)
     return RawReply(
         text=text,
