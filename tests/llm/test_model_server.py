@@ -81,3 +81,21 @@ def test_concurrent_requests_are_batched_and_answer_as_one_at_a_time(server):
     assert max(server.batcher.batch_sizes) > 1  # some requests shared a forward pass
     assert sum(server.batcher.batch_sizes) == len(TICKETS)
     assert responses[0][1]["usage"]["prompt_tokens"] > 0
+
+
+@pytest.mark.local_model
+def test_a_streamed_request_gets_openais_chunks_that_the_sdk_reads(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=url(server, ""), api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(
+        model="bundled", messages=messages_for("I was charged twice."), max_tokens=16, stream=True,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA}})
+    chunks = list(stream)
+
+    assert [c.object for c in chunks] == ["chat.completion.chunk"] * len(chunks)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert json.loads(text)["label"] in ("billing", "technical")
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.prompt_tokens > 0 and chunks[-1].usage.completion_tokens > 0
