@@ -197,7 +197,8 @@ def chat_stream(key: DeploymentKey, deployment, body: dict):
             usage = collected["usage"] or {}
             completion = Completion(text=collected["text"], error=collected["error"],
                                     latency_ms=_ms_since(started), input_tokens=usage.get("prompt_tokens") or 0,
-                                    output_tokens=usage.get("completion_tokens") or 0)
+                                    output_tokens=usage.get("completion_tokens") or 0,
+                                    confidence=collected["confidence"])
             trace = _chat_trace(key, deployment, body, completion, started, trace_id=trace_id,
                                 status=None if finished else TraceStatus.DISCONNECTED)
             _record(trace, deployment, trace.text)

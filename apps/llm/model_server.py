@@ -102,11 +102,11 @@ def make_server(host: str, port: int, *, batcher: Batcher | None = None) -> Thre
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def handle(self):
+        def handle_one_request(self):
             try:
-                super().handle()
+                super().handle_one_request()
             finally:
-                connections.close_all()  # this thread's database connection ends with its client's connection
+                connections.close_all()  # no database connection held while a kept-alive client is idle
 
         def do_GET(self):  # noqa: N802 - the http.server protocol
             if self.path.rstrip("/") != "/v1/models":
@@ -203,8 +203,12 @@ def _usage(reply) -> dict:
 
 
 def _extension(reply, started: float) -> dict:
-    """TaskLLM's own fields beside OpenAI's."""
-    return {"latency_ms": round((time.perf_counter() - started) * 1000)}
+    """TaskLLM's own fields beside OpenAI's: latency, and for a label the margin between the two best labels'
+    probabilities as `confidence` (what a deployment's low-confidence sampling reads)."""
+    extension = {"latency_ms": round((time.perf_counter() - started) * 1000)}
+    if reply.confidence is not None:
+        extension["confidence"] = reply.confidence
+    return extension
 
 
 def _error(message: str, code: str) -> dict:

@@ -64,3 +64,20 @@ def test_the_gateway_streams_a_local_models_answer_and_traces_its_text(local_key
     trace = Trace.objects.get(id=response["X-TaskLLM-Trace-Id"])
     assert trace.raw_text == text and trace.valid and trace.status == "ok"
     assert trace.answer == json.loads(text) and trace.input_tokens > 0
+
+
+def test_a_local_label_below_the_low_confidence_threshold_is_sampled(local_key):
+    deployment = local_key.deployment
+    deployment.sample_low_confidence = 1.0  # a margin is below 1 unless the other labels have no probability at all
+    deployment.sample_invalid = False
+    deployment.save()
+    services.forget_keys()
+
+    response = Client().post("/api/deployments/local-router/predict", json.dumps({"text": "I was charged twice."}),
+                             content_type="application/json", **bearer(local_key.secret))
+
+    assert response.status_code == 200 and response.json()["valid"]
+    BUFFER.flush()
+    trace = Trace.objects.get(id=response.json()["trace_id"])
+    assert 0 < trace.confidence < 1
+    assert trace.sampled_reason == "low confidence" and trace.review_output_id is not None
