@@ -138,17 +138,20 @@ def _level_alert(rule: AlertRule, deployment: Deployment, now) -> Alert | None:
     calls = traces.count()
     if not calls:
         return None
+    details = {"calls": calls, "level": rule.level}
     if rule.event == AlertEvent.ERROR_RATE:
         share, name = traces.filter(status="error").count() / calls, "Error rate"
     else:
-        share, name = traces.filter(feedback__thumbs="down").distinct().count() / calls, "Thumbs-down share"
+        details["with_feedback"] = analytics.with_feedback(traces).count()
+        share = analytics.thumbs_down_share(analytics.with_thumbs_down(traces).count(), details["with_feedback"])
+        name = "Thumbs-down share (of calls with feedback)"
     if share <= rule.level:
         return None
     return alert_raise(rule=rule, key=f"level:{deployment.id}", deployment=deployment,
                        link=reverse("deployments:traces", args=[deployment.id]),
                        what=f"{name} of {deployment.slug} is {share:.0%} over {rule.window_minutes} min "
                             f"(level {rule.level:.0%})",
-                       details={"share": share, "calls": calls, "level": rule.level})
+                       details={"share": share, **details})
 
 
 def alerts_for_jobs(*, now=None) -> list[Alert]:

@@ -50,7 +50,22 @@ class Day:
 
     @property
     def thumbs_down_share(self) -> float:
-        return self.thumbs_down / self.with_feedback if self.with_feedback else 0.0
+        return thumbs_down_share(self.thumbs_down, self.with_feedback)
+
+
+def thumbs_down_share(thumbs_down: int, with_feedback: int) -> float:
+    """The thumbs-down share, wherever it is shown or alerted on: calls with a thumbs down among the calls with
+    any feedback (not among all calls: most calls get none)."""
+    return thumbs_down / with_feedback if with_feedback else 0.0
+
+
+def with_feedback(traces):
+    """The traces with any feedback (thumbs, a correction or a comment)."""
+    return traces.filter(Exists(Feedback.objects.filter(trace=OuterRef("pk"))))
+
+
+def with_thumbs_down(traces):
+    return traces.filter(Exists(Feedback.objects.filter(trace=OuterRef("pk"), thumbs=Thumbs.DOWN)))
 
 
 DAY_FIELDS = [f.name for f in fields(Day)] + ["valid_share", "error_rate", "feedback_rate", "thumbs_down_share"]
@@ -59,7 +74,6 @@ DAY_FIELDS = [f.name for f in fields(Day)] + ["valid_share", "error_rate", "feed
 def daily(deployment: Deployment, *, days: int = 30) -> list[Day]:
     since = timezone.now() - timedelta(days=days)
     traces = Trace.objects.filter(deployment=deployment, created_at__gte=since)
-    feedback = Feedback.objects.filter(trace=OuterRef("pk"))
     aggregates = {
         "calls": Count("id"), "valid": Count("id", filter=Q(status="ok")),
         "invalid": Count("id", filter=Q(status="invalid")), "errors": Count("id", filter=Q(status="error")),
@@ -68,10 +82,8 @@ def daily(deployment: Deployment, *, days: int = 30) -> list[Day]:
     if has_percentile():
         aggregates.update(p50=Percentile("latency_ms", 0.5), p95=Percentile("latency_ms", 0.95))
     rows = (traces.annotate(day=TruncDate("created_at")).values("day").annotate(**aggregates).order_by("day"))
-    with_feedback = dict(traces.filter(Exists(feedback)).annotate(day=TruncDate("created_at")).values("day")
-                         .annotate(n=Count("id")).values_list("day", "n"))
-    down = dict(traces.filter(Exists(feedback.filter(thumbs=Thumbs.DOWN))).annotate(day=TruncDate("created_at"))
-                .values("day").annotate(n=Count("id")).values_list("day", "n"))
+    answered = _per_day(with_feedback(traces))
+    down = _per_day(with_thumbs_down(traces))
     result = []
     for row in rows:
         if not has_percentile():
@@ -80,9 +92,14 @@ def daily(deployment: Deployment, *, days: int = 30) -> list[Day]:
         result.append(Day(day=row["day"], calls=row["calls"], valid=row["valid"], invalid=row["invalid"],
                           errors=row["errors"], latency_p50_ms=round(row["p50"] or 0, 1),
                           latency_p95_ms=round(row["p95"] or 0, 1), input_tokens=row["input_tokens"] or 0,
-                          output_tokens=row["output_tokens"] or 0, with_feedback=with_feedback.get(row["day"], 0),
+                          output_tokens=row["output_tokens"] or 0, with_feedback=answered.get(row["day"], 0),
                           thumbs_down=down.get(row["day"], 0)))
     return result
+
+
+def _per_day(traces) -> dict:
+    return dict(traces.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id"))
+                .values_list("day", "n"))
 
 
 def charts(days: list[Day]) -> dict:

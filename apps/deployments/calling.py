@@ -189,18 +189,25 @@ def chat_stream(key: DeploymentKey, deployment, body: dict):
     trace_id = uuid.uuid4()
 
     def events():
-        yield from lines
-        usage = collected["usage"] or {}
-        completion = Completion(text=collected["text"], error=collected["error"], latency_ms=_ms_since(started),
-                                input_tokens=usage.get("prompt_tokens") or 0,
-                                output_tokens=usage.get("completion_tokens") or 0)
-        trace = _chat_trace(key, deployment, body, completion, started, trace_id=trace_id)
-        _record(trace, deployment, trace.text)
+        finished = False
+        try:
+            yield from lines
+            finished = True
+        finally:  # also when the caller disconnects: closing the response closes this generator
+            usage = collected["usage"] or {}
+            completion = Completion(text=collected["text"], error=collected["error"],
+                                    latency_ms=_ms_since(started), input_tokens=usage.get("prompt_tokens") or 0,
+                                    output_tokens=usage.get("completion_tokens") or 0,
+                                    confidence=collected["confidence"])
+            trace = _chat_trace(key, deployment, body, completion, started, trace_id=trace_id,
+                                status=None if finished else TraceStatus.DISCONNECTED)
+            _record(trace, deployment, trace.text)
 
     return events(), str(trace_id)
 
 
-def _chat_trace(key, deployment, body, completion: Completion, started: float, trace_id=None) -> Trace:
+def _chat_trace(key, deployment, body, completion: Completion, started: float, trace_id=None,
+                status: str | None = None) -> Trace:
     messages = body["messages"]
     text = next((str(m.get("content") or "") for m in reversed(messages)
                  if isinstance(m, dict) and m.get("role") == "user"), "")
@@ -211,7 +218,10 @@ def _chat_trace(key, deployment, body, completion: Completion, started: float, t
         completion.problems = answer_problems(deployment.project, completion.answer, text=text)
     completion.valid = not completion.error and not completion.problems
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    trace = _trace(key, deployment, "chat", text, messages, completion, metadata, started)
+    if status == TraceStatus.DISCONNECTED:
+        completion.valid = False
+        completion.error = completion.error or "The client disconnected before the stream ended."
+    trace = _trace(key, deployment, "chat", text, messages, completion, metadata, started, status=status)
     if trace_id is not None:
         trace.id = trace_id
     return trace
@@ -220,8 +230,9 @@ def _chat_trace(key, deployment, body, completion: Completion, started: float, t
 # --- traces, shadow and sampling ---------------------------------------------------------
 
 def _trace(key, deployment, endpoint: str, text: str, messages: list, completion: Completion, metadata: dict,
-           started: float) -> Trace:
-    status = TraceStatus.ERROR if completion.error else (TraceStatus.OK if completion.valid else TraceStatus.INVALID)
+           started: float, status: str | None = None) -> Trace:
+    status = status or (TraceStatus.ERROR if completion.error else
+                        TraceStatus.OK if completion.valid else TraceStatus.INVALID)
     trace = Trace(deployment_id=deployment.id, endpoint=endpoint, model_id=deployment.model_id,
                   prompt_version_id=deployment.prompt_version_id, text=text, messages=messages,
                   answer=completion.answer, raw_text=completion.text, valid=completion.valid,
@@ -235,7 +246,7 @@ def _trace(key, deployment, endpoint: str, text: str, messages: list, completion
 
 
 def _sample_reason(deployment, trace: Trace) -> str:
-    if deployment.sample_invalid and trace.status != TraceStatus.OK:
+    if deployment.sample_invalid and trace.status in (TraceStatus.INVALID, TraceStatus.ERROR):
         return "invalid answer" if trace.status == TraceStatus.INVALID else "error"
     if deployment.sample_low_confidence and trace.confidence is not None \
             and trace.confidence < deployment.sample_low_confidence:

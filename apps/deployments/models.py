@@ -105,6 +105,7 @@ class TraceStatus(models.TextChoices):
     OK = "ok", "Valid"
     INVALID = "invalid", "Invalid answer"
     ERROR = "error", "Error"
+    DISCONNECTED = "disconnected", "Client disconnected"  # a streamed call its caller left before the end
 
 
 class Trace(models.Model):
@@ -122,7 +123,7 @@ class Trace(models.Model):
     raw_text = models.TextField(blank=True)
     valid = models.BooleanField(default=False)
     problems = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=8, choices=TraceStatus.choices)
+    status = models.CharField(max_length=16, choices=TraceStatus.choices)
     error = models.TextField(blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     input_tokens = models.PositiveIntegerField(default=0)

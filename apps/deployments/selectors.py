@@ -127,7 +127,8 @@ def lost_traces(deployment: Deployment) -> int:
 
 # --- the traces page ---------------------------------------------------------------------
 
-STATUS_CHOICES = [("", "Any status"), ("ok", "Valid"), ("invalid", "Invalid"), ("error", "Error")]
+STATUS_CHOICES = [("", "Any status"), ("ok", "Valid"), ("invalid", "Invalid"), ("error", "Error"),
+                  ("disconnected", "Client disconnected")]
 FEEDBACK_CHOICES = [("", "Any feedback"), ("up", "Thumbs up"), ("down", "Thumbs down"),
                     ("correction", "With a correction"), ("any", "Any feedback"), ("none", "No feedback")]
 

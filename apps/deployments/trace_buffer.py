@@ -117,9 +117,9 @@ class TraceBuffer:
             try:
                 Trace.objects.bulk_create([trace], ignore_conflicts=True)
                 kept.append(trace)
-            except IntegrityError:
+            except IntegrityError:  # counted on its deployment's page (if the deployment itself is not what is gone)
                 with self._lock:
-                    self.lost[None] += 1
+                    self.lost[trace.deployment_id] += 1
         return kept
 
     def _sample(self, traces: list[Trace]) -> None:

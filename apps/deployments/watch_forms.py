@@ -20,7 +20,8 @@ class RuleForm(forms.Form):
     event = forms.ChoiceField(choices=AlertEvent.choices, label="Watch")
     deployment = forms.ModelChoiceField(queryset=None, required=False, help_text="Empty: every deployment.")
     level = forms.FloatField(min_value=0, max_value=1, required=False,
-                             help_text="For error rate and thumbs-down share: the share (0–1) that alerts.")
+                             help_text="For error rate (of all calls) and thumbs-down share (of the calls with "
+                                       "feedback, as on the traffic page): the share (0–1) that alerts.")
     window_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, initial=60)
     emails = forms.CharField(max_length=500, required=False, help_text="Addresses, comma-separated.")
     webhooks = forms.BooleanField(required=False, initial=True, help_text="Send to the project's webhooks.")

@@ -32,6 +32,7 @@ class RawReply:
     input_tokens: int = 0
     output_tokens: int = 0
     method: str = ""  # how structured output was asked for
+    confidence: float | None = None  # the bundled model's label margin (see providers.local.label_margin)
 
 
 @dataclass

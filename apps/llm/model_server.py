@@ -1,14 +1,17 @@
 """TaskLLM's model server: local models (the bundled one and its fine-tunes) behind OpenAI's chat completions API.
 
     POST /v1/chat/completions   {"model": "model-<id>" | "bundled", "messages": [...], "max_tokens": N,
-                                 "response_format": {"type": "json_schema", "json_schema": {"schema": {...}}}}
+                                 "response_format": {"type": "json_schema", "json_schema": {"schema": {...}}},
+                                 "stream": true | false}
     GET  /v1/models
 
 It listens on loopback only, so the web process (which never imports torch) and deployments call local models
 the way they call any OpenAI-compatible server. Models load on first use. Requests that arrive together for the
 same model, answer schema and max tokens are answered in one batch (`providers.local.reply_batch`): a request
-waits at most COLLECT_SECONDS for company. Greedy decoding only; streaming is not offered. At scale vLLM takes
-this role (see the README).
+waits at most COLLECT_SECONDS for company. Greedy decoding only. With `stream: true` the answer comes as
+OpenAI's server-sent chat.completion.chunk events once it is generated: a role delta, the whole answer as one
+content delta, a last chunk with the finish reason and usage, then `data: [DONE]`. At scale vLLM takes this role
+(see the README).
 """
 
 import json
@@ -18,6 +21,8 @@ import time
 import uuid
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.db import connections
 
 from .client import ModelCallError
 from .models import Model, Provider
@@ -97,6 +102,12 @@ def make_server(host: str, port: int, *, batcher: Batcher | None = None) -> Thre
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def handle_one_request(self):
+            try:
+                super().handle_one_request()
+            finally:
+                connections.close_all()  # no database connection held while a kept-alive client is idle
+
         def do_GET(self):  # noqa: N802 - the http.server protocol
             if self.path.rstrip("/") != "/v1/models":
                 return self._send(404, _error("Not found.", "not_found"))
@@ -120,7 +131,24 @@ def make_server(host: str, port: int, *, batcher: Batcher | None = None) -> Thre
                 reply = future.result()
             except (ModelCallError, Exception) as exc:  # noqa: BLE001
                 return self._send(502, _error(f"The local model failed: {exc}", "model_error"))
+            if body.get("stream"):
+                return self._send_events(_chunks(body["model"], reply, started))
             self._send(200, _completion(body["model"], reply, started))
+
+        def _send_events(self, chunks: list[dict]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")  # the stream's end is the connection's end: no length to send
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for chunk in chunks:
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller went away: nothing to tell it
 
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
@@ -153,10 +181,34 @@ def _completion(model: str, reply, started: float) -> dict:
         "model": model,
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": reply.text}}],
-        "usage": {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens,
-                  "total_tokens": reply.input_tokens + reply.output_tokens},
-        "taskllm": {"latency_ms": round((time.perf_counter() - started) * 1000)},
+        "usage": _usage(reply), "taskllm": _extension(reply, started),
     }
+
+
+def _chunks(model: str, reply, started: float) -> list[dict]:
+    """The streamed form of `_completion`: role, the whole answer as one content delta, finish reason with usage."""
+    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": model}
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> dict:
+        return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+    return [chunk({"role": "assistant", "content": ""}), chunk({"content": reply.text}),
+            {**chunk({}, "stop"), "usage": _usage(reply), "taskllm": _extension(reply, started)}]
+
+
+def _usage(reply) -> dict:
+    return {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens,
+            "total_tokens": reply.input_tokens + reply.output_tokens}
+
+
+def _extension(reply, started: float) -> dict:
+    """TaskLLM's own fields beside OpenAI's: latency, and for a label the margin between the two best labels'
+    probabilities as `confidence` (what a deployment's low-confidence sampling reads)."""
+    extension = {"latency_ms": round((time.perf_counter() - started) * 1000)}
+    if reply.confidence is not None:
+        extension["confidence"] = reply.confidence
+    return extension
 
 
 def _error(message: str, code: str) -> dict:

@@ -118,7 +118,8 @@ def chat(model: Model, body: dict) -> dict:
 
 def chat_stream(model: Model, body: dict) -> tuple[Iterator[bytes], dict]:
     """Open a streamed chat completion. Returns the raw server-sent-event lines and a dict that holds, once the
-    lines are consumed, the assembled `text` and any `usage`. Failing to connect raises before any line."""
+    lines are consumed, the assembled `text`, any `usage` and any `confidence`. Failing to connect raises before
+    any line."""
     target = target_of(model)
     client = _client(target, model.timeout_seconds)
     request = client.build_request("POST", "/chat/completions", json={**body, "model": target.model_name})
@@ -130,7 +131,7 @@ def chat_stream(model: Model, body: dict) -> tuple[Iterator[bytes], dict]:
         response.read()
         response.close()
         raise _status_error(target, response)
-    collected = {"text": "", "usage": {}, "error": ""}
+    collected = {"text": "", "usage": {}, "error": "", "confidence": None}
 
     def lines() -> Iterator[bytes]:
         parts = []
@@ -157,6 +158,8 @@ def _collect(data: str, parts: list, collected: dict) -> None:
         parts.append((choice.get("delta") or {}).get("content") or "")
     if chunk.get("usage"):
         collected["usage"] = chunk["usage"]
+    if chunk.get("taskllm"):
+        collected["confidence"] = confidence_of(chunk)
 
 
 def answer(model: Model, messages: list[dict], *, schema: dict, validate) -> Completion:
@@ -193,11 +196,13 @@ def completion_of(reply: dict, started: float, validate) -> Completion:
 
 
 def confidence_of(reply: dict) -> float | None:
-    """How sure the model was, where the server says: a `confidence` it reports (the model server's label-score
-    margin), or the geometric mean of the answer's token probabilities when it returns logprobs."""
-    choice = reply["choices"][0]
-    if isinstance(choice.get("confidence"), int | float):
-        return float(choice["confidence"])
+    """How sure the model was, where the server says: the model server's label-score margin (`taskllm.confidence`
+    in its reply or last streamed chunk), or the geometric mean of the answer's token probabilities when the
+    server returns logprobs."""
+    reported = (reply.get("taskllm") or {}).get("confidence")
+    if isinstance(reported, int | float):
+        return float(reported)
+    choice = (reply.get("choices") or [{}])[0]
     tokens = ((choice.get("logprobs") or {}).get("content")) or []
     values = [t["logprob"] for t in tokens if isinstance(t, dict) and isinstance(t.get("logprob"), int | float)]
     return math.exp(sum(values) / len(values)) if values else None

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -170,6 +171,25 @@ def test_gateway_streams_through(key, llm_server):
     BUFFER.flush()
     trace = Trace.objects.get(id=response["X-TaskLLM-Trace-Id"])
     assert trace.raw_text == '{"label": "billing"} done' and trace.answer == {"label": "billing"}
+
+
+@pytest.mark.django_db(transaction=True)  # closing the response ends the request, and its database connection
+def test_a_stream_its_caller_leaves_early_is_traced_as_disconnected(key, deployment, llm_server):
+    deployment.sample_invalid = True
+    deployment.save()
+    services.forget_keys()
+    llm_server.answer = lambda body: '{"label": "billing"} and many more words'
+    response = post(CHAT, {"model": "ticket-router", "stream": True,
+                           "messages": [{"role": "user", "content": "Invoice"}]}, key.secret)
+    first = next(iter(response.streaming_content))
+    response.close()  # what the WSGI server does when the caller goes away
+
+    assert first.startswith(b"data:")
+    BUFFER.flush()
+    trace = Trace.objects.get(id=response["X-TaskLLM-Trace-Id"])
+    assert trace.status == "disconnected" and not trace.valid and trace.text == "Invoice"
+    assert "disconnected" in trace.error
+    assert trace.sampled_reason == ""  # a caller leaving says nothing about the model's answer
 
 
 def test_gateway_errors(key, deployment):

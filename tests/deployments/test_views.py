@@ -2,6 +2,7 @@ import csv
 import io
 import json
 
+import pytest
 from django.urls import reverse
 
 from apps.deployments.models import DeploymentKey, Trace
@@ -103,6 +104,22 @@ def test_a_full_buffer_counts_what_it_could_not_keep(deployment, key, llm_server
         assert call(client, key.secret, text).status_code == 200
     assert BUFFER.flush() == 2
     assert TraceWriteFailure.objects.get().count == 2
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked when each write commits, as in production
+def test_a_trace_the_database_refuses_is_counted_on_its_deployments_page(deployment, key, people, llm_server,
+                                                                         client):
+    from apps.deployments.models import TraceWriteFailure
+
+    assert call(client, key.secret, "kept").status_code == 200
+    BUFFER.flush()
+    assert call(client, key.secret, "refused").status_code == 200
+    DeploymentKey.objects.filter(id=key.id).delete()  # the trace's key is gone before its trace is written
+
+    assert BUFFER.flush() == 0
+    assert TraceWriteFailure.objects.get().deployment_id == deployment.id
+    page = login(people["reviewer"]).get(reverse("deployments:detail", args=[deployment.id])).content.decode()
+    assert "1 trace could not be written" in page
 
 
 def test_a_sampled_trace_is_graded_in_the_review_screen_into_a_training_example(

@@ -169,6 +169,25 @@ def test_job_and_traffic_rules(watched, project, people, remote_model, prompt_ve
     assert "33%" in Alert.objects.get(rule=errors).what
 
 
+def test_the_thumbs_down_alert_and_the_traffic_page_share_one_definition(deployment, project):
+    from apps.deployments import analytics
+    from apps.deployments.models import Feedback, Trace
+
+    rule = alerts.rule_create(project=project, event=AlertEvent.THUMBS_DOWN, level=0.4, window_minutes=30)
+    now = timezone.now()
+    traces = [Trace.objects.create(deployment=deployment, endpoint="predict", status="ok", created_at=now)
+              for _ in range(4)]
+    Feedback.objects.create(trace=traces[0], thumbs="down")
+    Feedback.objects.create(trace=traces[1], thumbs="up")  # 1 down of 2 with feedback: 50%, though 25% of calls
+
+    raised = alerts.alerts_for_traffic(now=now)
+
+    assert [a.rule_id for a in raised] == [rule.id]
+    shown = analytics.daily(deployment)[-1].thumbs_down_share
+    assert raised[0].details["share"] == shown == 0.5
+    assert "50%" in raised[0].what
+
+
 def test_a_schedule_without_a_live_deployment_launches_nothing(project, people):
     from apps.deployments.services import deployment_create
 

@@ -1,6 +1,7 @@
 """The model server answers OpenAI chat completions with the bundled model, batching requests that arrive together."""
 
 import json
+import math
 import threading
 import urllib.error
 import urllib.request
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from apps.llm import serving
 from apps.llm.model_server import Batcher, make_server
 from apps.llm.models import Model
 from apps.llm.providers import local
@@ -81,3 +83,41 @@ def test_concurrent_requests_are_batched_and_answer_as_one_at_a_time(server):
     assert max(server.batcher.batch_sizes) > 1  # some requests shared a forward pass
     assert sum(server.batcher.batch_sizes) == len(TICKETS)
     assert responses[0][1]["usage"]["prompt_tokens"] > 0
+
+
+@pytest.mark.local_model
+def test_a_streamed_request_gets_openais_chunks_that_the_sdk_reads(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=url(server, ""), api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(
+        model="bundled", messages=messages_for("I was charged twice."), max_tokens=16, stream=True,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA}})
+    chunks = list(stream)
+
+    assert [c.object for c in chunks] == ["chat.completion.chunk"] * len(chunks)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert json.loads(text)["label"] in ("billing", "technical")
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.prompt_tokens > 0 and chunks[-1].usage.completion_tokens > 0
+
+
+def test_the_label_margin_is_the_best_labels_probability_minus_the_second_best():
+    assert local.label_margin([math.log(0.6), math.log(0.3), math.log(0.1)]) == pytest.approx(0.3)
+    assert local.label_margin([math.log(0.02), math.log(0.01)]) == pytest.approx(1 / 3)  # normalised over labels
+    assert local.label_margin([-4.0]) == 1.0
+
+
+@pytest.mark.local_model
+def test_a_label_answer_reports_its_label_margin_as_confidence(server):
+    body = {"model": "bundled", "max_tokens": 16, "messages": messages_for("I was charged twice."),
+            "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA}}}
+
+    status, answer = call(server, "/chat/completions", body)
+
+    assert status == 200
+    alone = local.reply(Model(name="bundled", provider="local", max_tokens=16), body["messages"], SCHEMA)
+    assert 0 < answer["taskllm"]["confidence"] < 1
+    assert answer["taskllm"]["confidence"] == pytest.approx(alone.confidence, abs=1e-4)
+    assert serving.confidence_of(answer) == answer["taskllm"]["confidence"]

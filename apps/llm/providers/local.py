@@ -3,7 +3,8 @@
 It loads once per process (about 15 s and 1.2 GB on a 2-core CPU) and never touches the
 network. When the answer schema is a closed set of labels, each label is scored by the
 model's log-likelihood and the best one is the answer, so a classification answer is
-always one of the labels; with a chain-of-thought schema the model first writes its
+always one of the labels, and the margin between the two best labels' probabilities is its confidence;
+with a chain-of-thought schema the model first writes its
 reasoning (greedily, up to the model's max tokens) and the labels are scored after it.
 Other answers are generated greedily and parsed by the caller.
 A model row with a LoRA adapter gets the adapter (read through the storage API) merged into the base.
@@ -16,6 +17,7 @@ greedy decoding (`local_reference`); label scores agree within float rounding.
 
 import hashlib
 import json
+import math
 import threading
 import time
 from functools import lru_cache
@@ -162,8 +164,16 @@ def _best_labels(tokenizer, model, prompts, labels: list[str], openings: list[st
     for row, row_scores in zip(rows, scores, strict=True):
         best = max(range(len(labels)), key=row_scores.__getitem__)
         replies.append(RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(row),
-                                output_tokens=len(candidates[best])))
+                                output_tokens=len(candidates[best]), confidence=label_margin(row_scores)))
     return replies
+
+
+def label_margin(log_likelihoods: list[float]) -> float:
+    """How sure the model is of its label: the best label's probability minus the second best's, the labels'
+    log-likelihoods normalised over the labels (1 with a single label, near 0 when two labels tie)."""
+    top = max(log_likelihoods)
+    weights = sorted((math.exp(score - top) for score in log_likelihoods), reverse=True)
+    return (weights[0] - (weights[1] if len(weights) > 1 else 0.0)) / sum(weights)
 
 
 def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens: int) -> list[RawReply]:
@@ -174,7 +184,8 @@ def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens:
     openings = [f'{REASONING_OPENING}{json.dumps(r, ensure_ascii=False)[1:-1]}", "label": "' for r in reasonings]
     scored = _best_labels(tokenizer, model, prompts, labels, openings)
     return [RawReply(text=json.dumps({"reasoning": reasoning, "label": json.loads(s.text)["label"]}),
-                     input_tokens=t.input_tokens, output_tokens=t.output_tokens + s.output_tokens)
+                     input_tokens=t.input_tokens, output_tokens=t.output_tokens + s.output_tokens,
+                     confidence=s.confidence)
             for reasoning, t, s in zip(reasonings, thoughts, scored, strict=True)]
 
 
