@@ -52,6 +52,8 @@ urlpatterns = [
     path("test-cases/<int:case_id>/", review_api.TestCaseDetailApi.as_view(), name="api-test-case"),
     path("projects/<int:project_id>/test-cases/import/", review_api.TestCaseImportApi.as_view(),
          name="api-test-case-import"),
+    path("test-case-imports/<int:import_id>/", review_api.TestCaseImportDetailApi.as_view(),
+         name="api-test-case-import-detail"),
     path("prompt-versions/<int:version_id>/preview/", prompts_api.VersionPreviewApi.as_view(),
          name="api-prompt-preview"),
     path("fine-tunes/<int:job_id>/evaluate/", evals_api.FineTuneEvaluateApi.as_view(), name="api-finetune-evaluate"),

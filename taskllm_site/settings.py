@@ -242,6 +242,9 @@ SPECTACULAR_SETTINGS = {
 # Dataset files at or under this many bytes import inside the request; larger ones run as a Celery job.
 TASKLLM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("TASKLLM_IMPORT_INLINE_MAX_BYTES", 256 * 1024))
 TASKLLM_IMPORT_MAX_PROBLEMS = 50
+# The same for test-case files; each of their lines costs more (the leakage guard, points), so the bar is lower.
+TASKLLM_TEST_CASE_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("TASKLLM_TEST_CASE_IMPORT_INLINE_MAX_BYTES",
+                                                               64 * 1024))
 # Uploads (datasets, test cases): a cap on the file and on each line, with a clear error past either.
 TASKLLM_UPLOAD_MAX_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_BYTES", 100 * 1024 * 1024))
 TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTES", 1024 * 1024))

@@ -16,7 +16,7 @@ from apps.core.models import JobStatus
 from apps.datasets.models import DatasetImport
 from apps.evals.models import EvalRun
 from apps.llm.models import Model
-from apps.review.models import TestCase, TrainingExample, TrainingPoint
+from apps.review.models import TestCase, TestCaseImport, TrainingExample, TrainingPoint
 from apps.runs.models import Output, Run
 from tests.conftest import api_as, login
 
@@ -56,6 +56,7 @@ RO = lambda ctx: {"run_id": ctx["run"].id, "output_id": ctx["output"].id}  # noq
 PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
 TC = lambda ctx: {"case_id": ctx["test_case"].id}  # noqa: E731
+TCI = lambda ctx: {"import_id": ctx["test_case_import"].id}  # noqa: E731
 JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
 LJOB = lambda ctx: {"job_id": ctx["model_export"].finetune_job_id}  # noqa: E731
 XP = lambda ctx: {"export_id": ctx["model_export"].id}  # noqa: E731
@@ -144,6 +145,7 @@ PAGES = [
                                                                      "expected": '{"label": "billing"}'}),
     Endpoint("review:test_case_import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
         "cases.jsonl", b'{"text": "Held out", "expected": {"label": "billing"}}\n')}),
+    Endpoint("review:test_case_import_detail", "get", Role.LEAD, TCI),
     Endpoint("review:agreement", "get", Role.LEAD, P),
     Endpoint("review:adjudicate", "post", Role.LEAD, PO, lambda ctx: {"verdict": "pass"}),
     Endpoint("tuning:list", "get", Role.REVIEWER, P),
@@ -267,6 +269,7 @@ APIS = [
     Endpoint("api-example", "delete", Role.LEAD, EX, api=True),
     Endpoint("api-test-case-import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
         "cases.jsonl", b'{"text": "Held out by API", "expected": {"label": "billing"}}\n')}, api=True),
+    Endpoint("api-test-case-import-detail", "get", Role.LEAD, TCI, api=True),
     Endpoint("api-prompt-preview", "get", Role.REVIEWER, V, api=True),
     Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
@@ -318,6 +321,8 @@ def ctx(project, people, dataset, prompt_version):
                                                status=JobStatus.SUCCEEDED),
         "test_case": TestCase.objects.create(project=project, text="Held out", text_hash="y",
                                              expected={"label": "billing"}),
+        "test_case_import": TestCaseImport.objects.create(project=project, original_name="cases.jsonl",
+                                                          status=JobStatus.SUCCEEDED),
         "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
                                        test_case_ids=[], status=JobStatus.FAILED),
         **_deployment(project, model, prompt_version),

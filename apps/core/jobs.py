@@ -189,6 +189,15 @@ def job_task_status(model: type[Job], job_id: int) -> str:
     return model.objects.values_list("status", flat=True).get(id=job_id)
 
 
+def job_progress(job: Job) -> dict:
+    """Percent done and whether a worker is reporting, for a job's progress bar (imports, for instance)."""
+    if job.is_finished:
+        return {"percent": 100, "alive": True}
+    if job.status == JobStatus.QUEUED:
+        return {"percent": 0, "alive": True}
+    return {"percent": job.progress, "alive": job_is_alive(job)}
+
+
 # --- what people do ----------------------------------------------------------------------------
 
 def job_cancel(job: Job, **fields) -> bool:

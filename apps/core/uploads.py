@@ -39,3 +39,18 @@ def bounded_lines(stream) -> Iterator[bytes]:
         if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\n")):
             raise LineTooLong(number, limit)
         yield line
+
+
+def stream_percent(stream, size_bytes: int) -> int:
+    """How far into a stored upload of `size_bytes` its reader is, 0–99 (100 is for the job that finished)."""
+    try:
+        position = stream.tell()
+    except (OSError, AttributeError):
+        position = 0
+    return min(99, int(100 * position / max(size_bytes, 1)))
+
+
+def stored_upload_discard(job) -> None:
+    """Delete a finished job's stored upload (its `file`): what the job made, or its problems, are what stay."""
+    if job.is_finished and job.file:
+        job.file.delete(save=True)

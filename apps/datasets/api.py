@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.jobs import job_progress
 from apps.core.models import JobStatus
 from apps.core.params import choice_param
 
@@ -51,7 +52,7 @@ class DatasetImportSerializer(serializers.ModelSerializer):
                   "problems", "error", "created_at", "started_at", "finished_at"]
 
     def get_progress_percent(self, obj) -> int:
-        return selectors.import_progress(obj)["percent"]
+        return job_progress(obj)["percent"]
 
 
 class ImportUploadSerializer(serializers.Serializer):

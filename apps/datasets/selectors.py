@@ -3,7 +3,6 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
-from apps.core.jobs import job_is_alive
 from apps.core.models import JobStatus
 from apps.core.params import choice_param
 from apps.projects.models import Project
@@ -60,11 +59,3 @@ def import_heartbeat(dataset_import: DatasetImport) -> int | None:
         "progress", flat=True).first()
     return progress or None
 
-
-def import_progress(dataset_import: DatasetImport) -> dict:
-    """Percent done and whether a worker is reporting, for the progress bar."""
-    if dataset_import.is_finished:
-        return {"percent": 100, "alive": True}
-    if dataset_import.status == JobStatus.QUEUED:
-        return {"percent": 0, "alive": True}
-    return {"percent": dataset_import.progress, "alive": job_is_alive(dataset_import)}

@@ -16,7 +16,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length, length_problem
 from apps.core.models import JobStatus
-from apps.core.uploads import LineTooLong, bounded_lines, upload_check_size
+from apps.core.uploads import LineTooLong, bounded_lines, stored_upload_discard, stream_percent, upload_check_size
 from apps.projects.kinds import kind_for
 from apps.projects.models import Project
 from apps.projects.services import project_kind_lock
@@ -150,8 +150,7 @@ def import_run(*, import_id: int) -> DatasetImport:
     """
     if not job_claim(DatasetImport, import_id):
         dataset_import = DatasetImport.objects.get(id=import_id)
-        if dataset_import.is_finished and dataset_import.file:
-            dataset_import.file.delete(save=True)  # it ended without this worker (given up after crashes)
+        stored_upload_discard(dataset_import)  # it may have ended without this worker (given up after crashes)
         return dataset_import
     dataset_import = DatasetImport.objects.select_related("dataset__project").get(id=import_id)
     try:
@@ -246,21 +245,14 @@ def _copy_rows(rows: list[tuple]) -> None:
 
 
 def _heartbeat(dataset_import: DatasetImport, stream) -> None:
-    try:
-        position = stream.tell()
-    except (OSError, AttributeError):
-        position = 0
-    percent = min(99, int(100 * position / max(dataset_import.size_bytes, 1)))
     # The records are written in one transaction (all or nothing): the heartbeat must be seen before it commits.
-    job_heartbeat(dataset_import, progress=percent, own_connection=True)
+    job_heartbeat(dataset_import, progress=stream_percent(stream, dataset_import.size_bytes), own_connection=True)
 
 
 def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):
     job_finish(dataset_import, status, error=error, records_imported=records_imported,
                problems=[{"line": p.line, "message": p.message} for p in problems])
-    # The stored upload has served its purpose; the records (or the problems) are what stay.
-    if dataset_import.file:
-        dataset_import.file.delete(save=True)
+    stored_upload_discard(dataset_import)
 
 
 # --- splits ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
-from apps.core.jobs import job_wait_reason
+from apps.core.jobs import job_progress, job_wait_reason
 from apps.core.models import JobStatus
 from apps.core.params import choice_param
 
@@ -90,7 +90,7 @@ def import_detail(request, import_id):
     dataset_import = selectors.import_for_user(request.user, import_id)
     context = {
         "imp": dataset_import, "dataset": dataset_import.dataset, "project": dataset_import.dataset.project,
-        "progress": selectors.import_progress(dataset_import), "waiting": job_wait_reason(dataset_import),
+        "progress": job_progress(dataset_import), "waiting": job_wait_reason(dataset_import),
         "is_lead": has_role(dataset_import.dataset.project, Role.LEAD),
     }
     if request.htmx:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Adjudication, Grade, TestCase, TrainingExample, TrainingPoint
+from .models import Adjudication, Grade, TestCase, TestCaseImport, TrainingExample, TrainingPoint
 
 
 @admin.register(TrainingPoint)
@@ -35,3 +35,10 @@ class TestCaseAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "paraphrase_group", "created_at"]
     raw_id_fields = ["record", "source_grade"]
     search_fields = ["text"]
+
+
+@admin.register(TestCaseImport)
+class TestCaseImportAdmin(admin.ModelAdmin):
+    list_display = ["original_name", "project", "status", "cases_imported", "created_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["project"]

@@ -1,3 +1,4 @@
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -7,12 +8,15 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
+from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_progress
 from apps.core.limits import COMMENT_MAX
+from apps.core.models import JobStatus
 from apps.core.params import MAX_ID, int_param
 from apps.runs.selectors import run_for_user
 
 from . import selectors, services
-from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
+from .models import Grade, TestCase, TestCaseImport, TrainingExample, TrainingPoint, Verdict
 from .queue import queue_take
 
 
@@ -217,20 +221,51 @@ class TestCaseListApi(APIView):
         return Response(TestCaseSerializer(case).data, status=status.HTTP_201_CREATED)
 
 
+class TestCaseImportSerializer(serializers.ModelSerializer):
+    progress_percent = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TestCaseImport
+        fields = ["id", "project", "original_name", "status", "progress_percent", "cases_imported", "problems",
+                  "error", "created_at", "started_at", "finished_at"]
+
+    def get_progress_percent(self, obj) -> int:
+        return job_progress(obj)["percent"]
+
+
 class TestCaseImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": inline_serializer("TestCaseImport", {
+    @extend_schema(request={"multipart/form-data": inline_serializer("TestCaseImportUpload", {
         "file": serializers.FileField(help_text='JSONL: {"text", "expected", "points", "paraphrase_group"} a line')})},
-        responses={201: inline_serializer("TestCaseImported", {"imported": serializers.IntegerField()})})
+        responses={201: inline_serializer("TestCaseImported", {"imported": serializers.IntegerField()}),
+                   202: inline_serializer("TestCaseImportQueued", {
+                       "id": serializers.IntegerField(), "status": serializers.CharField(),
+                       "url": serializers.URLField(help_text="Poll this for the import's progress and outcome.")})})
     def post(self, request, project_id):
-        """Import test cases from a JSONL file, all or nothing: 400 with `problems` (line, message) otherwise."""
+        """Import test cases from a JSONL file, all or nothing: 400 with `problems` (line, message) otherwise.
+
+        A small file is imported at once (201). A larger one is queued as a job (202): poll its `url`.
+        """
         project = project_for_user(request.user, project_id, role=Role.LEAD)
         upload = request.FILES.get("file")
         if upload is None:
             raise serializers.ValidationError({"file": "Attach a JSONL file."})
-        count = services.test_cases_import(project=project, stream=upload, user=request.user)
-        return Response({"imported": count}, status=status.HTTP_201_CREATED)
+        case_import = services.test_cases_import_start(project=project, upload=upload, user=request.user)
+        if case_import.is_active:
+            url = request.build_absolute_uri(reverse("api-test-case-import-detail", args=[case_import.id]))
+            return Response({"id": case_import.id, "status": case_import.status, "url": url},
+                            status=status.HTTP_202_ACCEPTED)
+        if case_import.status != JobStatus.SUCCEEDED:
+            raise ApplicationError(case_import.error, problems=case_import.problems)
+        return Response({"imported": case_import.cases_imported}, status=status.HTTP_201_CREATED)
+
+
+class TestCaseImportDetailApi(APIView):
+    @extend_schema(responses=TestCaseImportSerializer)
+    def get(self, request, import_id):
+        """A test-case import: its status and progress, then how many test cases it made or its problems."""
+        return Response(TestCaseImportSerializer(selectors.test_case_import_for_user(request.user, import_id)).data)
 
 
 class TestCaseDetailApi(APIView):

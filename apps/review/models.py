@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX
+from apps.core.models import Job
 
 
 class Verdict(models.TextChoices):
@@ -109,3 +110,24 @@ class TestCase(models.Model):
     class Meta:
         ordering = ["paraphrase_group", "id"]
         indexes = [models.Index(fields=["project", "text_hash"], name="testcase_text_idx")]
+
+
+class TestCaseImport(Job):
+    """One uploaded JSONL file of test cases on its way into a project: all of it goes in, or none of it."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="test_case_imports")
+    file = models.FileField(upload_to="test-case-imports/%Y/%m/", blank=True)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    cases_imported = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True, help_text="[{'line': n, 'message': '...'}], the first 50")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    __test__ = False  # not a pytest class
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} → {self.project}"

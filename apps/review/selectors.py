@@ -15,7 +15,7 @@ from apps.core.db import Percentile, has_percentile, percentile_of_sorted
 from apps.runs.models import Output, OutputStatus, Run
 
 from .agreement import agreement_figures
-from .models import Grade, TestCase, TrainingExample, TrainingPoint, Verdict
+from .models import Grade, TestCase, TestCaseImport, TrainingExample, TrainingPoint, Verdict
 
 SHOW_CHOICES = [("ungraded", "Not graded by me"), ("all", "All outputs"), ("failed", "Failed"),
                 ("invalid", "Invalid answers or errors")]
@@ -39,6 +39,13 @@ def test_case_for_user(user, case_id, *, role: str = Role.LEAD) -> TestCase:
     case = get_object_or_404(TestCase.objects.select_related("project"), id=case_id)
     check_project_role(user, case.project, role=role)
     return case
+
+
+def test_case_import_for_user(user, import_id, *, role: str = Role.LEAD) -> TestCaseImport:
+    """A test-case import, for the leads who may start one (the same rule as the upload)."""
+    case_import = get_object_or_404(TestCaseImport.objects.select_related("project", "created_by"), id=import_id)
+    check_project_role(user, case_import.project, role=role)
+    return case_import
 
 
 def output_in_run(run: Run, output_id) -> Output:

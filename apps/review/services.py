@@ -2,20 +2,37 @@
 
 import hashlib
 import json
+import logging
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length
-from apps.core.uploads import bounded_lines, upload_check_size
+from apps.core.models import JobStatus
+from apps.core.uploads import bounded_lines, stored_upload_discard, stream_percent, upload_check_size
 from apps.projects.kinds import answer_problems, kind_for, same_answer, strip_reasoning
 from apps.projects.models import Project
 from apps.runs.models import Output
 from apps.runs.services import output_review_count_add
 
-from .models import Adjudication, Grade, PointStatus, TestCase, TrainingExample, TrainingPoint, Verdict
+from .models import (
+    Adjudication,
+    Grade,
+    PointStatus,
+    TestCase,
+    TestCaseImport,
+    TrainingExample,
+    TrainingPoint,
+    Verdict,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def normalize_text(text: str) -> str:
@@ -331,11 +348,17 @@ def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | N
 
 
 @transaction.atomic
-def test_cases_import(*, project: Project, stream, user=None) -> int:
-    """Import test cases from JSONL, all or nothing; problems name their lines (the first 50)."""
+def test_cases_import(*, project: Project, stream, user=None, heartbeat: Callable[[], None] | None = None) -> int:
+    """Import test cases from JSONL, all or nothing; problems name their lines (the first 50).
+
+    Inline imports and the import job both come here. The job passes `heartbeat`, called every
+    HEARTBEAT_EVERY_LINES lines; it may raise to stop the import, which then keeps nothing.
+    """
     upload_check_size(stream)
     problems, created = [], 0
     for number, raw in enumerate(bounded_lines(stream), start=1):
+        if heartbeat and number % HEARTBEAT_EVERY_LINES == 0:
+            heartbeat()
         line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         if not line.strip():
             continue
@@ -362,3 +385,70 @@ def test_cases_import(*, project: Project, stream, user=None) -> int:
     if not created:
         raise ApplicationError("The file holds no test cases.")
     return created
+
+
+# --- test-case imports as jobs -------------------------------------------------------------
+
+HEARTBEAT_EVERY_LINES = 200  # a line is a few writes (about 2 ms): a heartbeat well under a second apart
+TEST_CASE_IMPORT_MAX_ATTEMPTS = 3  # a file that kills the worker this often fails instead of being tried again
+
+
+def test_cases_import_start(*, project: Project, upload, user=None, inline: bool | None = None) -> TestCaseImport:
+    """Store the uploaded JSONL file and import it: small files at once, larger ones as a Celery job.
+
+    `upload` is any Django File. `inline` forces one way or the other; by default the file's size decides
+    (TASKLLM_TEST_CASE_IMPORT_INLINE_MAX_BYTES). The returned import is finished when it ran inline (SUCCEEDED
+    with `cases_imported`, or FAILED with `error` and `problems`) and QUEUED otherwise.
+    """
+    upload_check_size(upload)
+    case_import = TestCaseImport(project=project, original_name=Path(upload.name or "upload").name[:255],
+                                 size_bytes=upload.size or 0, created_by=user)
+    case_import.file.save(case_import.original_name, upload, save=False)
+    case_import.save()
+    if inline is None:
+        inline = case_import.size_bytes <= settings.TASKLLM_TEST_CASE_IMPORT_INLINE_MAX_BYTES
+    if inline:
+        return test_case_import_run(import_id=case_import.id, in_request=True)
+    test_case_import_enqueue(case_import)
+    return case_import
+
+
+def test_case_import_enqueue(case_import: TestCaseImport, *, countdown: float = 0) -> None:
+    """Like dataset imports, test-case imports are short work: they go to the interactive queue, past long runs."""
+    from .tasks import test_case_import_task
+
+    job_enqueue(test_case_import_task, case_import, queue=interactive_queue(), countdown=countdown)
+
+
+def test_case_import_run(*, import_id: int, in_request: bool = False) -> TestCaseImport:
+    """Run one import to its end. Safe to call again after a worker died mid-way: the test cases are written in
+    one transaction, so a crashed import left none behind and a re-run starts again from the stored file.
+
+    A worker reports progress (a heartbeat that stops the import if the job was cancelled or given up meanwhile);
+    an import `in_request` is small and nobody polls it, so it does not.
+    """
+    if not job_claim(TestCaseImport, import_id):
+        case_import = TestCaseImport.objects.get(id=import_id)
+        stored_upload_discard(case_import)  # it may have ended without this worker (given up after crashes)
+        return case_import
+    case_import = TestCaseImport.objects.select_related("project", "created_by").get(id=import_id)
+    try:
+        with case_import.file.open("rb") as stored:
+            stream = getattr(stored, "file", stored)
+            count = test_cases_import(project=case_import.project, stream=stream, user=case_import.created_by,
+                                      heartbeat=None if in_request else lambda: _import_heartbeat(case_import, stream))
+    except ApplicationError as exc:
+        job_finish(case_import, JobStatus.FAILED, error=exc.message, problems=exc.problems)
+    except Exception as exc:  # noqa: BLE001 - any failure must end visibly on the row
+        logger.exception("Test-case import %s failed", import_id)
+        job_finish(case_import, JobStatus.FAILED, error=f"The import stopped: {exc}")
+    else:
+        job_finish(case_import, JobStatus.SUCCEEDED, cases_imported=count)
+    stored_upload_discard(case_import)
+    return case_import
+
+
+def _import_heartbeat(case_import: TestCaseImport, stream) -> None:
+    # The test cases are written in one transaction (all or nothing): the heartbeat must be seen before it commits.
+    if not job_heartbeat(case_import, progress=stream_percent(stream, case_import.size_bytes), own_connection=True):
+        raise ApplicationError("The import was cancelled; nothing of it was kept.")

@@ -5,10 +5,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, members_of, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_progress, job_wait_reason
+from apps.core.models import JobStatus
 from apps.core.params import choice_param, int_param
 from apps.runs.selectors import run_for_user
 
@@ -357,12 +360,34 @@ def test_case_import(request, project_id):
         messages.error(request, "Choose a JSONL file.")
         return redirect("review:test_cases", project_id=project.id)
     try:
-        count = services.test_cases_import(project=project, stream=form.cleaned_data["file"], user=request.user)
-        messages.success(request, f"Imported {count} test cases.")
+        case_import = services.test_cases_import_start(project=project, upload=form.cleaned_data["file"],
+                                                       user=request.user)
     except ApplicationError as exc:
-        messages.error(request, exc.message + " " + " ".join(f"Line {p['line']}: {p['message']}."
-                                                             for p in exc.problems))
+        messages.error(request, exc.message)
+        return redirect("review:test_cases", project_id=project.id)
+    if case_import.is_active:  # a large file: its page follows the job
+        return redirect("review:test_case_import_detail", import_id=case_import.id)
+    if case_import.status == JobStatus.SUCCEEDED:
+        messages.success(request, f"Imported {case_import.cases_imported} test cases.")
+    else:
+        messages.error(request, " ".join([case_import.error, *(f"Line {p['line']}: {p['message']}."
+                                                                for p in case_import.problems)]))
     return redirect("review:test_cases", project_id=project.id)
+
+
+@require_GET
+@login_required
+def test_case_import_detail(request, import_id):
+    case_import = selectors.test_case_import_for_user(request.user, import_id)
+    context = {"imp": case_import, "project": case_import.project, "progress": job_progress(case_import),
+               "waiting": job_wait_reason(case_import)}
+    if request.htmx:
+        response = render(request, "review/_test_case_import_status.html", context)
+        if case_import.is_finished:
+            # 286 tells htmx to stop polling; the partial already shows the outcome.
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "review/test_case_import.html", context)
 
 
 # --- agreement and adjudication ----------------------------------------------------------
