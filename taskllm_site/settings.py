@@ -250,6 +250,8 @@ TASKLLM_UPLOAD_MAX_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_BYTES", 100 * 
 TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTES", 1024 * 1024))
 # A running job reports at least this often; one silent for longer is taken to have died.
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
+# How long a reviewer holds the output on their review screen; the open screen renews it every third of this.
+TASKLLM_REVIEW_LEASE_SECONDS = int(os.environ.get("TASKLLM_REVIEW_LEASE_SECONDS", "120"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 # Local copies of files a local model reads from storage (LoRA adapters), per machine.

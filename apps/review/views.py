@@ -27,7 +27,7 @@ from .forms import (
     TestCaseForm,
     TestCaseImportForm,
 )
-from .queue import queue_take, review_lease_renew
+from .queue import lease_renew_seconds, queue_take, review_lease_renew
 from .screen import screen_context
 
 # --- the review screen -------------------------------------------------------------------
@@ -90,7 +90,8 @@ def _render_screen(request, run, output, filters, query, notes=(), status=200, r
     context = screen_context(run=run, output=output, reviewer=request.user, filters=filters, query=query)
     template = "review/_panel.html" if request.htmx else "review/screen.html"
     context.update({"notes": notes, "refused": refused,
-                    "renews_lease": _leases(run, filters) and run.reviews_per_output == 1})
+                    "renews_lease": _leases(run, filters) and run.reviews_per_output == 1,
+                    "renew_seconds": lease_renew_seconds()})
     response = render(request, template, context, status=status)
     if request.htmx:
         response["HX-Push-Url"] = _review_url(run, output.id, query)
