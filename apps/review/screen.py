@@ -25,7 +25,7 @@ def screen_context(*, run, output, reviewer, filters: dict, query: str) -> dict:
         "segments": text_segments(record.text, glossary=project.glossary, spans=spans),
         "spans": spans, "model_spans": model_spans, "span_types": span_types,
         "choices": kind.choices(project), "filter_choices": kind.filter_choices(project),
-        "expected": kind.expected_answer(record),
+        "expected": kind.expected_answer(record), "gold": _gold(kind, record, span_types),
         "points": project.training_points.exclude(status="archived"),
         "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
         "counts": selectors.queue_counts(run, reviewer), "is_lead": has_role(project, Role.LEAD),
@@ -35,3 +35,16 @@ def screen_context(*, run, output, reviewer, filters: dict, query: str) -> dict:
             "spans": spans, "model_spans": model_spans, "text": record.text if span_types else "",
             "terms": glossary_matches(record.text, project.glossary) if span_types else []}),
     }
+
+
+def _gold(kind, record, span_types: list[str]) -> dict | None:
+    """The dataset's gold spans highlighted in the text, to read beside the spans being graded (NER)."""
+    spans = kind.gold_spans(record)
+    if spans is None:
+        return None
+    segments = text_segments(record.text, glossary=[], spans=spans)
+    for segment in segments:
+        if segment["span"] is not None:
+            segment["type"] = spans[segment["span"]]["type"]
+            segment["type_index"] = span_types.index(segment["type"]) if segment["type"] in span_types else 0
+    return {"segments": segments, "count": len(spans)}

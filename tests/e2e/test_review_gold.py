@@ -121,3 +121,50 @@ def test_point_type_ahead_matches_by_words_and_creating_is_explicit(page, live_s
     expect(page.locator("#review-panel")).to_contain_text("Hold my parcels")
     names = sorted(TrainingPoint.objects.filter(project=project).values_list("name", flat=True))
     assert names == [long_name, "credit means an SLA credit", "refund"]
+
+
+def test_a_refusal_mid_queue_is_shown_above_the_next_output(page, live_server):
+    project = ProjectFactory(labels=["payment_review", "account_hold"])
+    run = make_run(project, ["Refund me", "Card charged twice"], [{"label": "account_hold"}] * 2,
+                   UserFactory(username="remy"))
+    review_services.test_case_create(project=project, text="REFUND me.", expected={"label": "payment_review"})
+    log_in(page, live_server, "remy")
+    page.goto(f"{live_server.url}/runs/{run.id}/review/")
+    press(page, "1")  # a correction of a held-out text: the grade is saved, the training example refused
+    panel = page.locator("#review-panel")
+    expect(panel).to_contain_text("Card charged twice")
+    alert = panel.get_by_role("alert")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("Not saved")
+    expect(alert).to_contain_text("held out as test case")
+    assert TrainingExample.objects.count() == 0
+    assert Grade.objects.get(output__record__text="Refund me").corrected_answer == {"label": "payment_review"}
+
+
+def test_ner_gold_spans_are_highlighted_beside_the_models(page, live_server, shot):
+    from apps.datasets.models import Record
+    from tests.factories import NerProjectFactory
+
+    reviewer = UserFactory(username="gina")
+    project = NerProjectFactory(entity_types=["PARTY", "DATE"])
+    text = "Acme Corp signed with Globex on May 1."
+    run = make_run(project, [text, "Initech agreed."], [{"entities": [{"text": "Acme Corp", "type": "PARTY"}]},
+                                                        {"entities": []}], reviewer)
+    Record.objects.filter(text=text).update(entities=[{"start": 0, "end": 9, "type": "PARTY"},
+                                                      {"start": 32, "end": 37, "type": "DATE"}])
+    log_in(page, live_server, "gina")
+    page.goto(f"{live_server.url}/runs/{run.id}/review/")
+    page.wait_for_selector("#review-panel[data-ready='1']")
+    expect(page.locator("#record-text mark")).to_have_count(1)  # the model's one span, to edit
+    gold = page.locator("#gold-spans")
+    expect(gold.locator("summary")).to_contain_text("Gold spans from the dataset (2)")
+    expect(gold.locator("mark.ent")).to_have_text(["Acme Corp PARTY", "May 1 DATE"])
+    expect(gold.locator("mark.ent.t1")).to_have_text("May 1 DATE")  # coloured by type, like the model's spans
+    shot("review-ner-gold-spans")
+    gold.locator("summary").click()  # a toggle: folded away, and back
+    expect(gold.locator("mark.ent").first).to_be_hidden()
+    gold.locator("summary").click()
+    expect(gold.locator("mark.ent").first).to_be_visible()
+    press(page, "p")
+    expect(page.locator("#review-panel")).to_contain_text("Initech agreed")
+    expect(page.locator("#gold-spans")).to_have_count(0)  # a record without gold spans shows none

@@ -148,6 +148,10 @@ class Kind:
     def expected_answer(self, record) -> dict | None:
         return None
 
+    def gold_spans(self, record) -> list[dict] | None:
+        """The dataset's own spans of a record ({"start", "end", "type"}), None when it has none to show."""
+        return None
+
     def settings_problem(self, *, labels: list, entity_types: list) -> str:
         return ""
 

@@ -297,6 +297,11 @@ class Ner(Kind):
         return {"entities": [{"text": record.text[e["start"]:e["end"]], "type": e["type"]}
                              for e in record.entities]}
 
+    def gold_spans(self, record) -> list[dict] | None:
+        if record.entities is None:
+            return None
+        return answer_spans({"entities": record.entities}, record.text)
+
     def settings_problem(self, *, labels: list, entity_types: list) -> str:
         return "" if entity_types else "An NER project needs at least one entity type."
 
