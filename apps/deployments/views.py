@@ -160,7 +160,8 @@ def trace_detail(request, deployment_id, trace_id):
     return render(request, "deployments/trace.html", {
         "deployment": deployment, "project": deployment.project, "trace": trace,
         "feedback": trace.feedback.all(), "messages_json": json.dumps(trace.messages, indent=2, ensure_ascii=False),
-        "answer_json": json.dumps(trace.answer, indent=2, ensure_ascii=False)})
+        "answer_json": json.dumps(trace.answer, indent=2, ensure_ascii=False),
+        "metadata_json": json.dumps(trace.metadata, indent=2, ensure_ascii=False)})
 
 
 EXPORT_FIELDS = ["id", "created_at", "endpoint", "status", "valid", "text", "answer", "problems", "error",

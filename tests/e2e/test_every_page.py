@@ -1,19 +1,26 @@
 """Every page in a real browser, at a desktop size and at a phone's (390×844): none is wider than the window, none
-shows a Python repr of the prompt's messages, and each leaves a screenshot in test-artifacts/pages/."""
+shows a Python repr (of the prompt's messages or of an answer), and each leaves a screenshot in
+test-artifacts/pages/. The error pages (403, 404) are visited as a reviewer."""
 
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.accounts.models import Membership, Role
+from apps.accounts.services import membership_add
 from apps.core.models import JobStatus
 from apps.datasets.models import DatasetImport
+from apps.deployments import alerts, schedules, webhooks
+from apps.deployments import services as deployment_services
+from apps.deployments.models import DeliveryAttempt, Feedback, Trace, WebhookDelivery
 from apps.evals.models import EvalOutput, EvalRun
 from apps.evals.results import results_compute
 from apps.llm.models import Model
 from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create, prompt_version_create
+from apps.review import services as review_services
 from apps.review.models import Grade, TestCase, TrainingExample, TrainingPoint
 from apps.review.services import text_hash
 from apps.runs.models import Output, Run
@@ -83,10 +90,48 @@ def site():
         status=JobStatus.SUCCEEDED)
     Output.objects.create(run=ner_run, record=ner_record, status="ok",
                           answer={"entities": [{"text": "Acme", "type": "PARTY"}]})
+    ner_case = review_services.test_case_create(project=ner, text="Globex Ltd agreed on 1 June 2024",
+                                expected={"entities": [{"text": "Globex Ltd", "type": "PARTY"}]})
+    done_run = Run.objects.create(project=project, prompt_version=version, model=model, dataset=dataset,
+                                  record_ids=[records[0].id], total=1, status=JobStatus.SUCCEEDED)
+    review_services.grade_submit(output=Output.objects.create(run=done_run, record=records[0], status="ok",
+                                              answer={"label": "account_hold"}), reviewer=admin, verdict="pass")
+    _, invite_path = membership_add(project=project, username="newcomer", role=Role.REVIEWER)
     return {"project": project, "dataset": dataset, "version": version, "model": model, "run": run,
             "output": outputs[1], "point": point, "example": example, "job": job, "import": imp,
             "eval": EvalRun.objects.filter(project=project).order_by("-id").first(), "ner": ner, "ner_run": ner_run,
-            "membership": Membership.objects.get(project=project, user__username="rita")}
+            "membership": Membership.objects.get(project=project, user__username="rita"), "case": cases[0],
+            "ner_case": ner_case, "done_run": done_run, "invite_path": invite_path,
+            **_deployment(project, model, version, admin)}
+
+
+def _deployment(project, model, version, admin) -> dict:
+    """A live deployment with a key, traces (one with feedback), a schedule, an alert and a webhook delivery."""
+    deployment = deployment_services.deployment_create(project=project, slug="ticket-router", user=admin)
+    deployment_services.promotion_create(deployment=deployment, model=model, prompt_version=version, user=admin,
+                                         reason="The eval passed every point", override_reason="Demo data")
+    deployment_services.key_create(deployment=deployment, name="Support site", user=admin)
+    traces = [Trace.objects.create(deployment=deployment, endpoint="predict", model=model, prompt_version=version,
+                                   text=f"{n}: {LONG}", messages=[{"role": "user", "content": f"Ticket: {n}: {LONG}"}],
+                                   answer={"label": label}, raw_text=f'{{"label": "{label}"}}', valid=True,
+                                   status="ok", latency_ms=300 + 20 * n, categories=[label], created_at=timezone.now())
+             for n, label in enumerate(["account_hold", "billing", "payment_review"])]
+    Trace.objects.filter(id=traces[1].id).update(shadow_model=model, shadow_answer={"label": "billing"},
+                                                 shadow_agrees=True, metadata={"customer": "c-42", "plan": "pro"})
+    Feedback.objects.create(trace=traces[1], thumbs="down", correct_answer={"label": "payment_review"},
+                            comment="It was a payment question")
+    schedules.schedule_create(deployment=deployment, every="daily", user=admin)
+    rule = alerts.rule_create(project=project, event="traffic.error_rate", deployment=deployment, level=0.1,
+                              webhooks=False)
+    alerts.alert_raise(rule=rule, key="error-rate", what="Error rate 12% over the last hour (level 10%)",
+                       deployment=deployment)
+    hook = webhooks.webhook_create(project=project, url="https://hooks.example.com/taskllm/alerts",
+                                   events=["eval.finished"], user=admin)
+    delivery = WebhookDelivery.objects.create(webhook=hook, event="eval.finished", body='{"alert": {"id": 1}}',
+                                              status="failed", attempts=1)
+    DeliveryAttempt.objects.create(delivery=delivery, status_code=500, duration_ms=140,
+                                   response_excerpt="Internal Server Error")
+    return {"deployment": deployment, "trace": traces[1]}
 
 
 def _eval(project, model, version, cases, *, passed: bool, baseline=None, repeats=2) -> EvalRun:
@@ -134,7 +179,34 @@ def page_urls(s) -> dict[str, str]:
         "eval": reverse("evals:detail", args=[s["eval"].id]), "dashboard": reverse("evals:dashboard", args=[p]),
         "ner-project": reverse("projects:detail", args=[s["ner"].id]),
         "ner-dataset-import": reverse("datasets:import", args=[s["ner"].datasets.get().id]),
+        "test-case-edit": reverse("review:test_case_edit", args=[s["case"].id]),
+        "ner-test-cases": reverse("review:test_cases", args=[s["ner"].id]),
+        "ner-test-case-edit": reverse("review:test_case_edit", args=[s["ner_case"].id]),
+        "review-done": reverse("review:start", args=[s["done_run"].id]),
+        "deployments": reverse("deployments:list", args=[p]),
+        "deployment": reverse("deployments:detail", args=[s["deployment"].id]),
+        "deployment-settings": reverse("deployments:settings", args=[s["deployment"].id]),
+        "traces": reverse("deployments:traces", args=[s["deployment"].id]),
+        "trace": reverse("deployments:trace", args=[s["deployment"].id, s["trace"].id]),
+        "traffic": reverse("deployments:traffic", args=[s["deployment"].id]),
+        "schedules": reverse("deployments:schedules", args=[s["deployment"].id]),
+        "alerts": reverse("deployments:alerts", args=[p]), "webhooks": reverse("deployments:webhooks", args=[p]),
+        "invite": s["invite_path"],
     }
+
+
+REPRS = ("{'role':", "{'label':", "{'entities':")
+
+
+def visit(page, url: str, name: str, folder, width: int, status: int = 200) -> tuple[int | None, list[str]]:
+    """Open a page, save its screenshot; its width when wider than the window, and the reprs it shows."""
+    response = page.goto(url)
+    assert response.status == status, (name, response.status)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    body = page.inner_text("body")
+    return (scroll_width if scroll_width > width else None), [r for r in REPRS if r in body]
 
 
 def log_in(page, live_server, username):
@@ -154,18 +226,25 @@ def test_every_page_fits_the_window_and_shows_no_python_repr(page, live_server, 
     page.goto(live_server.url + "/accounts/login/")
     page.screenshot(path=str(folder / "login.png"), full_page=True)
     log_in(page, live_server, "ada")
-    too_wide, repr_shown = {}, []
+    too_wide, repr_shown = {}, {}
     for name, url in page_urls(site).items():
-        response = page.goto(live_server.url + url)
-        assert response.status == 200, (name, response.status)
-        page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-        scroll_width = page.evaluate("document.documentElement.scrollWidth")
-        if scroll_width > width:
-            too_wide[name] = scroll_width
-        if "{'role':" in page.inner_text("body"):
-            repr_shown.append(name)
-    assert not repr_shown, f"pages showing a Python repr of messages: {repr_shown}"
+        wide, reprs = visit(page, live_server.url + url, name, folder, width)
+        if wide:
+            too_wide[name] = wide
+        if reprs:
+            repr_shown[name] = reprs
+    # The error pages, as a reviewer: a lead's page (403) and pages that do not exist (404).
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, live_server, "rita")
+    for name, url, status in (("error-403", reverse("projects:edit", args=[site["project"].id]), 403),
+                              ("error-404", "/projects/999999/", 404), ("error-404-path", "/no-such-page/", 404)):
+        wide, reprs = visit(page, live_server.url + url, name, folder, width, status)
+        expect(page.locator("header.topbar nav")).to_be_visible()  # branded, with the navigation
+        if wide:
+            too_wide[name] = wide
+        if reprs:
+            repr_shown[name] = reprs
+    assert not repr_shown, f"pages showing a Python repr: {repr_shown}"
     assert not too_wide, f"pages wider than {width} px: {too_wide}"
 
 
