@@ -81,6 +81,7 @@ PAGES = [
     Endpoint("accounts:member_add", "post", Role.ADMIN, P, lambda ctx: {"username": "newbie", "role": "reviewer"}),
     Endpoint("accounts:member_role", "post", Role.ADMIN, M, lambda ctx: {"role": "lead"}),
     Endpoint("accounts:member_remove", "post", Role.ADMIN, M),
+    Endpoint("accounts:member_invite", "post", Role.ADMIN, M),
     Endpoint("datasets:create", "get", Role.LEAD, P),
     Endpoint("datasets:create", "post", Role.LEAD, P, lambda ctx: {"name": "Fresh"}),
     Endpoint("datasets:detail", "get", Role.REVIEWER, D),
