@@ -15,7 +15,13 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length
 from apps.core.models import JobStatus
-from apps.core.uploads import bounded_lines, stored_upload_discard, stream_percent, upload_check_size
+from apps.core.uploads import (
+    bounded_lines,
+    stored_upload_discard,
+    stream_percent,
+    upload_check_size,
+    upload_check_text,
+)
 from apps.projects.kinds import answer_problems, kind_for, same_answer, strip_reasoning
 from apps.projects.models import Project
 from apps.runs.models import Output
@@ -401,6 +407,7 @@ def test_cases_import_start(*, project: Project, upload, user=None, inline: bool
     with `cases_imported`, or FAILED with `error` and `problems`) and QUEUED otherwise.
     """
     upload_check_size(upload)
+    upload_check_text(upload, formats="JSONL")
     case_import = TestCaseImport(project=project, original_name=Path(upload.name or "upload").name[:255],
                                  size_bytes=upload.size or 0, created_by=user)
     case_import.file.save(case_import.original_name, upload, save=False)

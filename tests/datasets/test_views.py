@@ -151,3 +151,23 @@ def test_upload_page_offers_the_files_columns_when_the_label_column_is_missing(p
     assert '<option value="category" selected>category</option>' in page
     assert '<option value="utterance" selected>utterance</option>' in page
     assert dataset.records.count() == 3
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256)) * 4
+
+
+def test_a_binary_upload_is_rejected_in_words_not_bytes(people, dataset):
+    from tests.conftest import api_as
+
+    client = login(people["lead"])
+    page = client.post(reverse("datasets:import", args=[dataset.id]),
+                       {"file": SimpleUploadedFile("tickets.csv", PNG)}).content.decode()
+    assert "This file is not text (it looks like a PNG image); upload a UTF-8 CSV, JSONL or CoNLL file." in page
+    assert "not valid UTF-8" not in page and "byte 0x" not in page
+    zipped = api_as(people["lead"]).post(reverse("api-imports", args=[dataset.id]),
+                                         {"file": SimpleUploadedFile("t.jsonl", b"PK\x03\x04" + b"\x00" * 64)},
+                                         format="multipart")
+    assert zipped.status_code == 400 and "it looks like a zip archive" in zipped.json()["detail"]
+    noise = client.post(reverse("datasets:import", args=[dataset.id]),
+                        {"file": SimpleUploadedFile("t.csv", b"text\n\x00\x01\x02\x03 junk\n")}).content.decode()
+    assert "it looks like binary data" in noise and dataset.records.count() == 3
