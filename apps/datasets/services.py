@@ -272,6 +272,15 @@ def records_set_split(*, records: QuerySet[Record], split: str) -> int:
 
 
 @transaction.atomic
+def records_delete(*, dataset: Dataset, records: QuerySet[Record]) -> int:
+    """Delete chosen records of a dataset (the model outputs made from them go too, as with the whole dataset)."""
+    count = records.count()
+    audit_record("records.deleted", project=dataset.project, target=dataset, details={"count": count})
+    records.delete()
+    return count
+
+
+@transaction.atomic
 def records_random_split(*, records: QuerySet[Record], test_share: float, seed: int = 0) -> dict[str, int]:
     """Shuffle the records with `seed` and put `test_share` of them in test, the rest in train."""
     if not 0 <= test_share <= 1:

@@ -198,6 +198,30 @@ def test_case_create(*, project: Project, text: str, expected: dict, points=(), 
     return case
 
 
+def test_cases_from_records(*, project: Project, records, user=None) -> tuple[int, list[str]]:
+    """Hold out each record as a test case expecting the record's own answer, each through the leakage guard.
+
+    Returns how many were made and, for each record refused, the reason (no answer to expect, already a test
+    case, or the guard's refusal); the others are made all the same.
+    """
+    kind = kind_for(project)
+    made, refused = 0, []
+    for record in records:
+        expected = kind.expected_answer(record)
+        if expected is None:
+            refused.append(f"Record #{record.position}: it has no {kind.answer_noun.lower()} to expect.")
+        elif TestCase.objects.filter(project=project, record=record).exists():
+            refused.append(f"Record #{record.position}: it is already a test case.")
+        else:
+            try:
+                test_case_create(project=project, text=record.text, expected=expected, record=record, user=user)
+            except ApplicationError as exc:
+                refused.append(f"Record #{record.position}: {exc.message}")
+            else:
+                made += 1
+    return made, refused
+
+
 @transaction.atomic
 def test_case_update(*, case: TestCase, text: str | None = None, expected: dict | None = None, points=None,
                      paraphrase_group: str | None = None) -> TestCase:
