@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.dates import when_text
+
 
 class Role(models.TextChoices):
     REVIEWER = "reviewer", "Reviewer"
@@ -49,4 +51,4 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["project", "-at"]), models.Index(fields=["actor", "-at"])]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+        return f"{when_text(self.at)} {self.actor} {self.action} {self.target}"

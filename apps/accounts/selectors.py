@@ -1,8 +1,9 @@
 """Who may see and do what. One access helper per object: 404 for outsiders, 403 when the role is too low."""
 
 from django.conf import settings
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import Http404
 
 from .models import ROLE_RANK, Membership, Role
@@ -62,7 +63,10 @@ def can_create_projects(user) -> bool:
 
 
 def members_of(project: Project) -> QuerySet[Membership]:
-    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+    """The members, each with `invite_pending`: invited but no password set yet (the one-time link unused)."""
+    pending = ExpressionWrapper(Q(user__password__startswith=UNUSABLE_PASSWORD_PREFIX), output_field=BooleanField())
+    return (Membership.objects.filter(project=project).select_related("user").annotate(invite_pending=pending)
+            .order_by("user__username"))
 
 
 def has_role(project: Project, role: str) -> bool:

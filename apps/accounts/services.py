@@ -37,6 +37,13 @@ def membership_add(*, project, username: str, email: str = "", role: str) -> tup
     return membership, invite_path
 
 
+def invite_renew(*, membership: Membership) -> str:
+    """A fresh one-time link for a member who has not set a password yet (an earlier link keeps working)."""
+    if membership.user.has_usable_password():
+        raise ApplicationError(f"{membership.user.username} has already set a password: no invite is pending.")
+    return invite_path_for(membership.user)
+
+
 def invite_path_for(user) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     return reverse("accounts:invite", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})

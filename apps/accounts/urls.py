@@ -10,4 +10,5 @@ urlpatterns = [
     path("projects/<int:project_id>/members/add/", views.member_add, name="member_add"),
     path("projects/<int:project_id>/members/<int:membership_id>/role/", views.member_set_role, name="member_role"),
     path("projects/<int:project_id>/members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("projects/<int:project_id>/members/<int:membership_id>/invite/", views.member_invite, name="member_invite"),
 ]

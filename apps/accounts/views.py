@@ -23,9 +23,11 @@ def member_list(request, project_id):
 
 
 def _members_context(project, form, invite_url=None):
+    members = list(members_of(project))
     return {
-        "project": project, "members": members_of(project), "form": form, "roles": Role.choices,
+        "project": project, "members": members, "form": form, "roles": Role.choices,
         "is_admin": has_role(project, Role.ADMIN), "invite_url": invite_url,
+        "pending_invites": [m for m in members if m.invite_pending],
     }
 
 
@@ -48,6 +50,22 @@ def member_add(request, project_id):
             invite_url = request.build_absolute_uri(invite_path)
             form = MemberAddForm()
     return render(request, "accounts/members.html", _members_context(project, form, invite_url))
+
+
+@never_cache  # the page shows a one-time invite link
+@require_POST
+@login_required
+def member_invite(request, project_id, membership_id):
+    """A new one-time link for a pending invite, shown once with a copy button."""
+    project = project_for_user(request.user, project_id, role=Role.ADMIN)
+    membership = get_object_or_404(Membership.objects.select_related("user"), id=membership_id, project=project)
+    try:
+        invite_path = services.invite_renew(membership=membership)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:members", project_id=project.id)
+    invite_url = request.build_absolute_uri(invite_path)
+    return render(request, "accounts/members.html", _members_context(project, MemberAddForm(), invite_url))
 
 
 @require_POST

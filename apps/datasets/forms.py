@@ -65,3 +65,16 @@ class SplitForm(forms.Form):
     target = forms.ChoiceField(choices=Split.choices, required=False)
     test_percent = forms.IntegerField(min_value=0, max_value=100, initial=20, required=False)
     seed = forms.IntegerField(initial=0, required=False)
+
+
+class RecordsChosenForm(forms.Form):
+    """Records ticked on a dataset's page for a bulk action; `confirm` is set by the confirmation page."""
+
+    record = forms.ModelMultipleChoiceField(queryset=None, error_messages={
+        "required": "Tick at least one record first.", "invalid_choice": "A chosen record is not in this dataset."})
+    split = forms.ChoiceField(choices=Split.choices, required=False)
+    confirm = forms.BooleanField(required=False)
+
+    def __init__(self, dataset, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["record"].queryset = dataset.records.order_by("position")

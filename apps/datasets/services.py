@@ -16,7 +16,14 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length, length_problem
 from apps.core.models import JobStatus
-from apps.core.uploads import LineTooLong, bounded_lines, stored_upload_discard, stream_percent, upload_check_size
+from apps.core.uploads import (
+    LineTooLong,
+    bounded_lines,
+    stored_upload_discard,
+    stream_percent,
+    upload_check_size,
+    upload_check_text,
+)
 from apps.projects.kinds import kind_for
 from apps.projects.models import Project
 from apps.projects.services import project_kind_lock
@@ -85,6 +92,7 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     if file_format == ImportFormat.CONLL and file_format not in dataset.project.kind.import_formats:
         raise ApplicationError("CoNLL files hold entity tags: they fit NER projects only.")
     upload_check_size(upload)
+    upload_check_text(upload, formats="CSV, JSONL or CoNLL")
     options = {k: v for k, v in (options or {}).items() if v}
     if file_format == ImportFormat.CSV:
         _check_csv_columns(dataset.project, upload, options)
@@ -261,6 +269,15 @@ def records_set_split(*, records: QuerySet[Record], split: str) -> int:
     if split not in SPLIT_VALUES:
         raise ApplicationError(f"Unknown split '{split}'.")
     return records.update(split=split)
+
+
+@transaction.atomic
+def records_delete(*, dataset: Dataset, records: QuerySet[Record]) -> int:
+    """Delete chosen records of a dataset (the model outputs made from them go too, as with the whole dataset)."""
+    count = records.count()
+    audit_record("records.deleted", project=dataset.project, target=dataset, details={"count": count})
+    records.delete()
+    return count
 
 
 @transaction.atomic

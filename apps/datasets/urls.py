@@ -10,5 +10,7 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/export/", views.dataset_export, name="export"),
     path("datasets/<int:dataset_id>/split/", views.dataset_split, name="split"),
     path("datasets/<int:dataset_id>/delete/", views.dataset_delete, name="delete"),
+    path("datasets/<int:dataset_id>/records/delete/", views.records_delete, name="records_delete"),
+    path("datasets/<int:dataset_id>/records/move/", views.records_move, name="records_move"),
     path("imports/<int:import_id>/", views.import_detail, name="import_detail"),
 ]

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -14,7 +15,8 @@ from apps.core.params import choice_param
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
-from .forms import DatasetForm, ImportForm, RecordFilterForm, SplitForm
+from .forms import DatasetForm, ImportForm, RecordFilterForm, RecordsChosenForm, SplitForm
+from .models import Split
 
 RECORDS_PER_PAGE = 50
 
@@ -138,3 +140,48 @@ def dataset_delete(request, dataset_id):
     services.dataset_delete(dataset=dataset)
     messages.success(request, f"Deleted {name}.")
     return redirect("projects:detail", project_id=project_id)
+
+
+@require_POST
+@login_required
+def records_delete(request, dataset_id):
+    dataset = selectors.dataset_for_user(request.user, dataset_id, role=Role.LEAD)
+    form = RecordsChosenForm(dataset, request.POST)
+    if not form.is_valid():
+        return _bulk_refused(request, dataset, form)
+    records = form.cleaned_data["record"]
+    if not form.cleaned_data["confirm"]:
+        return render(request, "datasets/records_confirm.html", {
+            "dataset": dataset, "project": dataset.project, "records": records, "danger": True,
+            "question": f"Delete {len(records)} record{pluralize(len(records))}?",
+            "consequence": "They leave the dataset for good, with the model outputs and grades made from them. "
+                           "Test cases and training examples made from them stay.",
+            "button": f"Delete {len(records)} record{pluralize(len(records))}"})
+    count = services.records_delete(dataset=dataset, records=records)
+    messages.success(request, f"Deleted {count} record{pluralize(count)}.")
+    return redirect("datasets:detail", dataset_id=dataset.id)
+
+
+@require_POST
+@login_required
+def records_move(request, dataset_id):
+    dataset = selectors.dataset_for_user(request.user, dataset_id, role=Role.LEAD)
+    form = RecordsChosenForm(dataset, request.POST)
+    if not form.is_valid():
+        return _bulk_refused(request, dataset, form)
+    records, split = form.cleaned_data["record"], form.cleaned_data["split"]
+    split_name = Split(split).label.lower()
+    if not form.cleaned_data["confirm"]:
+        return render(request, "datasets/records_confirm.html", {
+            "dataset": dataset, "project": dataset.project, "records": records, "split": split,
+            "question": f"Move {len(records)} record{pluralize(len(records))} to {split_name}?",
+            "consequence": "Runs already made keep their outputs; new runs and exports see the new split.",
+            "button": f"Move to {split_name}"})
+    count = services.records_set_split(records=records, split=split)
+    messages.success(request, f"Moved {count} record{pluralize(count)} to {split_name}.")
+    return redirect("datasets:detail", dataset_id=dataset.id)
+
+
+def _bulk_refused(request, dataset, form):
+    messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+    return redirect("datasets:detail", dataset_id=dataset.id)

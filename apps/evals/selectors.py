@@ -58,7 +58,7 @@ def result_rows(eval_run: EvalRun) -> list[ResultRow]:
 
 
 def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "") -> QuerySet[EvalOutput]:
-    outputs = eval_run.outputs.select_related("test_case").order_by("test_case_id", "repeat")
+    outputs = eval_run.outputs.select_related("test_case__source_grade__output").order_by("test_case_id", "repeat")
     if point_id:
         outputs = outputs.filter(test_case__points=point_id)
     if result == "fail":

@@ -7,6 +7,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, members_of
 
 from . import selectors
+from .keys import review_keys
 from .segments import glossary_matches, text_segments
 
 
@@ -19,19 +20,19 @@ def screen_context(*, run, output, reviewer, filters: dict, query: str) -> dict:
     previous_id, next_id = selectors.neighbour_ids(sequence, output)
     stands = grade.corrected_answer if grade and grade.corrected_answer is not None else output.answer
     spans, model_spans = kind.spans(stands, record.text), kind.spans(output.answer, record.text)
-    span_types = kind.span_types(project)
+    span_types, choices = kind.span_types(project), kind.choices(project)
     return {
         "run": run, "project": project, "kind": kind, "output": output, "record": record, "grade": grade,
         "segments": text_segments(record.text, glossary=project.glossary, spans=spans),
         "spans": spans, "model_spans": model_spans, "span_types": span_types,
-        "choices": kind.choices(project), "filter_choices": kind.filter_choices(project),
+        "keys": review_keys(choices, span_types), "choices": choices, "filter_choices": kind.filter_choices(project),
         "expected": kind.expected_answer(record), "gold": _gold(kind, record, span_types),
         "points": project.training_points.exclude(status="archived"),
         "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
         "counts": selectors.queue_counts(run, reviewer), "is_lead": has_role(project, Role.LEAD),
         "show_choices": selectors.SHOW_CHOICES, "reviewers": members_of(project),
         "screen_data": json.dumps({
-            "choices": [answer for _, answer in kind.choices(project)], "span_types": span_types,
+            "choices": [answer for _, answer in choices], "span_types": span_types,
             "spans": spans, "model_spans": model_spans, "text": record.text if span_types else "",
             "terms": glossary_matches(record.text, project.glossary) if span_types else []}),
     }

@@ -1,6 +1,7 @@
 """Reads of the review loop: the queue, training points, agreement and reviewer activity."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
@@ -203,3 +204,35 @@ def reviewer_activity(project, *, days: int = 14) -> dict:
     for row in summary:
         row["per_day"] = [counts.get((row["reviewer_id"], day), 0) for day in day_list]
     return {"days": day_list, "reviewers": summary, "busiest": max((n for n in counts.values()), default=0)}
+
+
+# --- grade status of listed outputs ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class GradeStatus:
+    passes: int = 0
+    fails: int = 0
+    adjudicated: str | None = None  # the lead's verdict, when a disagreement was settled
+
+    @property
+    def grades(self) -> int:
+        return self.passes + self.fails
+
+    @property
+    def verdict(self) -> str:
+        """pass, fail, split (reviewers disagree), or "not yet"; an adjudication settles a split."""
+        if self.adjudicated:
+            return self.adjudicated
+        if self.passes and self.fails:
+            return "split"
+        return "pass" if self.passes else "fail" if self.fails else "not yet"
+
+
+def grade_status_of(outputs) -> dict[int, GradeStatus]:
+    """Each listed output's grades so far, in one query for the whole page (a run's outputs table)."""
+    rows = (Output.objects.filter(id__in=[o.id for o in outputs])
+            .annotate(passes=Count("grades", filter=Q(grades__verdict=Verdict.PASS)),
+                      fails=Count("grades", filter=Q(grades__verdict=Verdict.FAIL)),
+                      adjudicated=F("adjudication__verdict"))
+            .values_list("id", "passes", "fails", "adjudicated"))
+    return {output_id: GradeStatus(passes, fails, adjudicated) for output_id, passes, fails, adjudicated in rows}

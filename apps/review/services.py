@@ -15,7 +15,13 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length
 from apps.core.models import JobStatus
-from apps.core.uploads import bounded_lines, stored_upload_discard, stream_percent, upload_check_size
+from apps.core.uploads import (
+    bounded_lines,
+    stored_upload_discard,
+    stream_percent,
+    upload_check_size,
+    upload_check_text,
+)
 from apps.projects.kinds import answer_problems, kind_for, same_answer, strip_reasoning
 from apps.projects.models import Project
 from apps.runs.models import Output
@@ -190,6 +196,30 @@ def test_case_create(*, project: Project, text: str, expected: dict, points=(), 
                                    paraphrase_group=paraphrase_group.strip(), created_by=user)
     case.points.set(points)
     return case
+
+
+def test_cases_from_records(*, project: Project, records, user=None) -> tuple[int, list[str]]:
+    """Hold out each record as a test case expecting the record's own answer, each through the leakage guard.
+
+    Returns how many were made and, for each record refused, the reason (no answer to expect, already a test
+    case, or the guard's refusal); the others are made all the same.
+    """
+    kind = kind_for(project)
+    made, refused = 0, []
+    for record in records:
+        expected = kind.expected_answer(record)
+        if expected is None:
+            refused.append(f"Record #{record.position}: it has no {kind.answer_noun.lower()} to expect.")
+        elif TestCase.objects.filter(project=project, record=record).exists():
+            refused.append(f"Record #{record.position}: it is already a test case.")
+        else:
+            try:
+                test_case_create(project=project, text=record.text, expected=expected, record=record, user=user)
+            except ApplicationError as exc:
+                refused.append(f"Record #{record.position}: {exc.message}")
+            else:
+                made += 1
+    return made, refused
 
 
 @transaction.atomic
@@ -401,6 +431,7 @@ def test_cases_import_start(*, project: Project, upload, user=None, inline: bool
     with `cases_imported`, or FAILED with `error` and `problems`) and QUEUED otherwise.
     """
     upload_check_size(upload)
+    upload_check_text(upload, formats="JSONL")
     case_import = TestCaseImport(project=project, original_name=Path(upload.name or "upload").name[:255],
                                  size_bytes=upload.size or 0, created_by=user)
     case_import.file.save(case_import.original_name, upload, save=False)

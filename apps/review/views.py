@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,6 +14,8 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_progress, job_wait_reason
 from apps.core.models import JobStatus
 from apps.core.params import choice_param, int_param
+from apps.datasets.forms import RecordsChosenForm
+from apps.datasets.selectors import dataset_for_user
 from apps.runs.selectors import run_for_user
 
 from . import exporters, selectors, services
@@ -350,6 +353,31 @@ def test_case_list(request, project_id):
         "project": project, "cases": cases[:500], "form": form, "import_form": TestCaseImportForm(),
         "is_lead": has_role(project, Role.LEAD),
     })
+
+
+@require_POST
+@login_required
+def records_to_test_cases(request, dataset_id):
+    """The dataset page's bulk action: hold out the ticked records as test cases, after a confirmation."""
+    dataset = dataset_for_user(request.user, dataset_id, role=Role.LEAD)
+    form = RecordsChosenForm(dataset, request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        return redirect("datasets:detail", dataset_id=dataset.id)
+    records = form.cleaned_data["record"]
+    if not form.cleaned_data["confirm"]:
+        count = len(records)
+        return render(request, "datasets/records_confirm.html", {
+            "dataset": dataset, "project": dataset.project, "records": records,
+            "question": f"Make {count} test case{pluralize(count)}?",
+            "consequence": "Each expects the record's own answer and is held out of training; a record that is "
+                           "a training example, or has no answer, is refused and listed.",
+            "button": f"Make {count} test case{pluralize(count)}"})
+    made, refused = services.test_cases_from_records(project=dataset.project, records=records, user=request.user)
+    messages.success(request, f"Made {made} test case{pluralize(made)}.")
+    if refused:
+        messages.warning(request, f"Refused {len(refused)}: " + " ".join(refused))
+    return redirect("datasets:detail", dataset_id=dataset.id)
 
 
 @require_POST

@@ -1,5 +1,7 @@
 """The model card: a README.md inside every export, saying what the model is, how it was trained and how it did."""
 
+from apps.core.dates import when_text
+
 from . import selectors
 from .models import FineTuneJob
 
@@ -44,7 +46,7 @@ def _eval_lines(eval_run) -> list[str]:
         return ["No finished eval of this model yet: evaluate it in TaskLLM before relying on it."]
     verdict = {True: "passed", False: "failed", None: "no gate"}[eval_run.gate_passed]
     lines = [f"Eval {eval_run.id} with prompt version {eval_run.prompt_version} ({eval_run.repeats} repeats), "
-             f"finished {eval_run.finished_at:%Y-%m-%d %H:%M} UTC. Gate: **{verdict}**.", "",
+             f"finished {when_text(eval_run.finished_at)} UTC. Gate: **{verdict}**.", "",
              "| Training point | Test cases | Pass rate (95% interval) | Consistency | Latency p50 / p95 |",
              "|---|---|---|---|---|"]
     for result in eval_run.results.select_related("point").order_by("point_id"):

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.core.models import Job, JobStatus
 
@@ -7,6 +8,16 @@ from apps.core.models import Job, JobStatus
 class Backend(models.TextChoices):
     LOCAL = "local", "Local LoRA trainer (bundled model)"
     OPENAI = "openai", "OpenAI-compatible fine-tuning API"
+
+
+class FineTunePhase(models.TextChoices):
+    """Where a local fine-tune is, for the page to say more than 0% while the model loads."""
+
+    QUEUED = "queued", "Waiting for a worker"
+    LOADING = "loading", "Loading the model"
+    TOKENISING = "tokenising", "Tokenising the examples"
+    TRAINING = "training", "Training"
+    SAVING = "saving", "Saving the adapter"
 
 
 class FineTuneJob(Job):
@@ -19,6 +30,8 @@ class FineTuneJob(Job):
     hyperparameters = models.JSONField(default=dict)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
+    phase = models.CharField(max_length=12, choices=FineTunePhase.choices, default=FineTunePhase.QUEUED)
+    training_started_at = models.DateTimeField(null=True, blank=True, help_text="When step 1 began, for the ETA.")
     metrics = models.JSONField(default=list, blank=True, help_text="[{'step', 'loss', 'val_loss'}]")
     events = models.JSONField(default=list, blank=True, help_text="[{'at', 'message'}]")
     training_file = models.FileField(upload_to="training-files/")
@@ -45,6 +58,20 @@ class FineTuneJob(Job):
         if self.status == JobStatus.SUCCEEDED:
             return 100
         return int(100 * self.step / self.total_steps) if self.total_steps else 0
+
+    @property
+    def step_seconds(self) -> float | None:
+        """The measured time of one training step so far (None before the first step ends)."""
+        if self.phase != FineTunePhase.TRAINING or not self.step or self.training_started_at is None:
+            return None
+        return (timezone.now() - self.training_started_at).total_seconds() / self.step
+
+    @property
+    def eta_seconds(self) -> int | None:
+        """Seconds left for the remaining steps at the measured pace (None until measured)."""
+        if self.step_seconds is None:
+            return None
+        return round(self.step_seconds * max(0, self.total_steps - self.step))
 
 
 class ExportFormat(models.TextChoices):

@@ -26,7 +26,7 @@ from apps.llm.client import ModelCallError
 from apps.llm.models import Model, Provider
 
 from . import training_file
-from .models import Backend, FineTuneJob
+from .models import Backend, FineTuneJob, FineTunePhase
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +172,7 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
             on_step=lambda step, total, loss: _report_step(job, step, total, loss),
             on_validation=lambda step, loss: _report_validation(job, step, loss),
             should_stop=lambda: _cancelled(job),
+            on_phase=lambda phase: finetune_phase_set(job=job, phase=phase),
         )
     except local.Stopped:
         _event(job, f"Stopped at step {job.step} of {job.total_steps}.")
@@ -193,6 +194,17 @@ def _cuda() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
+
+
+def finetune_phase_set(*, job: FineTuneJob, phase: str) -> None:
+    """Say where the trainer is (loading the model, tokenising, training, saving); training starts the ETA's clock."""
+    job.phase = FineTunePhase(phase)
+    fields = {"phase": job.phase}
+    if job.phase == FineTunePhase.TRAINING:
+        job.training_started_at = fields["training_started_at"] = timezone.now()
+    FineTuneJob.objects.filter(id=job.id).update(**fields)
+    _event(job, job.phase.label + "…")
+    job_heartbeat(job)
 
 
 def _report_step(job: FineTuneJob, step: int, total: int, loss: float) -> None:

@@ -246,6 +246,22 @@
     }));
   }
 
+  // A type's number key or a tap on its chip: mark the selection (or the token cursor), or retype the chosen span.
+  function applyType(index) {
+    const type = state.span_types[index];
+    if (!addSpan(type) && state.selected !== null) {
+      state.spans[state.selected].type = type; state.changed = true; renderText(); renderSpanList();
+    }
+  }
+
+  // --- the ? overlay: every key of this screen, drawn by the server from the list the key buttons come from ---
+  function toggleKeyHelp(show) {
+    const help = document.getElementById("key-help");
+    if (!help) return false;
+    help.hidden = show === undefined ? !help.hidden : !show;
+    return true;
+  }
+
   function removeSpan(index) {
     state.spans.splice(index, 1); state.changed = true; state.selected = null;
     renderText(); renderSpanList();
@@ -255,12 +271,14 @@
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     if (target.matches && target.matches("input, textarea, select")) {
-      if (event.key === "Escape") target.blur();
+      if (event.key === "Escape") { target.blur(); toggleKeyHelp(false); }
       if (target.id === "point-input") typeaheadKey(event, target);
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key;
+    if (key === "?" && toggleKeyHelp()) { event.preventDefault(); return; }
+    if (key === "Escape") { toggleKeyHelp(false); return; }
     if (state && !ready()) { event.preventDefault(); return; }  // a grade is on its way: no double submits
     if (key === "u") { const undo = document.getElementById("undo-form") || document.querySelector("#review-panel form"); if (undo) { event.preventDefault(); undo.requestSubmit(); } return; }
     if (!state) return;
@@ -275,14 +293,21 @@
     else if (key === "k") { const link = document.getElementById("prev-link"); if (link) link.click(); }
     else if (digit !== null && !state.span_types.length && digit < state.choices.length) submit({ choice: digit });
     else if ((key === "ArrowRight" || key === "ArrowLeft") && state.span_types.length) moveCursor(key === "ArrowRight" ? 1 : -1, event.shiftKey);
-    else if (digit !== null && digit < state.span_types.length) {
-      const type = state.span_types[digit];
-      if (!addSpan(type) && state.selected !== null) {
-        state.spans[state.selected].type = type; state.changed = true; renderText(); renderSpanList();
-      }
-    } else if ((key === "Delete" || key === "Backspace") && state.span_types.length && state.selected !== null) removeSpan(state.selected);
+    else if (digit !== null && digit < state.span_types.length) applyType(digit);
+    else if ((key === "Delete" || key === "Backspace") && state.span_types.length && state.selected !== null) removeSpan(state.selected);
     else return;
     event.preventDefault();
+  });
+
+  // Taps, bound once for every panel htmx swaps in: a type chip marks the selection, the ? button shows the keys.
+  document.addEventListener("mousedown", (event) => {
+    if (event.target.closest("#grade-form button[data-span-type]")) event.preventDefault();  // keep the words selected
+  });
+  document.addEventListener("click", (event) => {
+    const typeButton = event.target.closest("#grade-form button[data-span-type]");
+    if (typeButton && state && ready()) applyType(Number(typeButton.dataset.spanType));
+    else if (event.target.closest("#key-help-button")) toggleKeyHelp();
+    else if (event.target.closest("[data-close-key-help]")) toggleKeyHelp(false);
   });
 
   document.addEventListener("DOMContentLoaded", init);

@@ -70,3 +70,22 @@ def test_token_page_shows_and_regenerates_the_token(people):
 def test_login_page_logs_in(people, client):
     response = client.post(reverse("login"), {"username": "reviewer", "password": "secret-pass"})
     assert response.status_code == 302 and response.url == reverse("projects:list")
+
+
+def test_pending_invites_are_listed_with_a_new_link_to_copy(people, project, client):
+    admin = login(people["admin"])
+    added = admin.post(reverse("accounts:member_add", args=[project.id]), {"username": "dana", "role": "reviewer"})
+    assert 'data-copy="invite-url"' in added.content.decode()
+    dana = Membership.objects.get(project=project, user__username="dana")
+    page = admin.get(reverse("accounts:members", args=[project.id])).content.decode()
+    pending = page.split('id="pending-invites"')[1]
+    assert "dana <span" in pending and "lead <span" not in pending and "invite pending" in page
+    renewed = admin.post(reverse("accounts:member_invite", args=[project.id, dana.id]))
+    invite_url = renewed.context["invite_url"]
+    assert renewed["Cache-Control"].startswith("max-age=0") and 'data-copy="invite-url"' in renewed.content.decode()
+    form_page = client.get(invite_url, follow=True)
+    client.post(form_page.redirect_chain[-1][0], {"new_password1": "a-long-pass-1", "new_password2": "a-long-pass-1"})
+    page = admin.get(reverse("accounts:members", args=[project.id])).content.decode()
+    assert "invite pending" not in page and "None: everyone invited has set a password." in page
+    refused = admin.post(reverse("accounts:member_invite", args=[project.id, dana.id]), follow=True)
+    assert "dana has already set a password" in refused.content.decode()

@@ -151,3 +151,61 @@ def test_upload_page_offers_the_files_columns_when_the_label_column_is_missing(p
     assert '<option value="category" selected>category</option>' in page
     assert '<option value="utterance" selected>utterance</option>' in page
     assert dataset.records.count() == 3
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256)) * 4
+
+
+def test_a_binary_upload_is_rejected_in_words_not_bytes(people, dataset):
+    from tests.conftest import api_as
+
+    client = login(people["lead"])
+    page = client.post(reverse("datasets:import", args=[dataset.id]),
+                       {"file": SimpleUploadedFile("tickets.csv", PNG)}).content.decode()
+    assert "This file is not text (it looks like a PNG image); upload a UTF-8 CSV, JSONL or CoNLL file." in page
+    assert "not valid UTF-8" not in page and "byte 0x" not in page
+    zipped = api_as(people["lead"]).post(reverse("api-imports", args=[dataset.id]),
+                                         {"file": SimpleUploadedFile("t.jsonl", b"PK\x03\x04" + b"\x00" * 64)},
+                                         format="multipart")
+    assert zipped.status_code == 400 and "it looks like a zip archive" in zipped.json()["detail"]
+    noise = client.post(reverse("datasets:import", args=[dataset.id]),
+                        {"file": SimpleUploadedFile("t.csv", b"text\n\x00\x01\x02\x03 junk\n")}).content.decode()
+    assert "it looks like binary data" in noise and dataset.records.count() == 3
+
+
+def test_bulk_actions_on_ticked_records_ask_first_then_act(people, project, dataset):
+    from apps.review.models import TestCase
+    from apps.review.services import training_example_create
+
+    first, second, third = dataset.records.order_by("position")
+    training_example_create(project=project, messages=[], answer={"label": "billing"}, text=third.text)
+    client = login(people["lead"])
+    page = client.get(reverse("datasets:detail", args=[dataset.id])).content.decode()
+    assert 'aria-label="Select all on this page"' in page and f'name="record" value="{first.id}"' in page
+    assert 'name="record"' not in login(people["reviewer"]).get(
+        reverse("datasets:detail", args=[dataset.id])).content.decode()
+
+    ask = client.post(reverse("datasets:records_delete", args=[dataset.id]), {"record": [first.id, second.id]})
+    assert "Delete 2 records?" in ask.content.decode() and first.text in ask.content.decode()
+    assert dataset.records.count() == 3  # nothing happens before the confirmation
+    done = client.post(reverse("datasets:records_delete", args=[dataset.id]),
+                       {"record": [first.id], "confirm": "on"}, follow=True)
+    assert "Deleted 1 record." in done.content.decode() and not Record.objects.filter(id=first.id).exists()
+
+    client.post(reverse("datasets:records_move", args=[dataset.id]), {"record": [second.id], "split": "test"})
+    assert Record.objects.get(id=second.id).split == ""
+    moved = client.post(reverse("datasets:records_move", args=[dataset.id]),
+                        {"record": [second.id, third.id], "split": "test", "confirm": "on"}, follow=True)
+    assert "Moved 2 records to test." in moved.content.decode()
+    assert set(dataset.records.values_list("split", flat=True)) == {"test"}
+
+    url = reverse("review:records_to_test_cases", args=[dataset.id])
+    assert "Make 2 test cases?" in client.post(url, {"record": [second.id, third.id]}).content.decode()
+    made = client.post(url, {"record": [second.id, third.id], "confirm": "on"}, follow=True).content.decode()
+    assert "Made 1 test case." in made and f"Refused 1: Record #{third.position}: This text is training example" in made
+    case = TestCase.objects.get()
+    assert case.record_id == second.id and case.expected == {"label": "billing"}
+    again = client.post(url, {"record": [second.id], "confirm": "on"}, follow=True).content.decode()
+    assert "it is already a test case" in again and TestCase.objects.count() == 1
+    nothing = client.post(reverse("datasets:records_delete", args=[dataset.id]), {"confirm": "on"}, follow=True)
+    assert "Tick at least one record first." in nothing.content.decode() and dataset.records.count() == 2

@@ -223,3 +223,19 @@ def test_invalid_answers_are_never_consistent(project, prompt_version, remote_mo
     assert overall.consistency == 0.0 and overall.paraphrase_agreement == 0.0
     keys = list(eval_run.outputs.values_list("answer_key", flat=True))
     assert len(set(keys)) == 18  # each non-answer has a key of its own
+
+
+def test_eval_answers_open_their_graded_source_in_review_or_the_test_case(
+        project, people, graded_run, prompt_version, remote_model, cases, django_capture_on_commit_callbacks):
+    from apps.review.services import grade_submit
+
+    output = graded_run.outputs.order_by("record__position").first()
+    grade_submit(output=output, reviewer=people["lead"], corrected_answer={"label": "technical"},
+                 make_test_case=True)
+    eval_run = run_eval(project, remote_model, prompt_version, django_capture_on_commit_callbacks)
+    url = reverse("evals:detail", args=[eval_run.id])
+    review_link = f'href="{reverse("review:output", args=[graded_run.id, output.id])}"'
+    lead_page = login(people["lead"]).get(url).content.decode()
+    assert review_link in lead_page and lead_page.count(">Open test case<") == len(cases) * eval_run.repeats
+    reviewer_page = login(people["reviewer"]).get(url).content.decode()
+    assert review_link in reviewer_page and "Open test case" not in reviewer_page

@@ -107,3 +107,15 @@ def test_the_api_poll_shows_a_rejected_files_problems(people, project, settings)
     assert poll["status"] == "FAILED" and poll["problems"][0]["line"] == 3
     assert "Nothing was imported" in poll["error"]
     assert not TestCase.objects.exists()
+
+
+def test_a_binary_test_case_file_is_rejected_in_words(people, project):
+    png = SimpleUploadedFile("cases.jsonl", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    page = login(people["lead"]).post(reverse("review:test_case_import", args=[project.id]), {"file": png},
+                                      follow=True)
+    assert "This file is not text (it looks like a PNG image); upload a UTF-8 JSONL file." in page.content.decode()
+    utf16 = SimpleUploadedFile("cases.jsonl", '{"text": "hi"}\n'.encode("utf-16"))
+    response = api_as(people["lead"]).post(reverse("api-test-case-import", args=[project.id]), {"file": utf16},
+                                           format="multipart")
+    assert response.status_code == 400 and "This file is UTF-16 text; save it as UTF-8" in response.json()["detail"]
+    assert not TestCaseImport.objects.exists() and not TestCase.objects.exists()

@@ -83,3 +83,34 @@ def test_a_lead_writes_and_edits_a_training_example_by_hand(people, project, pro
                                                                    "points": ""})
     example.refresh_from_db()
     assert example.answer == {"label": "technical"} and not example.points.exists()
+
+
+def test_the_key_overlay_lists_the_keys_the_buttons_are_drawn_from(people, graded_run, project):
+    import re
+
+    output = graded_run.outputs.order_by("id").first()
+    page = login(people["reviewer"]).get(reverse("review:output", args=[graded_run.id, output.id])).content.decode()
+    panel, overlay = page.split('id="key-help"')
+    on_buttons = set(re.findall(r'class="key[^"]*"[^>]*><kbd>([^<]+)</kbd>', panel))
+    listed = set(re.findall(r"<dt><kbd>([^<]+)</kbd></dt>", overlay))
+    assert {"p", "e", "f", "x", "1"} <= on_buttons <= listed and {"j", "k", "u", "?", "Esc"} <= listed
+    assert "<dd>billing</dd>" in overlay and "Entity type" not in overlay
+
+
+def test_ner_type_chips_are_buttons_listed_in_the_overlay(people):
+    from apps.llm.models import Model
+    from apps.prompts.services import prompt_create
+    from apps.runs.models import Output, Run
+    from tests.factories import DatasetFactory, MembershipFactory, NerProjectFactory, RecordFactory
+
+    project = NerProjectFactory(entity_types=["PARTY", "DATE"])
+    MembershipFactory(project=project, user=people["reviewer"], role="reviewer")
+    record = RecordFactory(dataset=DatasetFactory(project=project), text="Acme signed on May 1.")
+    run = Run.objects.create(project=project, prompt_version=prompt_create(project=project, name="P").versions.get(),
+                             model=Model.objects.create(name="m", provider="local"), dataset=record.dataset,
+                             record_ids=[record.id], total=1, status="succeeded")
+    output = Output.objects.create(run=run, record=record, status="ok", answer={"entities": []})
+    page = login(people["reviewer"]).get(reverse("review:output", args=[run.id, output.id])).content.decode()
+    assert '<button type="button" class="key type t1" data-span-type="1"><kbd>2</kbd> DATE</button>' in page
+    overlay = page.split('id="key-help"')[1]
+    assert "<dd>DATE</dd>" in overlay and "Move the token cursor" in overlay

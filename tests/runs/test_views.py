@@ -105,3 +105,35 @@ def test_the_outputs_api_refuses_an_unknown_status(graded_run, people):
     assert refused.status_code == 400 and "`status`" in refused.content.decode()
     valid = client.get(reverse("api-outputs", args=[graded_run.id]), {"status": "ok"})
     assert valid.status_code == 200 and valid.json()["count"] == graded_run.outputs.count()
+
+
+def _page_queries(client, url) -> tuple[str, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url).content.decode()
+    return page, len(queries)
+
+
+def test_outputs_show_their_grade_status_and_open_in_review_in_flat_queries(people, graded_run, dataset):
+    from apps.review.services import grade_submit
+    from tests.factories import RecordFactory
+
+    first, second, third = graded_run.outputs.order_by("record__position")
+    grade_submit(output=first, reviewer=people["reviewer"], verdict="pass")
+    grade_submit(output=second, reviewer=people["reviewer"], verdict="pass")
+    grade_submit(output=second, reviewer=people["lead"], verdict="fail")
+    client = login(people["reviewer"])
+    url = reverse("runs:detail", args=[graded_run.id])
+    page, queries = _page_queries(client, url)
+    cells = [cell.split("</td>")[0] for cell in page.split('class="grade-status"')[1:]]
+    assert "pass" in cells[0] and "1 grade<" in cells[0]
+    assert "split" in cells[1] and "2 grades" in cells[1]
+    assert "not yet" in cells[2] and "grade<" not in cells[2]
+    for output in (first, second, third):
+        assert f'href="{reverse("review:output", args=[graded_run.id, output.id])}">Open in review' in page
+    for record in RecordFactory.create_batch(3, dataset=dataset):
+        output = Output.objects.create(run=graded_run, record=record, status="ok", answer={"label": "billing"})
+        grade_submit(output=output, reviewer=people["lead"], verdict="fail")
+    assert _page_queries(client, url)[1] == queries

@@ -141,3 +141,40 @@ def test_reviewers_cannot_launch(people, project):
     assert login(people["reviewer"]).get(reverse("tuning:launch", args=[project.id])).status_code == 403
     assert api_as(people["reviewer"]).post(reverse("api-finetunes", args=[project.id]), {}).status_code == 403
     assert login(people["outsider"]).get(reverse("tuning:list", args=[project.id])).status_code == 404
+
+
+def test_a_local_fine_tune_page_shows_its_phase_and_the_time_left(people, project, prompt_version,
+                                                                   django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.core.dates import when_text
+    from apps.core.jobs import job_claim
+    from apps.tuning.services import finetune_phase_set
+
+    add_examples(project, prompt_version, 10)
+    bundled = Model.objects.create(name="SmolLM2", provider="local")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = launch(project, bundled, backend="local")
+    client = login(people["reviewer"])
+    url = reverse("tuning:detail", args=[job.id])
+    assert 'id="job-phase"></span>' in client.get(url).content.decode()  # queued: the status says it all
+    assert job_claim(FineTuneJob, job.id)
+    job = FineTuneJob.objects.get(id=job.id)
+    finetune_phase_set(job=job, phase="loading")
+    loading = client.get(url).content.decode()
+    assert "Loading the model…" in loading and 'Fine-tune progress: loading the model"></progress>' in loading
+    finetune_phase_set(job=job, phase="tokenising")
+    assert "Tokenising the examples…" in client.get(url).content.decode()
+    finetune_phase_set(job=job, phase="training")
+    assert "Training…" in client.get(url).content.decode()
+    FineTuneJob.objects.filter(id=job.id).update(step=4, total_steps=10,
+                                                 training_started_at=timezone.now() - timedelta(seconds=20))
+    training = client.get(url).content.decode()
+    assert "Training: step 4 of 10 (40%) · about 30 s left at 5.0 s a step" in training
+    assert '<progress max="100" value="40"' in training
+    event_times = [e["at"] for e in FineTuneJob.objects.get(id=job.id).events]
+    shown = when_text(event_times[0])  # 2026-12-05 07:44: the ISO form only in the datetime attribute
+    assert f'<time datetime="{event_times[0]}" title="UTC">{shown}</time>' in training
+    assert f">{event_times[0]}<" not in training

@@ -68,12 +68,18 @@ def _batches(encoded: list, size: int, pad: int, device: str):
 
 def train(*, training: list[dict], validation: list[dict], hp: Hyperparameters,
           on_step: Callable[[int, int, float], None], on_validation: Callable[[int, float], None],
-          should_stop: Callable[[], bool], seed: int = 0) -> str:
-    """Train a LoRA adapter; returns the folder it was saved in. Raises Stopped when cancelled."""
+          should_stop: Callable[[], bool], on_phase: Callable[[str], None] = lambda phase: None,
+          seed: int = 0) -> str:
+    """Train a LoRA adapter; returns the folder it was saved in. Raises Stopped when cancelled.
+
+    `on_phase` hears "loading", "tokenising", "training" (just before step 1) and "saving" as they begin.
+    """
     import torch
 
     torch.manual_seed(seed)
+    on_phase("loading")
     tokenizer, model, device = _load_trainable(hp)
+    on_phase("tokenising")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     encoded = [_encode(tokenizer, line) for line in training]
     held_out = [_encode(tokenizer, line) for line in validation]
@@ -82,6 +88,7 @@ def train(*, training: list[dict], validation: list[dict], hp: Hyperparameters,
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.learning_rate)
     order = random.Random(seed)
     step = 0
+    on_phase("training")
     for _epoch in range(hp.epochs):
         model.train()
         order.shuffle(encoded)
@@ -96,6 +103,7 @@ def train(*, training: list[dict], validation: list[dict], hp: Hyperparameters,
             on_step(step, total, float(loss.item()))
         if held_out:
             on_validation(step, _mean_loss(model, held_out, hp.batch_size, pad, device))
+    on_phase("saving")
     folder = tempfile.mkdtemp(prefix="taskllm-adapter-")
     model.save_pretrained(folder)
     return folder
