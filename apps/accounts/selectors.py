@@ -5,6 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from apps.core.params import sort_ordering
+
 from .models import ROLE_RANK, Membership, Role
 
 # accounts knows the project only through Membership.project, as apps know the user model through
@@ -61,8 +63,13 @@ def can_create_projects(user) -> bool:
     return Membership.objects.filter(user=user, role__in=[Role.LEAD, Role.ADMIN]).exists()
 
 
-def members_of(project: Project) -> QuerySet[Membership]:
-    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+# The columns the member list sorts by, and the fields each one orders.
+MEMBER_SORTS = {"user": ["user__username"], "role": ["role", "user__username"]}
+
+
+def members_of(project: Project, *, sort: str = "user") -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by(
+        *sort_ordering(sort, MEMBER_SORTS))
 
 
 def has_role(project: Project, role: str) -> bool:
