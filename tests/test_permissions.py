@@ -90,6 +90,7 @@ PAGES = [
     Endpoint("datasets:split", "post", Role.LEAD, D, lambda ctx: {"mode": "random", "test_percent": "50"}),
     Endpoint("datasets:delete", "post", Role.LEAD, D),
     Endpoint("datasets:import_detail", "get", Role.REVIEWER, IMP),
+    Endpoint("datasets:import_cancel", "post", Role.LEAD, IMP),
     Endpoint("llm:list", "get", Role.REVIEWER, P),
     Endpoint("llm:create", "get", Role.LEAD, P),
     Endpoint("llm:create", "post", Role.LEAD, P, lambda ctx: MODEL_FORM),
@@ -146,6 +147,7 @@ PAGES = [
     Endpoint("review:test_case_import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
         "cases.jsonl", b'{"text": "Held out", "expected": {"label": "billing"}}\n')}),
     Endpoint("review:test_case_import_detail", "get", Role.LEAD, TCI),
+    Endpoint("review:test_case_import_cancel", "post", Role.LEAD, TCI),
     Endpoint("review:agreement", "get", Role.LEAD, P),
     Endpoint("review:adjudicate", "post", Role.LEAD, PO, lambda ctx: {"verdict": "pass"}),
     Endpoint("tuning:list", "get", Role.REVIEWER, P),

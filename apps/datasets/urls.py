@@ -11,4 +11,5 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/split/", views.dataset_split, name="split"),
     path("datasets/<int:dataset_id>/delete/", views.dataset_delete, name="delete"),
     path("imports/<int:import_id>/", views.import_detail, name="import_detail"),
+    path("imports/<int:import_id>/cancel/", views.import_cancel, name="import_cancel"),
 ]
