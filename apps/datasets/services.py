@@ -261,8 +261,11 @@ def _copy_rows(rows: list[tuple]) -> None:
 
 def _heartbeat(dataset_import: DatasetImport, stream) -> None:
     # The records are written in one transaction (all or nothing): the heartbeat must be seen before it commits.
-    if not job_heartbeat(dataset_import, progress=stream_percent(stream, dataset_import.size_bytes),
-                         own_connection=True):
+    if job_heartbeat(dataset_import, progress=stream_percent(stream, dataset_import.size_bytes), own_connection=True):
+        return
+    # The heartbeat's own connection cannot see a row this transaction has not committed; the status is read again
+    # here, where a cancel committed by another request is seen.
+    if not DatasetImport.objects.filter(id=dataset_import.id, status=JobStatus.RUNNING).exists():
         raise ImportCancelled()
 
 
