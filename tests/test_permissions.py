@@ -97,6 +97,7 @@ PAGES = [
     Endpoint("review:records_to_test_cases", "post", Role.LEAD, D,
              lambda ctx: {"record": [ctx["dataset"].records.last().id]}),
     Endpoint("datasets:import_detail", "get", Role.REVIEWER, IMP),
+    Endpoint("datasets:import_cancel", "post", Role.LEAD, IMP),
     Endpoint("llm:list", "get", Role.REVIEWER, P),
     Endpoint("llm:create", "get", Role.LEAD, P),
     Endpoint("llm:create", "post", Role.LEAD, P, lambda ctx: MODEL_FORM),
@@ -153,6 +154,7 @@ PAGES = [
     Endpoint("review:test_case_import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
         "cases.jsonl", b'{"text": "Held out", "expected": {"label": "billing"}}\n')}),
     Endpoint("review:test_case_import_detail", "get", Role.LEAD, TCI),
+    Endpoint("review:test_case_import_cancel", "post", Role.LEAD, TCI),
     Endpoint("review:agreement", "get", Role.LEAD, P),
     Endpoint("review:adjudicate", "post", Role.LEAD, PO, lambda ctx: {"verdict": "pass"}),
     Endpoint("tuning:list", "get", Role.REVIEWER, P),

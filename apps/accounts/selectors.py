@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import Http404
 
+from apps.core.params import sort_ordering
+
 from .models import ROLE_RANK, Membership, Role
 
 # accounts knows the project only through Membership.project, as apps know the user model through
@@ -62,11 +64,15 @@ def can_create_projects(user) -> bool:
     return Membership.objects.filter(user=user, role__in=[Role.LEAD, Role.ADMIN]).exists()
 
 
-def members_of(project: Project) -> QuerySet[Membership]:
+# The columns the member list sorts by, and the fields each one orders.
+MEMBER_SORTS = {"user": ["user__username"], "role": ["role", "user__username"]}
+
+
+def members_of(project: Project, *, sort: str = "user") -> QuerySet[Membership]:
     """The members, each with `invite_pending`: invited but no password set yet (the one-time link unused)."""
     pending = ExpressionWrapper(Q(user__password__startswith=UNUSABLE_PASSWORD_PREFIX), output_field=BooleanField())
     return (Membership.objects.filter(project=project).select_related("user").annotate(invite_pending=pending)
-            .order_by("user__username"))
+            .order_by(*sort_ordering(sort, MEMBER_SORTS)))
 
 
 def has_role(project: Project, role: str) -> bool:

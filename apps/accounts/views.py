@@ -8,25 +8,27 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.exceptions import ApplicationError
+from apps.core.params import sort_param
 
 from . import services
 from .forms import MemberAddForm, MemberRoleForm
 from .models import Membership, Role
-from .selectors import has_role, members_of, project_for_user
+from .selectors import MEMBER_SORTS, has_role, members_of, project_for_user
 
 
 @require_GET
 @login_required
 def member_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    return render(request, "accounts/members.html", _members_context(project, MemberAddForm()))
+    sort = sort_param(request.GET, MEMBER_SORTS, default="user")
+    return render(request, "accounts/members.html", _members_context(project, MemberAddForm(), sort=sort))
 
 
-def _members_context(project, form, invite_url=None):
-    members = list(members_of(project))
+def _members_context(project, form, invite_url=None, *, sort: str = "user"):
+    members = list(members_of(project, sort=sort))
     return {
         "project": project, "members": members, "form": form, "roles": Role.choices,
-        "is_admin": has_role(project, Role.ADMIN), "invite_url": invite_url,
+        "is_admin": has_role(project, Role.ADMIN), "invite_url": invite_url, "sort": sort,
         "pending_invites": [m for m in members if m.invite_pending],
     }
 

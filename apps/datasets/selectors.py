@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.models import JobStatus
-from apps.core.params import choice_param
+from apps.core.params import choice_param, sort_ordering
 from apps.projects.models import Project
 
 from .models import Dataset, DatasetImport, Record
@@ -38,8 +38,13 @@ def record_filters(params) -> dict:
             "split": "" if split == "none" else split}
 
 
-def records_filtered(dataset: Dataset, *, q: str = "", label: str = "", split: str | None = None) -> QuerySet[Record]:
-    records = dataset.records.order_by("position")
+# The columns a record list sorts by, and the fields each one orders.
+RECORD_SORTS = {"position": ["position"], "text": ["text"], "split": ["split"]}
+
+
+def records_filtered(dataset: Dataset, *, q: str = "", label: str = "", split: str | None = None,
+                     sort: str = "position") -> QuerySet[Record]:
+    records = dataset.records.order_by(*sort_ordering(sort, RECORD_SORTS))
     if q:
         records = records.filter(text__icontains=q)
     if label:

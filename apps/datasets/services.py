@@ -13,7 +13,7 @@ from django.db.models import Max, QuerySet
 
 from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
-from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
+from apps.core.jobs import interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length, length_problem
 from apps.core.models import JobStatus
 from apps.core.uploads import (
@@ -50,6 +50,19 @@ class ImportRejected(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__(f"{len(problems)} problems")
         self.problems = problems
+
+
+class ImportCancelled(Exception):
+    """The import was cancelled (or given up) while it ran: raising it rolls its records back."""
+
+
+CANCELLED_NOTE = "Cancelled: nothing of this file was kept."
+
+
+def import_cancel(*, dataset_import: DatasetImport) -> bool:
+    """Stop a queued or running import; none of its records are kept (they are written in one transaction).
+    False when it had already finished."""
+    return job_cancel(dataset_import, error=CANCELLED_NOTE)
 
 
 def dataset_create(*, project: Project, name: str, description: str = "", user=None) -> Dataset:
@@ -166,6 +179,8 @@ def import_run(*, import_id: int) -> DatasetImport:
             count = _import_records(dataset_import)
     except ImportRejected as rejected:
         _import_finish(dataset_import, JobStatus.FAILED, problems=rejected.problems)
+    except ImportCancelled:
+        stored_upload_discard(dataset_import)
     except LineTooLong as too_long:
         _import_finish(dataset_import, JobStatus.FAILED, problems=[Problem(too_long.line, too_long.message)])
     except Exception as exc:  # noqa: BLE001 - any failure must end visibly on the row
@@ -254,7 +269,12 @@ def _copy_rows(rows: list[tuple]) -> None:
 
 def _heartbeat(dataset_import: DatasetImport, stream) -> None:
     # The records are written in one transaction (all or nothing): the heartbeat must be seen before it commits.
-    job_heartbeat(dataset_import, progress=stream_percent(stream, dataset_import.size_bytes), own_connection=True)
+    if job_heartbeat(dataset_import, progress=stream_percent(stream, dataset_import.size_bytes), own_connection=True):
+        return
+    # The heartbeat's own connection cannot see a row this transaction has not committed; the status is read again
+    # here, where a cancel committed by another request is seen.
+    if not DatasetImport.objects.filter(id=dataset_import.id, status=JobStatus.RUNNING).exists():
+        raise ImportCancelled()
 
 
 def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):

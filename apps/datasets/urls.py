@@ -13,4 +13,5 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/records/delete/", views.records_delete, name="records_delete"),
     path("datasets/<int:dataset_id>/records/move/", views.records_move, name="records_move"),
     path("imports/<int:import_id>/", views.import_detail, name="import_detail"),
+    path("imports/<int:import_id>/cancel/", views.import_cancel, name="import_cancel"),
 ]

@@ -11,7 +11,7 @@ from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_progress, job_wait_reason
 from apps.core.models import JobStatus
-from apps.core.params import choice_param
+from apps.core.params import choice_param, sort_param
 
 from . import selectors, services
 from .exporters import export_formats_for, export_response
@@ -39,10 +39,11 @@ def dataset_detail(request, dataset_id):
     dataset = selectors.dataset_for_user(request.user, dataset_id)
     project = dataset.project
     filter_form = RecordFilterForm(request.GET)
-    records = selectors.records_filtered(dataset, **selectors.record_filters(request.GET))
+    sort = sort_param(request.GET, selectors.RECORD_SORTS, default="position")
+    records = selectors.records_filtered(dataset, sort=sort, **selectors.record_filters(request.GET))
     page = Paginator(records, RECORDS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
-        "dataset": dataset, "project": project, "page": page, "filter_form": filter_form,
+        "dataset": dataset, "project": project, "page": page, "filter_form": filter_form, "sort": sort,
         "filter_query": _query_without_page(request), "is_lead": has_role(project, Role.LEAD),
         "label_counts": selectors.label_counts(dataset) if project.kind.record_field == "label" else [],
         "label_choices": project.labels if project.kind.record_field == "label" else [],
@@ -102,6 +103,17 @@ def import_detail(request, import_id):
             response.status_code = HttpResponseStopPolling.status_code
         return response
     return render(request, "datasets/import_detail.html", context)
+
+
+@require_POST
+@login_required
+def import_cancel(request, import_id):
+    dataset_import = selectors.import_for_user(request.user, import_id, role=Role.LEAD)
+    if services.import_cancel(dataset_import=dataset_import):
+        messages.success(request, f"Cancelled the import of {dataset_import.original_name}; none of it was kept.")
+    else:
+        messages.error(request, "This import had already finished.")
+    return redirect("datasets:import_detail", import_id=dataset_import.id)
 
 
 @require_GET

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.core.params import sort_ordering
 from apps.evals.selectors import finished_evals
 
 from .models import Deployment, DeploymentKey, Feedback, Promotion, Trace, TraceWriteFailure
@@ -84,8 +85,16 @@ def forget_keys() -> None:
         _keys.clear()
 
 
-def deployments_of(project) -> QuerySet[Deployment]:
-    return project.deployments.select_related("model", "prompt_version__template", "current_promotion")
+# The columns the deployment and trace lists sort by, and the fields each one orders.
+DEPLOYMENT_SORTS = {"slug": ["slug"], "serves": ["model__name"], "promoted": ["current_promotion__created_at"],
+                    "description": ["description"]}
+TRACE_SORTS = {"time": ["created_at"], "status": ["status"], "latency": ["latency_ms"],
+               "tokens": ["output_tokens", "input_tokens"], "sampled": ["sampled_reason"]}
+
+
+def deployments_of(project, *, sort: str = "slug") -> QuerySet[Deployment]:
+    return project.deployments.select_related("model", "prompt_version__template", "current_promotion").order_by(
+        *sort_ordering(sort, DEPLOYMENT_SORTS))
 
 
 def promotions_of(deployment: Deployment) -> QuerySet[Promotion]:
@@ -144,7 +153,7 @@ class TraceFilters:
     sampled: bool = False
 
 
-def traces_filtered(deployment: Deployment, filters: TraceFilters) -> QuerySet[Trace]:
+def traces_filtered(deployment: Deployment, filters: TraceFilters, *, sort: str = "-time") -> QuerySet[Trace]:
     traces = deployment.traces.select_related("model", "prompt_version__template")
     if filters.q:
         traces = traces.filter(Q(text__icontains=filters.q) | Q(raw_text__icontains=filters.q))
@@ -167,7 +176,7 @@ def traces_filtered(deployment: Deployment, filters: TraceFilters) -> QuerySet[T
         traces = traces.filter(Exists(feedback))
     elif filters.feedback == "none":
         traces = traces.exclude(Exists(feedback))
-    return traces.order_by("-created_at")
+    return traces.order_by(*sort_ordering(sort, TRACE_SORTS))
 
 
 def feedback_summary(traces: list[Trace]) -> dict:

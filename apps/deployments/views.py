@@ -12,7 +12,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
-from apps.core.params import choice_param
+from apps.core.params import choice_param, sort_param
 
 from . import analytics, selectors, services
 from .forms import DeploymentForm, KeyForm, PromoteForm, SettingsForm, TraceFilterForm
@@ -36,8 +36,10 @@ def deployment_list(request, project_id):
             else:
                 messages.success(request, f"Deployment {deployment.slug} created: promote a version to serve it.")
                 return redirect("deployments:detail", deployment_id=deployment.id)
+    sort = sort_param(request.GET, selectors.DEPLOYMENT_SORTS, default="slug")
     return render(request, "deployments/list.html", {"project": project, "form": form, "is_lead": is_lead,
-                                                     "deployments": selectors.deployments_of(project)})
+                                                     "deployments": selectors.deployments_of(project, sort=sort),
+                                                     "sort": sort})
 
 
 @require_GET
@@ -141,14 +143,16 @@ def _filters(request) -> tuple[TraceFilterForm, selectors.TraceFilters]:
 def trace_list(request, deployment_id):
     deployment = selectors.deployment_for_user(request.user, deployment_id)
     form, filters = _filters(request)
-    page = Paginator(selectors.traces_filtered(deployment, filters), TRACES_PER_PAGE).get_page(request.GET.get("page"))
+    sort = sort_param(request.GET, selectors.TRACE_SORTS, default="-time")
+    traces = selectors.traces_filtered(deployment, filters, sort=sort)
+    page = Paginator(traces, TRACES_PER_PAGE).get_page(request.GET.get("page"))
     feedback = selectors.feedback_summary(list(page.object_list))
     for trace in page.object_list:
         trace.feedback_items = feedback.get(trace.id, [])
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "deployments/traces.html", {
-        "deployment": deployment, "project": deployment.project, "page": page, "form": form,
+        "deployment": deployment, "project": deployment.project, "page": page, "form": form, "sort": sort,
         "filter_query": query.urlencode()})
 
 

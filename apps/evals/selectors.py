@@ -8,6 +8,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.charts import bar_chart, line_chart
 from apps.core.models import COMPLETED_STATUSES
+from apps.core.params import sort_ordering
 
 from .models import EvalOutput, EvalRun, PointResult
 
@@ -22,9 +23,21 @@ def eval_for_user(user, eval_id, *, role: str = Role.REVIEWER) -> EvalRun:
     return eval_run
 
 
-def evals_of(project) -> QuerySet[EvalRun]:
-    return project.eval_runs.select_related("model", "prompt_version__template", "baseline").order_by(
-        "-created_at", "-id")
+# The columns an eval list sorts by, and the fields each one orders.
+EVAL_SORTS = {"id": ["id"], "model": ["model__name"], "prompt": ["prompt_version__template__name",
+              "prompt_version__number"], "answers": ["total"], "baseline": ["baseline_id"],
+              "gate": ["gate_passed"], "status": ["status"], "started": ["created_at"]}
+
+
+def evals_of(project, *, sort: str = "-started", q: str = "") -> QuerySet[EvalRun]:
+    """The project's evals in `sort` order (see EVAL_SORTS); `q` matches the model, prompt, note or the id."""
+    evals = project.eval_runs.select_related("model", "prompt_version__template", "baseline")
+    if q:
+        match = Q(model__name__icontains=q) | Q(prompt_version__template__name__icontains=q) | Q(note__icontains=q)
+        if q.lstrip("#").isdigit():
+            match |= Q(id=int(q.lstrip("#")))
+        evals = evals.filter(match)
+    return evals.order_by(*sort_ordering(sort, EVAL_SORTS))
 
 
 def finished_evals(project) -> QuerySet[EvalRun]:

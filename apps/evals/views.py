@@ -13,6 +13,7 @@ from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_is_alive, job_wait_reason
 from apps.core.live import finished_page_swap
+from apps.core.params import query_without, search_param, sort_param
 from apps.review.selectors import reviewer_activity
 from apps.tuning.selectors import job_for_user
 
@@ -26,9 +27,11 @@ OUTPUTS_PER_PAGE = 50
 @login_required
 def eval_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    page = Paginator(selectors.evals_of(project), 25).get_page(request.GET.get("page"))
-    return render(request, "evals/list.html", {"project": project, "page": page,
-                                               "is_lead": has_role(project, Role.LEAD)})
+    sort, q = sort_param(request.GET, selectors.EVAL_SORTS, default="-started"), search_param(request.GET)
+    page = Paginator(selectors.evals_of(project, sort=sort, q=q), 25).get_page(request.GET.get("page"))
+    return render(request, "evals/list.html", {
+        "project": project, "page": page, "is_lead": has_role(project, Role.LEAD), "sort": sort, "q": q,
+        "filter_query": query_without(request.GET, "page")})
 
 
 @require_http_methods(["GET", "POST"])

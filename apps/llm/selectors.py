@@ -4,15 +4,21 @@ from django.http import Http404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.core.params import sort_ordering
 from apps.datasets.models import Record
 from apps.projects.kinds import answer_schema, kind_for
 
 from .models import Model
 
+# The columns the model list sorts by, and the fields each one orders.
+MODEL_SORTS = {"name": ["name"], "provider": ["provider"], "model_id": ["model_id"], "parent": ["parent__name"],
+               "scope": ["project_id"]}
 
-def models_for_project(project) -> QuerySet[Model]:
-    """The models a project can use: shared ones and its own."""
-    return Model.objects.filter(Q(project__isnull=True) | Q(project=project)).select_related("parent")
+
+def models_for_project(project, *, sort: str = "name") -> QuerySet[Model]:
+    """The models a project can use: shared ones and its own, in `sort` order (see MODEL_SORTS)."""
+    return Model.objects.filter(Q(project__isnull=True) | Q(project=project)).select_related("parent").order_by(
+        *sort_ordering(sort, MODEL_SORTS))
 
 
 def model_for_user(user, model_id, *, project=None, role: str = Role.REVIEWER) -> Model:

@@ -8,11 +8,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
+from apps.core.params import sort_param
 
 from . import services
 from .forms import ModelForm
 from .models import Provider
-from .selectors import model_for_user, models_for_project, probe_request
+from .selectors import MODEL_SORTS, model_for_user, models_for_project, probe_request
 
 
 def _model_in_project(request, project, model_id, role):
@@ -26,8 +27,10 @@ def _model_in_project(request, project, model_id, role):
 @login_required
 def model_list(request, project_id):
     project = project_for_user(request.user, project_id)
+    sort = sort_param(request.GET, MODEL_SORTS, default="name")
     return render(request, "llm/list.html", {
-        "project": project, "models": models_for_project(project), "is_lead": has_role(project, Role.LEAD),
+        "project": project, "models": models_for_project(project, sort=sort), "is_lead": has_role(project, Role.LEAD),
+        "sort": sort,
     })
 
 

@@ -2,6 +2,7 @@ from django import forms
 
 from apps.core.exceptions import ApplicationError
 
+from .kinds import kinds_of_setting
 from .models import TaskKind
 from .services import parse_glossary, parse_terms
 
@@ -52,6 +53,15 @@ class ProjectForm(forms.Form):
             return parse_glossary(self.cleaned_data["glossary"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from exc
+
+    def rows(self):
+        """(field, kinds, hidden) per field: the kinds a kind-specific field belongs to (space separated, '' for
+        a field of every kind), hidden when the kind chosen (sent, else the project's) is not among them."""
+        chosen = (self.data.get("task_kind") if self.is_bound else None) or self.initial.get("task_kind") \
+            or self.fields["task_kind"].initial
+        for field in self:
+            kinds = kinds_of_setting(field.name)
+            yield field, " ".join(kinds), bool(kinds) and chosen not in kinds
 
     @classmethod
     def initial_for(cls, project) -> dict:

@@ -8,8 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
-from apps.core.params import int_param
-from apps.datasets.models import Record
+from apps.core.params import int_param, search_param
 
 from . import selectors, services
 from .forms import DEFAULT_SYSTEM, PromptCreateForm, PromptVersionForm
@@ -78,18 +77,14 @@ def version_preview(request, version_id):
     """The exact messages a record would be sent with, and the answer schema."""
     version = selectors.version_for_user(request.user, version_id)
     project = version.template.project
-    records = Record.objects.filter(dataset__project=project)
-    record = None
-    record_id = int_param(request.GET, "record")
-    if record_id is not None:
-        record = get_object_or_404(records, id=record_id)
-    record = record or records.order_by("dataset_id", "position").first()
+    record = selectors.preview_record(project, int_param(request.GET, "record"))
     text = record.text if record else "(an example record's text)"
+    find = search_param(request.GET, "find")
     return render(request, "prompts/preview.html", {
-        "project": project, "version": version, "record": record,
+        "project": project, "version": version, "record": record, "find": find,
         "prompt_messages": render_messages(project, version, text),
         "schema": json.dumps(schema_for(project, version), indent=2, ensure_ascii=False),
-        "record_choices": records.order_by("dataset_id", "position").select_related("dataset")[:200],
+        "matches": selectors.record_matches(project, find), "is_lead": has_role(project, Role.LEAD),
     })
 
 
@@ -103,5 +98,5 @@ def version_diff(request, template_id):
     old = get_object_or_404(versions, number=int_param(request.GET, "old", max(new.number - 1, 1)))
     return render(request, "prompts/diff.html", {
         "project": template.project, "template": template, "old": old, "new": new, "versions": versions,
-        "lines": selectors.version_diff(old, new),
+        "lines": selectors.version_diff(old, new), "word_lines": selectors.version_word_diff(old, new),
     })

@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.db import Percentile, has_percentile, percentile_of_sorted
+from apps.core.params import sort_ordering
 from apps.runs.models import Output, OutputStatus, Run
 
 from .agreement import agreement_figures
@@ -139,12 +140,44 @@ def queue_counts(run: Run, reviewer) -> dict:
 
 # --- training points ---------------------------------------------------------------------
 
-def points_of(project) -> QuerySet[TrainingPoint]:
+# The columns each list sorts by, and the fields each one orders.
+POINT_SORTS = {"name": ["name"], "status": ["status", "name"], "failures": ["failure_count"],
+               "examples": ["example_count"], "tests": ["test_count"]}
+EXAMPLE_SORTS = {"id": ["id"], "text": ["text"], "added": ["created_at"]}
+TEST_CASE_SORTS = {"id": ["id"], "text": ["text"], "group": ["paraphrase_group"], "added": ["created_at"]}
+
+
+def points_of(project, *, sort: str = "status") -> QuerySet[TrainingPoint]:
     return project.training_points.annotate(
         failure_count=Count("grades", filter=Q(grades__verdict=Verdict.FAIL), distinct=True),
         example_count=Count("training_examples", distinct=True),
         test_count=Count("test_cases", distinct=True),
-    ).order_by("status", "name")
+    ).order_by(*sort_ordering(sort, POINT_SORTS))
+
+
+def examples_of(project, *, point_id: int | None = None, q: str = "",
+                sort: str = "-added") -> QuerySet[TrainingExample]:
+    """The project's training examples: of one point, whose text or point name contains `q`, in `sort` order."""
+    return _tagged(project.training_examples.prefetch_related("points"), point_id=point_id, q=q).order_by(
+        *sort_ordering(sort, EXAMPLE_SORTS))
+
+
+def test_cases_of(project, *, point_id: int | None = None, q: str = "", sort: str = "group") -> QuerySet[TestCase]:
+    """The project's test cases: of one point, whose text, group or point name contains `q`, in `sort` order."""
+    cases = _tagged(project.test_cases.prefetch_related("points"), point_id=point_id, q=q, also=("paraphrase_group",))
+    return cases.order_by(*sort_ordering(sort, TEST_CASE_SORTS))
+
+
+def _tagged(rows: QuerySet, *, point_id: int | None, q: str, also: tuple[str, ...] = ()) -> QuerySet:
+    if point_id is not None:
+        rows = rows.filter(points=point_id)
+    if q:
+        match = Q(text__icontains=q) | Q(points__name__icontains=q)
+        for field in also:
+            match |= Q(**{f"{field}__icontains": q})
+        # A row matching through two of its points would appear twice; the ids keep it once.
+        rows = rows.filter(id__in=rows.model.objects.filter(match).values("id"))
+    return rows
 
 
 # --- agreement ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
-from apps.core.jobs import interactive_queue, job_claim, job_enqueue, job_finish, job_heartbeat
+from apps.core.jobs import interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.limits import COMMENT_MAX, LONG_TEXT_MAX, RECORD_TEXT_MAX, check_length
 from apps.core.models import JobStatus
 from apps.core.uploads import (
@@ -477,6 +477,11 @@ def test_case_import_run(*, import_id: int, in_request: bool = False) -> TestCas
         job_finish(case_import, JobStatus.SUCCEEDED, cases_imported=count)
     stored_upload_discard(case_import)
     return case_import
+
+
+def test_case_import_cancel(*, case_import: TestCaseImport) -> bool:
+    """Stop a queued or running test-case import; none of its cases are kept. False when it had already finished."""
+    return job_cancel(case_import, error="Cancelled: nothing of this file was kept.")
 
 
 def _import_heartbeat(case_import: TestCaseImport, stream) -> None:

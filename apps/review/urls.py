@@ -23,6 +23,7 @@ urlpatterns = [
     path("projects/<int:project_id>/test-cases/import/", views.test_case_import, name="test_case_import"),
     path("datasets/<int:dataset_id>/records/test-cases/", views.records_to_test_cases, name="records_to_test_cases"),
     path("test-case-imports/<int:import_id>/", views.test_case_import_detail, name="test_case_import_detail"),
+    path("test-case-imports/<int:import_id>/cancel/", views.test_case_import_cancel, name="test_case_import_cancel"),
     path("projects/<int:project_id>/agreement/", views.agreement, name="agreement"),
     path("projects/<int:project_id>/adjudicate/<int:output_id>/", views.adjudicate, name="adjudicate"),
 ]

@@ -13,7 +13,7 @@ from apps.accounts.selectors import has_role, members_of, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_progress, job_wait_reason
 from apps.core.models import JobStatus
-from apps.core.params import choice_param, int_param
+from apps.core.params import choice_param, int_param, search_param, sort_param
 from apps.datasets.forms import RecordsChosenForm
 from apps.datasets.selectors import dataset_for_user
 from apps.runs.selectors import run_for_user
@@ -172,8 +172,9 @@ def point_list(request, project_id):
             return redirect("review:point", point_id=point.id)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
+    sort = sort_param(request.GET, selectors.POINT_SORTS, default="status")
     return render(request, "review/points.html", {
-        "project": project, "points": selectors.points_of(project), "form": form,
+        "project": project, "points": selectors.points_of(project, sort=sort), "form": form, "sort": sort,
         "is_lead": has_role(project, Role.LEAD),
     })
 
@@ -245,13 +246,12 @@ def example_list(request, project_id):
                 return redirect("review:examples", project_id=project.id)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-    examples = project.training_examples.prefetch_related("points")
-    point_id = int_param(request.GET, "point")
-    if point_id is not None:
-        examples = examples.filter(points=point_id)
+    point_id, q = int_param(request.GET, "point"), search_param(request.GET)
+    sort = sort_param(request.GET, selectors.EXAMPLE_SORTS, default="-added")
+    examples = selectors.examples_of(project, point_id=point_id, q=q, sort=sort)
     return render(request, "review/examples.html", {
         "project": project, "examples": examples[:500], "points": project.training_points.all(),
-        "point_id": point_id, "is_lead": has_role(project, Role.LEAD), "form": form,
+        "point_id": point_id, "is_lead": has_role(project, Role.LEAD), "form": form, "q": q, "sort": sort,
     })
 
 
@@ -345,12 +345,12 @@ def test_case_list(request, project_id):
                 return redirect("review:test_cases", project_id=project.id)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-    cases = project.test_cases.prefetch_related("points")
-    point_id = int_param(request.GET, "point")
-    if point_id is not None:
-        cases = cases.filter(points=point_id)
+    point_id, q = int_param(request.GET, "point"), search_param(request.GET)
+    sort = sort_param(request.GET, selectors.TEST_CASE_SORTS, default="group")
+    cases = selectors.test_cases_of(project, point_id=point_id, q=q, sort=sort)
     return render(request, "review/test_cases.html", {
         "project": project, "cases": cases[:500], "form": form, "import_form": TestCaseImportForm(),
+        "q": q, "sort": sort,
         "is_lead": has_role(project, Role.LEAD),
     })
 
@@ -417,6 +417,17 @@ def test_case_import_detail(request, import_id):
             response.status_code = HttpResponseStopPolling.status_code
         return response
     return render(request, "review/test_case_import.html", context)
+
+
+@require_POST
+@login_required
+def test_case_import_cancel(request, import_id):
+    case_import = selectors.test_case_import_for_user(request.user, import_id)
+    if services.test_case_import_cancel(case_import=case_import):
+        messages.success(request, f"Cancelled the import of {case_import.original_name}; none of it was kept.")
+    else:
+        messages.error(request, "This import had already finished.")
+    return redirect("review:test_case_import_detail", import_id=case_import.id)
 
 
 # --- agreement and adjudication ----------------------------------------------------------

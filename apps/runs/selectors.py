@@ -6,12 +6,26 @@ from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
+from apps.core.params import sort_ordering
 
 from .models import Output, OutputStatus, Run
 
+# The columns a run list sorts by, and the fields each one orders.
+RUN_SORTS = {"id": ["id"], "prompt": ["prompt_version__template__name", "prompt_version__number"],
+             "model": ["model__name"], "dataset": ["dataset__name"], "outputs": ["total"], "status": ["status"],
+             "started": ["created_at"]}
 
-def runs_of(project) -> QuerySet[Run]:
-    return project.runs.select_related("prompt_version__template", "model", "dataset").order_by("-created_at", "-id")
+
+def runs_of(project, *, sort: str = "-started", q: str = "") -> QuerySet[Run]:
+    """The project's runs in `sort` order (see RUN_SORTS); `q` matches the prompt, model or dataset name, or the id."""
+    runs = project.runs.select_related("prompt_version__template", "model", "dataset")
+    if q:
+        match = (Q(prompt_version__template__name__icontains=q) | Q(model__name__icontains=q)
+                 | Q(dataset__name__icontains=q))
+        if q.lstrip("#").isdigit():
+            match |= Q(id=int(q.lstrip("#")))
+        runs = runs.filter(match)
+    return runs.order_by(*sort_ordering(sort, RUN_SORTS))
 
 
 def run_for_user(user, run_id, *, role: str = Role.REVIEWER) -> Run:

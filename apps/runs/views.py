@@ -11,6 +11,7 @@ from apps.core import csv_export
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_wait_reason
 from apps.core.live import finished_page_swap
+from apps.core.params import int_param, query_without, search_param, sort_param
 
 from . import selectors, services
 from .forms import OutputFilterForm, RunForm
@@ -22,16 +23,21 @@ OUTPUTS_PER_PAGE = 50
 @login_required
 def run_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    page = Paginator(selectors.runs_of(project), 25).get_page(request.GET.get("page"))
-    return render(request, "runs/list.html",
-                  {"project": project, "page": page, "is_lead": has_role(project, Role.LEAD)})
+    sort, q = sort_param(request.GET, selectors.RUN_SORTS, default="-started"), search_param(request.GET)
+    page = Paginator(selectors.runs_of(project, sort=sort, q=q), 25).get_page(request.GET.get("page"))
+    return render(request, "runs/list.html", {
+        "project": project, "page": page, "is_lead": has_role(project, Role.LEAD), "sort": sort, "q": q,
+        "filter_query": query_without(request.GET, "page")})
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def run_create(request, project_id):
     project = project_for_user(request.user, project_id, role=Role.LEAD)
-    form = RunForm(request.POST or None, project=project)
+    # "Run this version" on a prompt version's page links here with ?prompt_version=<id>.
+    version_id = int_param(request.GET, "prompt_version")
+    form = RunForm(request.POST or None, project=project,
+                   initial={"prompt_version": version_id} if version_id is not None else None)
     if request.method == "POST" and form.is_valid():
         try:
             run = services.run_create(project=project, user=request.user, **form.run_arguments())

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.charts import xy_chart
+from apps.core.params import sort_ordering
 
 from .models import FineTuneJob
 
@@ -14,8 +15,15 @@ def job_for_user(user, job_id, *, role: str = Role.REVIEWER) -> FineTuneJob:
     return job
 
 
-def jobs_of(project):
-    return project.finetune_jobs.select_related("base_model", "result_model").order_by("-created_at")
+# The columns a fine-tune list sorts by, and the fields each one orders.
+JOB_SORTS = {"id": ["id"], "base": ["base_model__name"], "backend": ["backend"], "examples": ["example_count"],
+             "status": ["status"], "result": ["result_model__name"], "started": ["created_at"]}
+
+
+def jobs_of(project, *, sort: str = "-started"):
+    """The project's fine-tunes in `sort` order (see JOB_SORTS)."""
+    return project.finetune_jobs.select_related("base_model", "result_model").order_by(
+        *sort_ordering(sort, JOB_SORTS))
 
 
 def example_counts(project) -> list[dict]:

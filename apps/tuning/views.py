@@ -9,6 +9,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_wait_reason
+from apps.core.params import sort_param
 
 from . import selectors, services
 from .forms import LaunchForm
@@ -19,8 +20,9 @@ from .models import ExportFormat
 @login_required
 def job_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    return render(request, "tuning/list.html", {"project": project, "jobs": selectors.jobs_of(project),
-                                                "is_lead": has_role(project, Role.LEAD)})
+    sort = sort_param(request.GET, selectors.JOB_SORTS, default="-started")
+    return render(request, "tuning/list.html", {"project": project, "jobs": selectors.jobs_of(project, sort=sort),
+                                                "is_lead": has_role(project, Role.LEAD), "sort": sort})
 
 
 @require_http_methods(["GET", "POST"])

@@ -21,8 +21,8 @@ from . import classification, generation, ner
 from .base import REASONING, Kind, Score, canonical, json_answer, strip_reasoning
 
 __all__ = ["INVALID_KEY_PREFIX", "KINDS", "AnswerCheck", "Kind", "Score", "answer_key", "answer_problems",
-           "answer_schema", "canonical", "is_invalid_key", "json_answer", "kind_for", "register", "same_answer",
-           "strip_reasoning", "unregister"]
+           "answer_schema", "canonical", "is_invalid_key", "json_answer", "kind_for", "kinds_of_setting", "register",
+           "same_answer", "strip_reasoning", "unregister"]
 
 KINDS: dict[str, Kind] = {}
 
@@ -46,6 +46,11 @@ for _module in (classification, ner, generation):
 
 def kind_for(project) -> Kind:
     return KINDS[project.task_kind]
+
+
+def kinds_of_setting(field_name: str) -> list[str]:
+    """The kinds a project setting belongs to (see Kind.settings_fields); [] for a setting of every kind."""
+    return [name for name, kind in KINDS.items() if field_name in kind.settings_fields]
 
 
 def answer_schema(project, *, reasoning: bool = False) -> dict:

@@ -106,6 +106,9 @@ class Kind:
     has_f1 = False
     import_formats: tuple[str, ...] = ()
     record_field = ""
+    # The project settings (ProjectForm fields) that mean something only for this kind: the settings page shows
+    # these for a project of this kind and hides those of the other kinds.
+    settings_fields: tuple[str, ...] = ()
 
     # --- answers --------------------------------------------------------------------------
     def answer_properties(self, project) -> dict:

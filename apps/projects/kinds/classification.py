@@ -30,6 +30,7 @@ class LabelField(forms.ChoiceField):
 
 class Classification(Kind):
     name = "classification"
+    settings_fields = ("labels",)
     title = "Classification"
     record_field = "label"
     answer_noun = "Label"

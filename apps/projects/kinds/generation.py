@@ -25,6 +25,7 @@ class TextAnswerField(forms.CharField):
 
 class Generation(Kind):
     name = "generation"
+    settings_fields = ("judge_rubric",)
     title = "Generation"
     uses_judge = True
 

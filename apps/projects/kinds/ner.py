@@ -228,6 +228,7 @@ class EntitiesField(forms.Field):
 
 class Ner(Kind):
     name = "ner"
+    settings_fields = ("entity_types", "f1_threshold")
     title = "NER"
     record_field = "entities"
     answer_noun = "Entities"
