@@ -173,6 +173,7 @@ PAGES = [
     Endpoint("evals:resume", "post", Role.LEAD, EV),
     Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "results"}),
     Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "outputs"}),
+    Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "labels"}),
     Endpoint("evals:finetune", "get", Role.LEAD, JOB),
     Endpoint("evals:finetune", "post", Role.LEAD, JOB, lambda ctx: {"prompt_version": ctx["version"].id,
                                                                     "repeats": 1}),

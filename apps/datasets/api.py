@@ -49,7 +49,7 @@ class DatasetImportSerializer(serializers.ModelSerializer):
     class Meta:
         model = DatasetImport
         fields = ["id", "dataset", "original_name", "format", "status", "progress_percent", "records_imported",
-                  "problems", "error", "created_at", "started_at", "finished_at"]
+                  "problems", "notices", "error", "created_at", "started_at", "finished_at"]
 
     def get_progress_percent(self, obj) -> int:
         return job_progress(obj)["percent"]
@@ -63,6 +63,10 @@ class ImportUploadSerializer(serializers.Serializer):
     no_labels = serializers.BooleanField(
         required=False, default=False,
         help_text="CSV: the file has no label column although the project has labels; import the records unlabelled.")
+    iob1 = serializers.ChoiceField(
+        choices=["convert"], required=False,
+        help_text="CoNLL: `convert` reads an IOB1 file (entities start with I-): an I- tag that starts an entity "
+                  "becomes B-; the import's `notices` say how many were changed. Without it an IOB1 file is refused.")
 
     def validate(self, attrs):
         if not attrs.get("format"):
@@ -151,7 +155,7 @@ class ImportListApi(APIView):
         serializer = ImportUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        options = {key: data[key] for key in ("text_column", "label_column", "no_labels") if data.get(key)}
+        options = {key: data[key] for key in ("text_column", "label_column", "no_labels", "iob1") if data.get(key)}
         try:
             dataset_import = services.dataset_import_start(
                 dataset=dataset, upload=data["file"], file_format=data["format"], options=options,

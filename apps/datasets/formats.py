@@ -1,9 +1,10 @@
 """Readers for dataset files: CSV, JSONL and CoNLL (BIO).
 
 Each reader takes a binary stream and yields, in file order, either a `ParsedRecord`
-or a `Problem` naming the line. Readers never hold the whole file: they go line by
-line, so memory stays flat whatever the file size. Checking a record against the
-project (labels, entity types) is the caller's job.
+or a `Problem` naming the line (the CoNLL reader may end with a `Notice` of what it
+converted). Readers never hold the whole file: they go line by line, so memory stays
+flat whatever the file size. Checking a record against the project (labels, entity
+types) is the caller's job.
 """
 
 import codecs
@@ -153,18 +154,35 @@ def _jsonl_record(number: int, obj: dict):
 
 # --- CoNLL -------------------------------------------------------------------------------
 
-def read_conll(stream: Iterable[bytes], **_options):
-    """Token per line (token first, BIO tag last), a blank line between sentences."""
+@dataclass(slots=True)
+class Notice:
+    """What a reader changed in the file as asked (for the import's page), not a reason to refuse it."""
+
+    message: str
+
+
+IOB1_CONVERT = "convert"
+
+
+def read_conll(stream: Iterable[bytes], *, iob1: str = "", **_options):
+    """Token per line (token first, BIO tag last), a blank line between sentences.
+
+    A line with a tab is split on tabs (so a token may hold spaces: `New York<TAB>B-LOC`); any other line on
+    spaces. IOB1 files (an entity starting with I-, B- only between two entities of one type) are refused
+    with an offer to convert them; with `iob1="convert"`, an I- tag that starts an entity becomes B-, and a
+    `Notice` at the end says how many entities were changed.
+    """
     decode_problems: list[Problem] = []
     tokens: list[tuple[str, str]] = []
     start_line = 0
     sentence_ok = True
+    converted = 0
     for number, line in enumerate(_decoded_lines(stream, decode_problems), start=1):
         if decode_problems:
             yield from decode_problems
             decode_problems.clear()
             sentence_ok = False
-        parts = line.split()
+        parts = _conll_columns(line)
         if not parts or parts[0] == "-DOCSTART-":
             if tokens and sentence_ok:
                 yield _conll_record(start_line, tokens)
@@ -172,27 +190,55 @@ def read_conll(stream: Iterable[bytes], **_options):
             continue
         if not tokens:
             start_line = number
-        problem = _conll_token_problem(parts, tokens)
+        tag = parts[-1] if len(parts) > 1 else "O"
+        if iob1 == IOB1_CONVERT and _starts_with_inside(tag, tokens):
+            tag, converted = "B-" + tag[2:], converted + 1
+        problem = _conll_token_problem(parts, tag, tokens)
         if problem:
             yield Problem(number, problem)
             sentence_ok = False
-        tokens.append((parts[0], parts[-1] if len(parts) > 1 else "O"))
+        tokens.append((parts[0], tag))
     if tokens and sentence_ok:
         yield _conll_record(start_line, tokens)
+    if converted:
+        yield Notice(f"Converted from IOB1: {converted} entit{'y' if converted == 1 else 'ies'} starting with I- "
+                     "now start with B-.")
 
 
-def _conll_token_problem(parts: list[str], previous: list[tuple[str, str]]) -> str | None:
+def _conll_columns(line: str) -> list[str]:
+    """The line's columns: split on tabs when it has any (a token may then hold spaces), else on spaces."""
+    if not line.strip():
+        return []
+    if "\t" in line:
+        columns = [column.strip() for column in line.rstrip("\r\n").split("\t")]
+        return [columns[0], *(column for column in columns[1:] if column)]
+    return line.split()
+
+
+def _starts_with_inside(tag: str, previous: list[tuple[str, str]]) -> bool:
+    """An I- tag that starts an entity: at the sentence's start, after O, or after another type."""
+    if not tag.startswith("I-"):
+        return False
+    before = previous[-1][1] if previous else "O"
+    return before == "O" or before[2:] != tag[2:]
+
+
+def _conll_token_problem(parts: list[str], tag: str, previous: list[tuple[str, str]]) -> str | None:
+    if not parts[0]:
+        return (f"the token is empty (the line starts with a tab, then '{parts[-1]}'); write the token, a tab, "
+                "then its BIO tag")
     if len(parts) < 2:
         return f"'{parts[0]}' has no tag; write the token, a space or tab, then its BIO tag"
-    tag = parts[-1]
     if tag == "O":
         return None
     if not (tag.startswith("B-") or tag.startswith("I-")) or len(tag) < 3:
         return f"tag '{tag}' is not BIO (use O, B-TYPE or I-TYPE)"
-    if tag.startswith("I-"):
+    if _starts_with_inside(tag, previous):
         before = previous[-1][1] if previous else "O"
-        if before == "O" or before[2:] != tag[2:]:
-            return f"tag '{tag}' follows '{before}'; an entity must start with B-{tag[2:]}"
+        where = f"follows '{before}'" if previous else "starts the sentence"
+        return (f"tag '{tag}' {where}; an entity must start with B-{tag[2:]}. If the file is IOB1 (entities "
+                "start with I-, as in the original CoNLL-2003), import it again with IOB1 conversion "
+                "(iob1=convert): an I- tag that starts an entity becomes B-")
     return None
 
 

@@ -22,6 +22,10 @@ class ImportForm(forms.Form):
     no_labels = forms.BooleanField(
         required=False, label="Import without labels",
         help_text="CSV: the file has no label column; import its records unlabelled although the project has labels.")
+    iob1 = forms.BooleanField(
+        required=False, label="Convert from IOB1",
+        help_text="CoNLL: the file is IOB1 (entities start with I-, as in the original CoNLL-2003); an I- tag that "
+                  "starts an entity becomes B-, and the import says how many were changed.")
 
     def offer_columns(self, columns: list[str]) -> None:
         """After a refusal, let the person pick the text and label columns from the file's own header."""
@@ -44,6 +48,8 @@ class ImportForm(forms.Form):
         return cleaned
 
     def import_options(self) -> dict:
+        if self.cleaned_data["format"] == ImportFormat.CONLL:
+            return {"iob1": "convert"} if self.cleaned_data.get("iob1") else {}
         if self.cleaned_data["format"] != ImportFormat.CSV:
             return {}
         return {"text_column": self.cleaned_data.get("text_column") or "text",

@@ -28,7 +28,7 @@ from apps.projects.kinds import kind_for
 from apps.projects.models import Project
 from apps.projects.services import project_kind_lock
 
-from .formats import READERS, ParsedRecord, Problem
+from .formats import READERS, Notice, ParsedRecord, Problem
 from .models import Dataset, DatasetImport, ImportFormat, Record, Split
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ def dataset_import_start(*, dataset: Dataset, upload, file_format: str, options:
     upload_check_size(upload)
     upload_check_text(upload, formats="CSV, JSONL or CoNLL")
     options = {k: v for k, v in (options or {}).items() if v}
+    if file_format != ImportFormat.CONLL:
+        options.pop("iob1", None)  # a CoNLL option only
     if file_format == ImportFormat.CSV:
         _check_csv_columns(dataset.project, upload, options)
     dataset_import = DatasetImport(
@@ -174,9 +176,10 @@ def import_run(*, import_id: int) -> DatasetImport:
         stored_upload_discard(dataset_import)  # it may have ended without this worker (given up after crashes)
         return dataset_import
     dataset_import = DatasetImport.objects.select_related("dataset__project").get(id=import_id)
+    notices: list[str] = []
     try:
         with transaction.atomic():
-            count = _import_records(dataset_import)
+            count = _import_records(dataset_import, notices)
     except ImportRejected as rejected:
         _import_finish(dataset_import, JobStatus.FAILED, problems=rejected.problems)
     except ImportCancelled:
@@ -187,11 +190,13 @@ def import_run(*, import_id: int) -> DatasetImport:
         logger.exception("Import %s failed", import_id)
         _import_finish(dataset_import, JobStatus.FAILED, error=f"The import stopped: {exc}")
     else:
-        _import_finish(dataset_import, JobStatus.SUCCEEDED, records_imported=count)
+        _import_finish(dataset_import, JobStatus.SUCCEEDED, records_imported=count,
+                       notices=[*dataset_import.notices, *notices])
     return dataset_import
 
 
-def _import_records(dataset_import: DatasetImport) -> int:
+def _import_records(dataset_import: DatasetImport, notices: list[str]) -> int:
+    """Read, check and write the file's records; what the reader converted as asked goes into `notices`."""
     project = dataset_import.dataset.project
     kind = kind_for(project)
     read = READERS[dataset_import.format]
@@ -205,6 +210,9 @@ def _import_records(dataset_import: DatasetImport) -> int:
         stream = bounded_lines(raw)
         reader_options = {k: v for k, v in dataset_import.options.items() if k != "no_labels"}
         for item in read(stream, **reader_options):
+            if isinstance(item, Notice):
+                notices.append(item.message)
+                continue
             seen += 1
             if isinstance(item, Problem):
                 problems.append(item)
@@ -277,8 +285,10 @@ def _heartbeat(dataset_import: DatasetImport, stream) -> None:
         raise ImportCancelled()
 
 
-def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0):
-    job_finish(dataset_import, status, error=error, records_imported=records_imported,
+def _import_finish(dataset_import: DatasetImport, status: str, *, problems=(), error="", records_imported=0,
+                   notices=None):
+    extra = {"notices": notices} if notices is not None else {}
+    job_finish(dataset_import, status, error=error, records_imported=records_imported, **extra,
                problems=[{"line": p.line, "message": p.message} for p in problems])
     stored_upload_discard(dataset_import)
 

@@ -79,6 +79,8 @@ def dataset_import(request, dataset_id):
         else:
             if dataset_import.status == JobStatus.SUCCEEDED:
                 messages.success(request, f"Imported {dataset_import.records_imported} records.")
+                for notice in dataset_import.notices:  # what was converted as asked (IOB1 tags)
+                    messages.warning(request, notice)
                 return redirect("datasets:detail", dataset_id=dataset.id)
             if not dataset_import.is_finished:
                 return redirect("datasets:import_detail", import_id=dataset_import.id)

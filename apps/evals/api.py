@@ -13,7 +13,7 @@ from apps.prompts.selectors import versions_in_project
 from apps.review.models import TrainingPoint
 from apps.tuning.selectors import job_for_user
 
-from . import selectors, services
+from . import label_results, selectors, services
 from .models import EvalRun, PointResult
 
 
@@ -26,6 +26,8 @@ class PointResultSerializer(serializers.ModelSerializer):
                   "pass_rate", "ci_low", "ci_high", "consistency", "paraphrase_agreement", "latency_p50_ms",
                   "latency_p95_ms", "mean_input_tokens", "mean_output_tokens", "f1_micro", "f1_macro", "verdict",
                   "p_value"]
+        extra_kwargs = {"f1_macro": {"help_text": "NER: the mean of the answers' F1s over test cases (not the macro "
+                                                  "over entity types: see the eval's `labels`)."}}
 
     def get_point_name(self, obj) -> str:
         return obj.point.name if obj.point_id else "All test cases"
@@ -55,6 +57,30 @@ class EvalRunSerializer(serializers.ModelSerializer):
         below = sorted(r.point.name for r in points if r.pass_rate < obj.project.pass_threshold)
         return {"passed": obj.gate_passed, "threshold": obj.project.pass_threshold, "regressed": regressed,
                 "below_threshold": below}
+
+
+class EvalDetailSerializer(EvalRunSerializer):
+    """An eval with its breakdown: per label (classification) or entity type (NER), overall and per point."""
+
+    labels = serializers.SerializerMethodField()
+    confusion = serializers.SerializerMethodField()
+
+    class Meta(EvalRunSerializer.Meta):
+        fields = [*EvalRunSerializer.Meta.fields, "labels", "confusion"]
+
+    def get_labels(self, obj) -> list[dict]:
+        """Precision, recall, F1 and support per label or entity type, micro and macro F1 (NER: span error
+        kinds), overall first; every output counts. Empty for a generation project."""
+        return [label_results.report_data(b) for b in self._breakdown(obj)]
+
+    def get_confusion(self, obj) -> list[dict]:
+        """Classification: expected × answered counts, the last column non-answers ('invalid'); else empty."""
+        return [label_results.confusion_data(b) for b in self._breakdown(obj) if b.matrix]
+
+    def _breakdown(self, obj) -> list:
+        if getattr(self, "_computed", None) is None:
+            self._computed = label_results.label_results(obj)
+        return self._computed
 
 
 class EvalCreateSerializer(serializers.Serializer):
@@ -96,10 +122,10 @@ class EvalListApi(APIView):
 
 
 class EvalDetailApi(APIView):
-    @extend_schema(responses=EvalRunSerializer)
+    @extend_schema(responses=EvalDetailSerializer)
     def get(self, request, eval_id):
-        """Status, progress, results per training point and the gate's verdict."""
-        return Response(EvalRunSerializer(selectors.eval_for_user(request.user, eval_id)).data)
+        """Status, progress, results per training point, the gate's verdict, and per label or entity type."""
+        return Response(EvalDetailSerializer(selectors.eval_for_user(request.user, eval_id)).data)
 
 
 class EvalCancelApi(APIView):

@@ -7,8 +7,8 @@ from . import selectors
 
 RESULT_HEADER = ["training point", "test cases", "test cases passed", "outputs", "passed", "errors", "pass rate",
                  "ci low", "ci high", "consistency", "paraphrase agreement", "latency p50 ms", "latency p95 ms",
-                 "mean input tokens", "mean output tokens", "f1 micro", "f1 macro", "baseline pass rate", "verdict",
-                 "p value"]
+                 "mean input tokens", "mean output tokens", "f1 micro", "f1 mean per test case", "baseline pass rate",
+                 "verdict", "p value"]
 
 
 def _round(value):
@@ -49,3 +49,24 @@ def reviewer_rows(activity: dict) -> Iterator[list]:
     for r in activity["reviewers"]:
         yield [r["reviewer__username"], r["grades"], _round(r["median_seconds"]), r["shared"], r["disagreed"],
                _round(r["disagreement_rate"]), *r["per_day"]]
+
+
+def label_rows(breakdown: list) -> Iterator[list]:
+    """Per label (or entity type) and training point: P/R/F1/support, then micro and macro; for
+    classification, then the confusion matrices; for NER, the span error kinds after each point's rows."""
+    yield ["training point", "label", "precision", "recall", "f1", "support"]
+    for b in breakdown:
+        report = b.report
+        for r in report.rows:
+            yield [b.name, r.label, *(_round(v) for v in (r.precision, r.recall, r.f1)), r.support]
+        yield [b.name, "(micro)", *(_round(v) for v in (report.micro.precision, report.micro.recall,
+                                                         report.micro.f1)), report.micro.support]
+        yield [b.name, "(macro)", *(_round(v) for v in (report.macro_precision, report.macro_recall,
+                                                         report.macro_f1)), report.micro.support]
+        for kind, n in report.errors.items():
+            yield [b.name, f"({kind})", None, None, None, n]
+    for b in breakdown:  # the confusion matrices after the table: a header row, then a row per expected label
+        if b.matrix:
+            yield [b.name, "expected \\ answered", *b.labels, "invalid"]
+        for row in b.matrix:
+            yield [b.name, row["expected"], *(cell["count"] for cell in row["cells"])]

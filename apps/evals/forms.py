@@ -65,3 +65,5 @@ class FineTuneEvalForm(forms.Form):
 class OutputFilterForm(forms.Form):
     point = forms.IntegerField(required=False)
     result = forms.ChoiceField(choices=RESULT_CHOICES, required=False)
+    expected = forms.CharField(required=False, help_text="A label the test cases expect (a confusion matrix row).")
+    answered = forms.CharField(required=False, help_text="A label answered, or !invalid for non-answers (a column).")

@@ -7,9 +7,10 @@ from apps.projects.kinds import Score, answer_key, kind_for, strip_reasoning
 __all__ = ["JUDGE_SCHEMA", "Score", "answer_key", "judge_messages", "judge_problems", "score_answer"]
 
 
-def score_answer(project, expected: dict, answer, *, valid: bool) -> Score:
-    """Classification: the exact label. NER: entity F1 at least the project's threshold. Generation: the judge's."""
-    return kind_for(project).score(project, expected, answer, valid=valid)
+def score_answer(project, expected: dict, answer, *, valid: bool, text: str = "") -> Score:
+    """Classification: the exact label. NER: entity F1 (entities placed in `text`, the test case's input) at least
+    the project's threshold. Generation: the judge's."""
+    return kind_for(project).score(project, expected, answer, valid=valid, text=text)
 
 
 JUDGE_SCHEMA = {

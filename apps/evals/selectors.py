@@ -10,6 +10,7 @@ from apps.core.charts import bar_chart, line_chart
 from apps.core.models import COMPLETED_STATUSES
 from apps.core.params import sort_ordering
 
+from .label_metrics import INVALID
 from .models import EvalOutput, EvalRun, PointResult
 
 MATRIX_COLUMNS = 20
@@ -70,8 +71,10 @@ def result_rows(eval_run: EvalRun) -> list[ResultRow]:
     return sorted(rows, key=lambda row: (row.point_id is not None, row.name.lower()))
 
 
-def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "") -> QuerySet[EvalOutput]:
+def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "", expected: str = "",
+                 answered: str = "") -> QuerySet[EvalOutput]:
     outputs = eval_run.outputs.select_related("test_case__source_grade__output").order_by("test_case_id", "repeat")
+    outputs = _confusion_cell(eval_run, outputs, expected=expected, answered=answered)
     if point_id:
         outputs = outputs.filter(test_case__points=point_id)
     if result == "fail":
@@ -174,3 +177,18 @@ def project_charts(grid: dict) -> dict:
 def consistency_of(eval_run: EvalRun, result) -> float | None:
     """A result's consistency, or None when its eval had one repeat (nothing to be consistent with)."""
     return result.consistency if eval_run.repeats > 1 else None
+
+
+def _confusion_cell(eval_run: EvalRun, outputs: QuerySet, *, expected: str, answered: str) -> QuerySet:
+    """The outputs of one confusion matrix cell: the test case expects `expected`, the answer is `answered`
+    (`label_metrics.INVALID`: a non-answer). The kind's lookup on the answer names the field to compare."""
+    kind = eval_run.project.kind
+    if expected:
+        lookup = kind.filter_lookup(expected)
+        outputs = outputs.filter(**{f"test_case__expected__{key.removeprefix('answer__')}": value
+                                    for key, value in lookup.items()}) if lookup else outputs
+    if answered == INVALID:
+        outputs = outputs.exclude(status="ok")
+    elif answered:
+        outputs = outputs.filter(status="ok", **kind.filter_lookup(answered))
+    return outputs

@@ -143,7 +143,8 @@ def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
 def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
     outputs = []
     for (case_id, repeat), c in arrived:
-        score = score_answer(eval_run.project, cases[case_id].expected, c.answer, valid=c.status == "ok")
+        score = score_answer(eval_run.project, cases[case_id].expected, c.answer, valid=c.status == "ok",
+                             text=cases[case_id].text)
         outputs.append(EvalOutput(
             eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
             answer_key=answer_key(eval_run.project, c.answer, valid=c.status == "ok"), status=c.status,

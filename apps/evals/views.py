@@ -17,7 +17,7 @@ from apps.core.params import query_without, search_param, sort_param
 from apps.review.selectors import reviewer_activity
 from apps.tuning.selectors import job_for_user
 
-from . import exports, selectors, services
+from . import exports, label_results, selectors, services
 from .forms import EvalForm, FineTuneEvalForm, OutputFilterForm
 
 OUTPUTS_PER_PAGE = 50
@@ -64,13 +64,16 @@ def eval_detail(request, eval_id):
         return render(request, "evals/_status.html", context)
     filter_form = OutputFilterForm(request.GET)
     filters = filter_form.cleaned_data if filter_form.is_valid() else {}
-    outputs = selectors.eval_outputs(eval_run, point_id=filters.get("point"), result=filters.get("result", ""))
+    outputs = selectors.eval_outputs(eval_run, point_id=filters.get("point"), result=filters.get("result", ""),
+                                   expected=filters.get("expected", ""), answered=filters.get("answered", ""))
     page = Paginator(outputs, OUTPUTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context.update({"rows": selectors.result_rows(eval_run), "page": page, "filter_form": filter_form,
                     "filter_query": query.urlencode(), "points": eval_run.project.training_points.all()})
     template = "evals/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "evals/detail.html"
+    if template == "evals/detail.html":
+        context["breakdown"] = label_results.label_results(eval_run)
     response = render(request, template, context)
     return finished_page_swap(response) if polling else response
 
@@ -102,6 +105,8 @@ def eval_export(request, eval_id, table):
     eval_run = selectors.eval_for_user(request.user, eval_id)
     if table == "outputs":
         return _csv(f"eval-{eval_run.id}-outputs.csv", exports.outputs_rows(eval_run))
+    if table == "labels":
+        return _csv(f"eval-{eval_run.id}-labels.csv", exports.label_rows(label_results.label_results(eval_run)))
     return _csv(f"eval-{eval_run.id}-results.csv", exports.results_rows(eval_run))
 
 

@@ -148,7 +148,7 @@ def test_ner_evals_score_entity_f1_against_the_threshold(ner_project, llm_server
     # micro: tp 2, fp 1, fn 1 -> P = R = 2/3; macro: mean of 0.5 and 1.0
     assert result.f1_micro == pytest.approx(2 / 3) and result.f1_macro == pytest.approx(0.75)
     page = login(people["lead"]).get(reverse("evals:detail", args=[eval_run.id])).content.decode()
-    assert "F1 micro / macro" in page and "0.67 / 0.75" in page and "F1 0.50" in page
+    assert "F1 micro / mean per test case" in page and "0.67 / 0.75" in page and "F1 0.50" in page
 
 
 def test_generation_evals_are_graded_by_a_judge_model(people, llm_server, django_capture_on_commit_callbacks):

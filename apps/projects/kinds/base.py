@@ -18,8 +18,9 @@ Answers (what a model replies, what a reviewer corrects, what a test case expect
 - `identity(answer) -> str`: the answer as consistency and "same answer?" compare it, reasoning left out
   (two answers are the same exactly when their identities are equal). Only for valid answers: an invalid answer
   agrees with nothing (`kinds.answer_key(..., valid=False)` is unique).
-- `score(project, expected, answer, *, valid) -> Score`: the answer against a test case's expected answer;
-  `Score.passed` None means a judge model must decide (then `uses_judge` is True).
+- `score(project, expected, answer, *, valid, text="") -> Score`: the answer against a test case's expected
+  answer, `text` the test case's input (NER places entities in it); `Score.passed` None means a judge model
+  must decide (then `uses_judge` is True).
 - `answer_summary(answer) -> str`: the answer in a few words, for tables and CSVs.
 - `spans(answer, text) -> list[dict]`: character spans {start, end, type} of `text` to highlight (NER).
 - `categories(answer) -> list[str]`: the categories an answer falls in (its label; its entities' types), for
@@ -51,7 +52,8 @@ Forms and templates:
   `{% kind_part project "summary" %}`; a kind without a partial of its own gets `templates/kinds/_<part>.html`.
   The answer form's partial is the template of its widget (`kinds/ner/form.html`).
 - Capabilities templates and results read: `title`, `answer_noun` (a column heading), `uses_judge`,
-  `has_f1` (scores carry span counts, so F1 columns are shown).
+  `has_f1` (scores carry span counts, so F1 columns are shown), `breakdown` ("labels": evals report
+  per label with a confusion matrix; "entity types": per entity type with span error kinds; "": neither).
 """
 
 import json
@@ -104,6 +106,7 @@ class Kind:
     answer_noun = "Answer"
     uses_judge = False
     has_f1 = False
+    breakdown = ""
     import_formats: tuple[str, ...] = ()
     record_field = ""
     # The project settings (ProjectForm fields) that mean something only for this kind: the settings page shows
@@ -126,7 +129,7 @@ class Kind:
     def identity(self, answer) -> str:
         return canonical(strip_reasoning(answer))
 
-    def score(self, project, expected, answer, *, valid: bool) -> Score:
+    def score(self, project, expected, answer, *, valid: bool, text: str = "") -> Score:
         hit = valid and self.identity(answer) == self.identity(expected)
         return Score(hit, 1.0 if hit else 0.0)
 

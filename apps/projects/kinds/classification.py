@@ -34,6 +34,7 @@ class Classification(Kind):
     title = "Classification"
     record_field = "label"
     answer_noun = "Label"
+    breakdown = "labels"
 
     def answer_properties(self, project) -> dict:
         return {"label": {"type": "string", "enum": list(project.labels)}}
@@ -58,7 +59,7 @@ class Classification(Kind):
     def identity(self, answer) -> str:
         return str(answer.get("label", "")) if isinstance(answer, dict) else ""
 
-    def score(self, project, expected, answer, *, valid: bool) -> Score:
+    def score(self, project, expected, answer, *, valid: bool, text: str = "") -> Score:
         hit = valid and label_match(expected, answer)
         return Score(hit, 1.0 if hit else 0.0)
 

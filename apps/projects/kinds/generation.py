@@ -38,7 +38,7 @@ class Generation(Kind):
     def answer_problems(self, project, answer: dict, *, text: str) -> list[str]:
         return [] if isinstance(answer.get("answer"), str) else ["the answer has no 'answer' text"]
 
-    def score(self, project, expected, answer, *, valid: bool) -> Score:
+    def score(self, project, expected, answer, *, valid: bool, text: str = "") -> Score:
         return Score(None if valid else False, None if valid else 0.0)
 
     def answer_summary(self, answer) -> str:

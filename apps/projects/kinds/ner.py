@@ -1,10 +1,12 @@
 """Named-entity recognition: the answer is a list of typed entities of the text.
 
 A model answers {"entities": [{"text": "<exact words>", "type": "<type>"}]}; records and corrections may add
-character offsets ("start", "end", end exclusive as in Python slices). Entities compare as a multiset of
-(text with spaces normalised, type).
+character offsets ("start", "end", end exclusive as in Python slices). Scoring places every entity in the text
+(its offsets, or the next unused occurrence of its text) and compares places and types, as seqeval compares
+chunks; "same answer?" compares entities as a multiset of (text with spaces normalised, type).
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -126,15 +128,102 @@ class SpanScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def span_score(expected: dict, answer) -> SpanScore:
-    """Entity level: an entity counts when its text (spaces normalised) and type both match.
+def span_score(expected: dict, answer, *, text: str | None = None) -> SpanScore:
+    """Entity level: an entity counts when its place in `text` (start, end) and its type both match.
 
-    Entities are compared as multisets, so a duplicated prediction is a false positive and
-    an overlapping span of the wrong extent or type is both a false positive and a miss.
+    With `text`, both sides are placed in it by `placed_spans`: a predicted entity the text does not contain
+    (or whose occurrences are all taken), or one that is not an object with a text, is a false positive; an
+    unknown type never matches, so it is a false positive too. Without `text` (a caller that has none), the
+    entities compare as multisets of (text with spaces normalised, type).
     """
-    wanted, found = entity_keys(expected), entity_keys(answer)
-    hits = sum((wanted & found).values())
-    return SpanScore(hits, sum(found.values()) - hits, sum(wanted.values()) - hits)
+    if text is None:
+        wanted, found = entity_keys(expected), entity_keys(answer)
+        hits = sum((wanted & found).values())
+        return SpanScore(hits, sum(found.values()) - hits, sum(wanted.values()) - hits)
+    match = span_match(expected, answer, text)
+    hits = len(match.gold & match.predicted)
+    return SpanScore(hits, len(match.predicted - match.gold) + len(match.unplaced),
+                     len(match.gold - match.predicted) + len(match.gold_unplaced))
+
+
+Span = tuple[int, int, str]  # start, end (exclusive), type
+
+
+@dataclass(frozen=True)
+class SpanMatch:
+    """The expected and predicted entities of one answer placed in its text.
+
+    `gold` and `predicted` are sets of (start, end, type): an entity named twice at the same place is one
+    entity. `unplaced` holds the types of predicted entities that could not be placed (false positives);
+    `gold_unplaced` those of expected entities that could not be (misses; only a malformed test case has any).
+    """
+
+    gold: frozenset
+    predicted: frozenset
+    unplaced: tuple = ()
+    gold_unplaced: tuple = ()
+
+
+def span_match(expected, answer, text: str) -> SpanMatch:
+    gold, gold_unplaced = placed_spans(expected, text)
+    predicted, unplaced = placed_spans(answer, text)
+    return SpanMatch(frozenset(gold), frozenset(predicted), tuple(unplaced), tuple(gold_unplaced))
+
+
+def placed_spans(answer, text: str) -> tuple[list[Span], list[str]]:
+    """Each entity of an answer placed in `text`: (spans, types of the entities that could not be placed).
+
+    An entity with offsets that fit the text (and its own text, if given) keeps them. Any other entity takes
+    the first occurrence of its text, left to right, that no entity placed before it overlaps (entities of one
+    answer do not overlap), longer ones first: "Rotor Volgograd" takes its place before "Rotor" looks for one,
+    and a lone "Rotor" takes the first "Rotor" of the text, even inside "Rotor Volgograd". A second entity of the
+    same text takes the next occurrence.
+    """
+    entities = answer.get("entities") if isinstance(answer, dict) else None
+    if not isinstance(entities, list):
+        return [], []
+    spans, unplaced, taken = [], [], []
+    given = [(entity, _given_place(entity, text)) for entity in entities]
+    free = sorted((entity for entity, place in given if place is None), key=lambda e: -len(_words(e)))
+    for entity, place in [*((e, p) for e, p in given if p is not None), *((e, None) for e in free)]:
+        place = place or _free_occurrence(entity, text, taken)
+        kind = entity.get("type") if isinstance(entity, dict) else None
+        if place is None:
+            unplaced.append(str(kind or ""))
+            continue
+        taken.append(place)
+        spans.append((*place, str(kind or "")))
+    return spans, unplaced
+
+
+def _words(entity) -> str:
+    words = entity.get("text") if isinstance(entity, dict) else None
+    return " ".join(words.split()) if isinstance(words, str) else ""
+
+
+def _given_place(entity, text: str) -> tuple[int, int] | None:
+    if not isinstance(entity, dict):
+        return None
+    start, end = entity.get("start"), entity.get("end")
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
+        return None
+    if not 0 <= start < end <= len(text):
+        return None
+    if isinstance(entity.get("text"), str) and _words(entity) != " ".join(text[start:end].split()):
+        return None
+    return start, end
+
+
+def _free_occurrence(entity, text: str, taken: list) -> tuple[int, int] | None:
+    words = _words(entity)
+    if not words:
+        return None
+    pattern = r"\s+".join(re.escape(word) for word in words.split())  # spacing as the text has it
+    for found in re.finditer(pattern, text):
+        start, end = found.span()
+        if not any(start < other_end and other_start < end for other_start, other_end in taken):
+            return start, end
+    return None
 
 
 def answer_spans(answer, text: str) -> list[dict]:
@@ -233,6 +322,7 @@ class Ner(Kind):
     record_field = "entities"
     answer_noun = "Entities"
     has_f1 = True
+    breakdown = "entity types"
     import_formats = ("conll",)
 
     def answer_properties(self, project) -> dict:
@@ -269,8 +359,14 @@ class Ner(Kind):
     def identity(self, answer) -> str:
         return repr(sorted(entity_keys(strip_reasoning(answer)).items(), key=repr))
 
-    def score(self, project, expected, answer, *, valid: bool) -> Score:
-        spans = span_score(expected, answer if valid else None)
+    def score(self, project, expected, answer, *, valid: bool, text: str = "") -> Score:
+        """With the text, an answer is scored for what is valid in it even when it has problems (they stay
+        listed on the output): its placeable entities of known types can match, the rest are false positives.
+        """
+        if not text:
+            spans = span_score(expected, answer if valid else None)
+        else:
+            spans = span_score(expected, answer, text=text)
         return Score(spans.f1 >= project.f1_threshold - 1e-9, spans.f1, spans.true_positives,
                      spans.false_positives, spans.false_negatives)
 
