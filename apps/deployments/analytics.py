@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from apps.core.charts import bar_chart, line_chart
 from apps.core.db import Percentile, has_percentile, percentile_of_sorted
+from apps.llm.models import Model
+from apps.llm.pricing import tokens_cost
 from apps.projects.kinds import kind_for
 from apps.review.models import Grade, Verdict
 
@@ -35,6 +37,7 @@ class Day:
     output_tokens: int
     with_feedback: int
     thumbs_down: int
+    cost: float | None = None  # the day's tokens at the prices of the models that answered; None: a price unknown
 
     @property
     def valid_share(self) -> float:
@@ -84,6 +87,7 @@ def daily(deployment: Deployment, *, days: int = 30) -> list[Day]:
     rows = (traces.annotate(day=TruncDate("created_at")).values("day").annotate(**aggregates).order_by("day"))
     answered = _per_day(with_feedback(traces))
     down = _per_day(with_thumbs_down(traces))
+    costs = _cost_per_day(traces)
     result = []
     for row in rows:
         if not has_percentile():
@@ -93,8 +97,25 @@ def daily(deployment: Deployment, *, days: int = 30) -> list[Day]:
                           errors=row["errors"], latency_p50_ms=round(row["p50"] or 0, 1),
                           latency_p95_ms=round(row["p95"] or 0, 1), input_tokens=row["input_tokens"] or 0,
                           output_tokens=row["output_tokens"] or 0, with_feedback=answered.get(row["day"], 0),
-                          thumbs_down=down.get(row["day"], 0)))
+                          thumbs_down=down.get(row["day"], 0), cost=costs.get(row["day"])))
     return result
+
+
+def _cost_per_day(traces) -> dict:
+    """Each day's tokens priced by the model of each trace (a deployment may be promoted mid-day); a day with
+    tokens of a model without prices has no cost (None), never a partial one."""
+    rows = list(traces.annotate(day=TruncDate("created_at")).values("day", "model_id").annotate(
+        input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")).order_by("day"))
+    models = Model.objects.in_bulk({row["model_id"] for row in rows if row["model_id"]})
+    costs: dict = {}
+    for row in rows:
+        if not (row["input_tokens"] or row["output_tokens"]):
+            continue
+        model = models.get(row["model_id"])
+        cost = tokens_cost(model, row["input_tokens"] or 0, row["output_tokens"] or 0) if model else None
+        known = costs.get(row["day"], 0.0)
+        costs[row["day"]] = None if cost is None or known is None else known + cost
+    return costs
 
 
 def _per_day(traces) -> dict:

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Role
 from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
-from apps.llm.models import Model
+from apps.llm.models import TEMPERATURE_RANGE, Model
 from apps.llm.selectors import models_for_project
 from apps.prompts.models import PromptVersion
 from apps.prompts.selectors import versions_in_project
@@ -25,7 +25,7 @@ class PointResultSerializer(serializers.ModelSerializer):
         fields = ["point", "point_name", "test_cases", "test_cases_passed", "outputs", "passed", "errors",
                   "pass_rate", "ci_low", "ci_high", "consistency", "paraphrase_agreement", "latency_p50_ms",
                   "latency_p95_ms", "mean_input_tokens", "mean_output_tokens", "f1_micro", "f1_macro", "verdict",
-                  "p_value"]
+                  "p_value", "pass_all", "confirmable_rise", "confirmable_fall", "cases_to_confirm"]
         extra_kwargs = {"f1_macro": {"help_text": "NER: the mean of the answers' F1s over test cases (not the macro "
                                                   "over entity types: see the eval's `labels`)."}}
 
@@ -33,16 +33,25 @@ class PointResultSerializer(serializers.ModelSerializer):
         return obj.point.name if obj.point_id else "All test cases"
 
 
+CostSerializer = inline_serializer("EvalCost", allow_null=True, fields={
+    "input_tokens": serializers.IntegerField(), "output_tokens": serializers.IntegerField(),
+    "total": serializers.FloatField(allow_null=True, help_text="Null when a price of the model is unknown."),
+    "per_thousand_answers": serializers.FloatField(allow_null=True),
+})
+
+
 class EvalRunSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
     gate = serializers.SerializerMethodField()
+    gate_message = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
 
     class Meta:
         model = EvalRun
-        fields = ["id", "model", "prompt_version", "points", "repeats", "concurrency", "repair", "judge_model",
-                  "baseline", "note", "status", "total", "progress", "gate", "results", "error", "created_at",
-                  "started_at", "finished_at"]
+        fields = ["id", "model", "prompt_version", "points", "repeats", "temperature", "concurrency", "repair",
+                  "judge_model", "baseline", "note", "status", "total", "progress", "gate", "gate_message",
+                  "results", "cost", "notices", "error", "created_at", "started_at", "finished_at"]
 
     def get_progress(self, obj) -> dict:
         return selectors.progress(obj)
@@ -57,6 +66,19 @@ class EvalRunSerializer(serializers.ModelSerializer):
         below = sorted(r.point.name for r in points if r.pass_rate < obj.project.pass_threshold)
         return {"passed": obj.gate_passed, "threshold": obj.project.pass_threshold, "regressed": regressed,
                 "below_threshold": below}
+
+    def get_gate_message(self, obj) -> str:
+        """The points that block the gate and why (empty when it passed or has not run)."""
+        return selectors.gate_message(obj, selectors.result_rows(obj)) if obj.gate_passed is False else ""
+
+    @extend_schema_field(CostSerializer)
+    def get_cost(self, obj):
+        """The answers' tokens and cost at the model's prices (the judge's calls not counted); null until done."""
+        cost = selectors.eval_cost(obj)
+        if cost is None:
+            return None
+        return {"input_tokens": cost.input_tokens, "output_tokens": cost.output_tokens, "total": cost.total,
+                "per_thousand_answers": cost.per_thousand}
 
 
 class EvalDetailSerializer(EvalRunSerializer):
@@ -88,6 +110,9 @@ class EvalCreateSerializer(serializers.Serializer):
     prompt_version = serializers.PrimaryKeyRelatedField(queryset=PromptVersion.objects.none())
     points = serializers.PrimaryKeyRelatedField(queryset=TrainingPoint.objects.none(), many=True, required=False)
     repeats = serializers.IntegerField(min_value=1, max_value=20, default=3)
+    temperature = serializers.FloatField(min_value=TEMPERATURE_RANGE[0], max_value=TEMPERATURE_RANGE[1],
+                                         required=False, allow_null=True, default=None,
+                                         help_text="The temperature of every repeat; null: the model's own.")
     concurrency = serializers.IntegerField(min_value=1, max_value=64, default=8)
     repair = serializers.BooleanField(default=True)
     baseline = serializers.PrimaryKeyRelatedField(queryset=EvalRun.objects.none(), required=False, allow_null=True)
@@ -148,10 +173,12 @@ class DashboardApi(APIView):
         def cells(row_cells):
             return [next(data) if c.result else None for c in row_cells]
 
+        costs = {v["column"].id: v["cost_per_thousand"] for v in selectors.version_summaries(grid)}
         return Response({
             "columns": [{"eval_run": c.id, "model": c.model_id, "model_name": c.model.name,
                          "prompt_version": c.prompt_version_id, "prompt": str(c.prompt_version),
-                         "finished_at": c.finished_at} for c in grid["columns"]],
+                         "finished_at": c.finished_at, "cost_per_1000_answers": costs.get(c.id)}
+                        for c in grid["columns"]],
             "overall": cells(grid["overall"]),
             "rows": [{"point": r["point"].id, "point_name": r["point"].name, "cells": cells(r["cells"])}
                      for r in grid["rows"]],

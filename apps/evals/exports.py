@@ -8,7 +8,8 @@ from . import selectors
 RESULT_HEADER = ["training point", "test cases", "test cases passed", "outputs", "passed", "errors", "pass rate",
                  "ci low", "ci high", "consistency", "paraphrase agreement", "latency p50 ms", "latency p95 ms",
                  "mean input tokens", "mean output tokens", "f1 micro", "f1 mean per test case", "baseline pass rate",
-                 "verdict", "p value"]
+                 "verdict", "p value", "pass all repeats", "confirmable rise", "confirmable fall",
+                 "test cases to confirm", "cost per 1000 answers"]
 
 
 def _round(value):
@@ -16,14 +17,16 @@ def _round(value):
 
 
 def results_rows(eval_run) -> Iterator[list]:
+    """One row per point; consistency is empty with one repeat (nothing to be consistent with)."""
     yield RESULT_HEADER
     for row in selectors.result_rows(eval_run):
         r = row.result
         yield [_round(v) for v in (
             row.name, r.test_cases, r.test_cases_passed, r.outputs, r.passed, r.errors, r.pass_rate, r.ci_low,
-            r.ci_high, r.consistency, r.paraphrase_agreement, r.latency_p50_ms, r.latency_p95_ms,
-            r.mean_input_tokens, r.mean_output_tokens, r.f1_micro, r.f1_macro,
-            row.before.pass_rate if row.before else None, r.verdict, r.p_value)]
+            r.ci_high, selectors.consistency_of(eval_run, r), r.paraphrase_agreement, r.latency_p50_ms,
+            r.latency_p95_ms, r.mean_input_tokens, r.mean_output_tokens, r.f1_micro, r.f1_macro,
+            row.before.pass_rate if row.before else None, r.verdict, r.p_value, r.pass_all, r.confirmable_rise,
+            r.confirmable_fall, r.cases_to_confirm, selectors.cost_of(r, eval_run.model).per_thousand)]
 
 
 def outputs_rows(eval_run) -> Iterator[list]:

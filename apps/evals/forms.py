@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.llm.models import TEMPERATURE_RANGE
 from apps.llm.selectors import models_for_project
 from apps.prompts.selectors import versions_in_project
 from apps.runs.forms import concurrency_field, repair_field
@@ -22,6 +23,10 @@ class EvalForm(forms.Form):
         widget=forms.CheckboxSelectMultiple)
     repeats = forms.IntegerField(min_value=1, max_value=20, initial=3,
                                  help_text="Each test case is asked this many times: consistency needs 2 or more.")
+    temperature = forms.FloatField(
+        required=False, min_value=TEMPERATURE_RANGE[0], max_value=TEMPERATURE_RANGE[1],
+        help_text="The temperature of every repeat; empty: the model's own. At 0 (greedy) repeats agree by "
+                  "construction: choose e.g. 0.7 for consistency and pass^k to show flaky answers.")
     baseline = forms.ModelChoiceField(queryset=None, required=False,
                                       help_text="A finished eval to compare with, point by point (the gate).")
     judge_model = forms.ModelChoiceField(queryset=None, required=False, label="Judge model",

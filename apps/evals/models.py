@@ -1,7 +1,9 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import Job
+from apps.llm.models import TEMPERATURE_RANGE
 
 
 class EvalRun(Job):
@@ -19,6 +21,10 @@ class EvalRun(Job):
                                     help_text="The training points whose test cases it answers; none means all.")
     test_case_ids = models.JSONField(default=list)
     repeats = models.PositiveSmallIntegerField(default=3)
+    temperature = models.FloatField(
+        null=True, blank=True,
+        validators=[MinValueValidator(TEMPERATURE_RANGE[0]), MaxValueValidator(TEMPERATURE_RANGE[1])],
+        help_text="The sampling temperature of the answers (every repeat); empty: the model's own.")
     concurrency = models.PositiveSmallIntegerField(default=8)
     repair = models.BooleanField(default=True, help_text="Give an invalid answer one repair turn before it counts "
                                  "as invalid (its tokens and time count in the output's).")
@@ -42,6 +48,11 @@ class EvalRun(Job):
     @property
     def version_label(self) -> str:
         return f"{self.model.name} · {self.prompt_version}"
+
+    @property
+    def answer_temperature(self) -> float:
+        """The temperature its answers were asked at: its own, else its model's."""
+        return self.model.temperature if self.temperature is None else self.temperature
 
 
 class EvalOutput(models.Model):
@@ -94,6 +105,8 @@ class PointResult(models.Model):
     ci_low = models.FloatField(default=0)
     ci_high = models.FloatField(default=0)
     consistency = models.FloatField(default=1)
+    pass_all = models.FloatField(null=True, blank=True,
+                                 help_text="pass^k: the share of test cases all of whose repeats passed.")
     paraphrase_agreement = models.FloatField(null=True, blank=True)
     latency_p50_ms = models.FloatField(default=0)
     latency_p95_ms = models.FloatField(default=0)
@@ -104,6 +117,12 @@ class PointResult(models.Model):
     verdict = models.CharField(max_length=10, blank=True, help_text="Against the baseline: improved / unchanged / "
                                "regressed; empty without a baseline.")
     p_value = models.FloatField(null=True, blank=True)
+    confirmable_rise = models.FloatField(null=True, blank=True, help_text="The smallest rise of the test-case pass "
+                                         "rate over the baseline's that this many test cases could confirm.")
+    confirmable_fall = models.FloatField(null=True, blank=True, help_text="The smallest fall that this many test "
+                                         "cases could confirm.")
+    cases_to_confirm = models.PositiveIntegerField(null=True, blank=True, help_text="Test cases needed to confirm "
+                                                   "the change seen, were the pass rates to hold.")
 
     class Meta:
         ordering = ["eval_run_id", "point_id"]

@@ -118,6 +118,7 @@ def _result(eval_run: EvalRun, point, sums: dict, cases: list, groups: dict) -> 
         test_cases_passed=sum(1 for _, t in cases if 2 * t.passed > t.outputs),
         outputs=n, passed=passed, errors=sums["errors"], pass_rate=passed / n if n else 0.0, ci_low=low, ci_high=high,
         consistency=sum(t.modal / t.outputs for _, t in cases) / len(cases) if cases else 1.0,
+        pass_all=metrics.pass_all_repeats([(t.outputs, t.passed) for _, t in cases]),
         paraphrase_agreement=metrics.paraphrase_agreement(grouped) if any(len(g) > 1 for g in grouped.values())
         else None,
         latency_p50_ms=sums.get("p50") or 0.0, latency_p95_ms=sums.get("p95") or 0.0,
@@ -142,14 +143,31 @@ def verdicts_update(eval_run: EvalRun) -> None:
         base = before.get(result.point_id)
         if base is None:
             result.verdict, result.p_value = "", None
+            _evidence_set(result, None)
             continue
         pair = (base.test_cases_passed, base.test_cases), (result.test_cases_passed, result.test_cases)
         result.verdict = metrics.change_verdict(*pair)
         result.p_value = metrics.fisher_exact_p(pair[0][0], pair[0][1], pair[1][0], pair[1][1]) \
             if base.test_cases and result.test_cases else None
-    PointResult.objects.bulk_update(results, ["verdict", "p_value"])
+        _evidence_set(result, base)
+    PointResult.objects.bulk_update(results, ["verdict", "p_value", *EVIDENCE_FIELDS])
     gated = [r for r in results if r.point_id is not None] or results
     passed = metrics.gate([{"verdict": r.verdict or "unchanged", "pass_rate": r.pass_rate} for r in gated],
                           threshold=eval_run.project.pass_threshold)
     EvalRun.objects.filter(id=eval_run.id).update(gate_passed=passed)
     eval_run.gate_passed = passed
+
+
+EVIDENCE_FIELDS = ["confirmable_rise", "confirmable_fall", "cases_to_confirm"]
+
+
+def _evidence_set(result: PointResult, base: PointResult | None) -> None:
+    """How strong the evidence against the baseline can be: the smallest change this many test cases could
+    confirm, and how many would confirm the change seen (on test cases passed, as the verdict)."""
+    if base is None:
+        result.confirmable_rise = result.confirmable_fall = result.cases_to_confirm = None
+        return
+    result.confirmable_rise, result.confirmable_fall = metrics.confirmable_changes(
+        base.test_cases_passed, base.test_cases, result.test_cases)
+    result.cases_to_confirm = metrics.cases_to_confirm((base.test_cases_passed, base.test_cases),
+                                                       (result.test_cases_passed, result.test_cases))

@@ -9,7 +9,9 @@ from apps.accounts.selectors import check_project_role
 from apps.core.charts import bar_chart, line_chart
 from apps.core.models import COMPLETED_STATUSES
 from apps.core.params import sort_ordering
+from apps.llm.pricing import cost_per_thousand, tokens_cost
 
+from . import metrics
 from .label_metrics import INVALID
 from .models import EvalOutput, EvalRun, PointResult
 
@@ -60,6 +62,10 @@ class ResultRow:
     result: PointResult
     before: PointResult | None
 
+    @property
+    def evidence(self) -> dict:
+        return evidence_of(self)
+
 
 def result_rows(eval_run: EvalRun) -> list[ResultRow]:
     """The eval's results (overall first, then per point by name), each beside the baseline's for that point."""
@@ -69,6 +75,70 @@ def result_rows(eval_run: EvalRun) -> list[ResultRow]:
     rows = [ResultRow(r.point.name if r.point else "All test cases", r.point_id, r, before.get(r.point_id))
             for r in eval_run.results.select_related("point")]
     return sorted(rows, key=lambda row: (row.point_id is not None, row.name.lower()))
+
+
+# --- evidence, the gate's reasons, cost ----------------------------------------------------
+
+def evidence_of(row: ResultRow) -> dict:
+    """What the evidence against the baseline can say, in words: the smallest rise and fall this many test cases
+    could confirm, and how many would confirm the change seen (empty without a baseline)."""
+    r, before = row.result, row.before
+    if not r.verdict or before is None:
+        return {}
+    rise, fall = r.confirmable_rise, r.confirmable_fall
+    confirmable = " / ".join([f"+{100 * rise:.0f}" if rise is not None else "no rise",
+                              f"−{100 * fall:.0f}" if fall is not None else "no fall"])
+    if r.verdict != "unchanged":
+        needed = "confirmed"
+    elif r.cases_to_confirm is not None:
+        needed = f"{r.cases_to_confirm:,}"
+    elif before.test_cases_passed * r.test_cases == r.test_cases_passed * before.test_cases:
+        needed = "no change seen"
+    else:
+        needed = f"over {metrics.MAX_CASES_TO_CONFIRM:,}"
+    return {"confirmable": f"{confirmable} pts", "needed": needed}
+
+
+def gate_message(eval_run: EvalRun, rows: list[ResultRow]) -> str:
+    """Why the gate failed: each point that blocks it, regressed (with its counts and p) or below the threshold."""
+    gated = [row for row in rows if row.point_id is not None] or rows
+    threshold = eval_run.project.pass_threshold
+    blockers = metrics.gate_blockers([{"name": i, "verdict": row.result.verdict or "unchanged",
+                                       "pass_rate": row.result.pass_rate} for i, row in enumerate(gated)],
+                                     threshold=threshold)
+    return "; ".join(_blocker_text(gated[i], reasons, threshold) for i, reasons in blockers)
+
+
+def _blocker_text(row: ResultRow, reasons: list[str], threshold: float) -> str:
+    r, said = row.result, []
+    if "regressed" in reasons and row.before:
+        said.append(f"regressed ({row.before.test_cases_passed}/{row.before.test_cases} → "
+                    f"{r.test_cases_passed}/{r.test_cases} test cases, p = {r.p_value:.3f})")
+    if "below threshold" in reasons:
+        said.append(f"is below the threshold ({100 * r.pass_rate:.0f}% < {100 * threshold:.0f}%)")
+    return f"{row.name} {' and '.join(said)}"
+
+
+@dataclass
+class Cost:
+    """What an eval's answers cost at its model's prices (None: a price is unknown); the judge's calls excluded."""
+
+    input_tokens: int
+    output_tokens: int
+    total: float | None
+    per_thousand: float | None
+
+
+def cost_of(result: PointResult, model) -> Cost:
+    input_tokens = round(result.mean_input_tokens * result.outputs)
+    output_tokens = round(result.mean_output_tokens * result.outputs)
+    return Cost(input_tokens, output_tokens, tokens_cost(model, input_tokens, output_tokens),
+                cost_per_thousand(model, result.mean_input_tokens, result.mean_output_tokens))
+
+
+def eval_cost(eval_run: EvalRun) -> Cost | None:
+    overall = eval_run.results.filter(point=None).first()
+    return cost_of(overall, eval_run.model) if overall else None
 
 
 def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "", expected: str = "",
@@ -172,6 +242,13 @@ def project_charts(grid: dict) -> dict:
         "latency": line_chart(labels, {"p50": [r.latency_p50_ms for _, r in kept],
                                        "p95": [r.latency_p95_ms for _, r in kept]}, titles=titles, unit="ms"),
     }
+
+
+def version_summaries(grid: dict) -> list[dict]:
+    """Each evaluated version (all its test cases): pass rate, latency and cost per 1,000 answers side by side,
+    so "as accurate at a tenth of the cost" can be read off. Cost is None where the model has no prices."""
+    return [{"column": c, "result": cell.result, "cost_per_thousand": cost_of(cell.result, c.model).per_thousand}
+            for c, cell in zip(grid["columns"], grid["overall"], strict=True) if cell.result]
 
 
 def consistency_of(eval_run: EvalRun, result) -> float | None:

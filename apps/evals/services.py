@@ -10,6 +10,8 @@ from apps.accounts.audit import audit_record
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import default_queue, interactive_queue, job_cancel, job_claim, job_enqueue, job_finish, job_requeue
 from apps.core.models import COMPLETED_STATUSES, JobStatus
+from apps.llm.client import can_sample
+from apps.llm.models import TEMPERATURE_RANGE
 from apps.projects.kinds import AnswerCheck
 from apps.prompts.rendering import render_messages, schema_for
 from apps.review.models import TestCase
@@ -29,14 +31,19 @@ CASE_CHUNK = 1000  # test cases answered per batch: the worker holds one batch's
 
 def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, concurrency: int = 8,
                 repair: bool = True, judge_model=None, baseline=None, note: str = "", user=None,
-                launch: bool = True) -> EvalRun:
-    """Fix the test cases an eval run answers (those of `points`, or all the project's) and queue it."""
+                temperature: float | None = None, launch: bool = True) -> EvalRun:
+    """Fix the test cases an eval run answers (those of `points`, or all the project's) and queue it.
+
+    `temperature` is the answers' (every repeat's); None keeps the model's own."""
     _check_parts(project, model, prompt_version, judge_model, baseline)
     if not 1 <= repeats <= MAX_REPEATS:
         raise ApplicationError(f"Repeats must be between 1 and {MAX_REPEATS}.")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ApplicationError(f"Concurrency must be between 1 and {MAX_CONCURRENCY}.")
+    if temperature is not None and not TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]:
+        raise ApplicationError(f"Temperature must be between {TEMPERATURE_RANGE[0]:g} and {TEMPERATURE_RANGE[1]:g}.")
     concurrency, notices = concurrency_honoured(model, concurrency)
+    notices = [*notices, *_sampling_notices(model, temperature, repeats)]
     points = list(points)
     cases = TestCase.objects.filter(project=project)
     if points:
@@ -48,13 +55,23 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
     with transaction.atomic():
         eval_run = EvalRun.objects.create(
             project=project, model=model, prompt_version=prompt_version, test_case_ids=case_ids, repeats=repeats,
-            concurrency=concurrency, repair=repair, judge_model=judge_model, baseline=baseline, note=note,
-            total=len(case_ids) * repeats, created_by=user, notices=notices)
+            temperature=temperature, concurrency=concurrency, repair=repair, judge_model=judge_model,
+            baseline=baseline, note=note, total=len(case_ids) * repeats, created_by=user, notices=notices)
         eval_run.points.set(points)
         if launch:
             eval_enqueue(eval_run)
     audit_record("eval.launched", project=project, target=eval_run, details={"model": model.id})
     return eval_run
+
+
+def _sampling_notices(model, temperature: float | None, repeats: int) -> list[str]:
+    """Say so when repeats cannot differ: a model that cannot sample, asked for a temperature above 0."""
+    wanted = model.temperature if temperature is None else temperature
+    if repeats > 1 and wanted > 0 and not can_sample(model):
+        return [f"{model.name} cannot sample: the bundled local model answers greedily whatever the temperature "
+                f"({wanted:g} asked), so its repeats always agree and consistency and pass^k say nothing about "
+                "flaky answers. Evaluate a served model to measure them."]
+    return []
 
 
 def _check_parts(project, model, prompt_version, judge_model, baseline) -> None:
@@ -137,7 +154,8 @@ def _answer_cases(eval_run: EvalRun, case_ids: list[int]) -> None:
             yield (case_id, repeat), render_messages(project, version, text), AnswerCheck(project, text=text)
 
     answer_stream(eval_run, model=eval_run.model, concurrency=eval_run.concurrency, prompts=prompts(),
-                  schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived))
+                  schema=schema_for(project, version), save=lambda arrived: _save_outputs(eval_run, cases, arrived),
+                  temperature=eval_run.temperature)
 
 
 def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:

@@ -69,8 +69,10 @@ def eval_detail(request, eval_id):
     page = Paginator(outputs, OUTPUTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context.update({"rows": selectors.result_rows(eval_run), "page": page, "filter_form": filter_form,
-                    "filter_query": query.urlencode(), "points": eval_run.project.training_points.all()})
+    rows = selectors.result_rows(eval_run)
+    context.update({"rows": rows, "page": page, "filter_form": filter_form,
+                    "filter_query": query.urlencode(), "points": eval_run.project.training_points.all(),
+                    "gate_message": selectors.gate_message(eval_run, rows), "cost": selectors.eval_cost(eval_run)})
     template = "evals/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "evals/detail.html"
     if template == "evals/detail.html":
         context["breakdown"] = label_results.label_results(eval_run)
@@ -136,7 +138,8 @@ def dashboard(request, project_id):
         row["trend"] = selectors.trend_chart(row, grid["columns"])
     is_lead = has_role(project, Role.LEAD)
     context = {"project": project, "grid": grid, "charts": selectors.project_charts(grid), "is_lead": is_lead,
-               "activity": reviewer_activity(project) if is_lead else None}
+               "activity": reviewer_activity(project) if is_lead else None,
+               "versions": selectors.version_summaries(grid)}
     return render(request, "evals/dashboard.html", context)
 
 

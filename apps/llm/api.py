@@ -22,8 +22,8 @@ class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = Model
         fields = ["id", "name", "provider", "base_url", "model_id", "api_key", "api_key_hint", "structured_output",
-                  "temperature", "max_tokens", "max_concurrency", "timeout_seconds", "max_retries", "parent",
-                  "adapter", "shared", "created_at"]
+                  "temperature", "max_tokens", "max_concurrency", "timeout_seconds", "max_retries",
+                  "input_price_per_million", "output_price_per_million", "parent", "adapter", "shared", "created_at"]
         # Left out, concurrency, timeout and retries get the defaults for the kind of server (hosted or not).
         extra_kwargs = {"max_concurrency": {"required": False, "allow_null": True},
                         "timeout_seconds": {"required": False, "allow_null": True},

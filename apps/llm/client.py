@@ -9,6 +9,7 @@ unless the caller turns that off; its tokens and time count in the output's.
 """
 
 import asyncio
+import copy
 import itertools
 import queue
 import threading
@@ -63,6 +64,11 @@ def _provider(model: Model):
     return openai_compat
 
 
+def can_sample(model: Model) -> bool:
+    """Whether the model's provider samples at a temperature above 0 (the bundled model always answers greedily)."""
+    return getattr(_provider(model), "SAMPLES", True)
+
+
 def complete(model: Model, messages: list[dict], *, schema: dict,
              validate: Callable[[dict], list[str]] | None = None, repair: bool = True) -> Completion:
     """Ask `model` for an answer in `schema`'s shape. Never raises for a failed call: the error is recorded."""
@@ -78,9 +84,14 @@ class Caller:
     2-core machine that keeps a run near its ideal rate, where 32 threads each running the
     HTTP client fight over the interpreter lock. Calls in flight back off when the server
     struggles (llm/concurrency.py). The local model runs on a small thread pool.
+    A `temperature` replaces the model's own for these calls (an eval's repeats), the row left untouched.
     """
 
-    def __init__(self, model: Model, *, concurrency: int = 1, repair: bool = True):
+    def __init__(self, model: Model, *, concurrency: int = 1, repair: bool = True,
+                 temperature: float | None = None):
+        if temperature is not None and temperature != model.temperature:
+            model = copy.copy(model)
+            model.temperature = temperature
         self.model = model
         ceiling = getattr(model, "max_concurrency", None) or concurrency
         self.concurrency = max(1, min(concurrency, ceiling))

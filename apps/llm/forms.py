@@ -3,6 +3,7 @@ from django import forms
 from .models import (
     CONCURRENCY_RANGE,
     MAX_TOKENS_RANGE,
+    PRICE_RANGE,
     RETRIES_RANGE,
     TEMPERATURE_RANGE,
     TIMEOUT_RANGE,
@@ -39,6 +40,11 @@ class ModelForm(forms.Form):
                                        help_text="Empty: 120 s for a self-hosted server, 30 s for a hosted API.")
     max_retries = forms.IntegerField(required=False, min_value=RETRIES_RANGE[0], max_value=RETRIES_RANGE[1],
                                      help_text="Empty: 2 for a self-hosted server, 4 for a hosted API.")
+    input_price_per_million = forms.FloatField(
+        required=False, min_value=PRICE_RANGE[0], max_value=PRICE_RANGE[1], label="Input price per million tokens",
+        help_text="Optional: runs, evals and fine-tunes then show their cost. Empty: unknown.")
+    output_price_per_million = forms.FloatField(
+        required=False, min_value=PRICE_RANGE[0], max_value=PRICE_RANGE[1], label="Output price per million tokens")
 
     @classmethod
     def initial_for(cls, model) -> dict:

@@ -10,6 +10,7 @@ MAX_TOKENS_RANGE = (1, 32768)
 TIMEOUT_RANGE = (1.0, 600.0)
 RETRIES_RANGE = (0, 10)
 CONCURRENCY_RANGE = (1, 64)
+PRICE_RANGE = (0.0, 10_000.0)  # per million tokens
 
 
 def _bounded(low, high) -> list:
@@ -65,6 +66,12 @@ class Model(models.Model):
     structured_output = models.CharField(
         max_length=16, choices=StructuredOutput.choices, default=StructuredOutput.JSON_SCHEMA,
         help_text="How the server is asked for JSON in the task's schema; Test connection finds what works.")
+    input_price_per_million = models.FloatField(
+        null=True, blank=True, validators=_bounded(*PRICE_RANGE),
+        help_text="What a million input (prompt) tokens cost; empty: unknown, and no cost is shown.")
+    output_price_per_million = models.FloatField(
+        null=True, blank=True, validators=_bounded(*PRICE_RANGE),
+        help_text="What a million output (completion) tokens cost; empty: unknown.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     adapter = models.CharField(max_length=500, blank=True, help_text="Storage name of a LoRA adapter (local models).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

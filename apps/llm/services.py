@@ -14,7 +14,9 @@ from .outbound import TEST_MAX_RETRIES, TEST_TIMEOUT_SECONDS
 from .probe import ProbeReport, probe
 
 EDITABLE_FIELDS = ("name", "provider", "base_url", "model_id", "temperature", "max_tokens", "timeout_seconds",
-                   "max_retries", "max_concurrency", "structured_output")
+                   "max_retries", "max_concurrency", "structured_output", "input_price_per_million",
+                   "output_price_per_million")
+CLEARABLE_FIELDS = ("input_price_per_million", "output_price_per_million")  # None given: unknown again
 # Hosted APIs take many calls at once and answer fast; a self-hosted server (vLLM, Ollama, llama.cpp,
 # transformers serve on someone's machine) often answers one or two at a time, slowly.
 HOSTED_API_HOSTS = ("api.openai.com", "openai.azure.com", "api.together.xyz", "api.groq.com", "api.mistral.ai",
@@ -48,12 +50,12 @@ def model_create(*, project=None, user=None, api_key: str = "", **fields) -> Mod
 
 def model_update(*, model: Model, api_key: str | None = None, **fields) -> Model:
     """Update a model; an empty or missing `api_key` keeps the stored key (it is never shown to be edited).
-    Concurrency, timeout or retries given as None keep their values.
+    Concurrency, timeout or retries given as None keep their values; a price given as None becomes unknown.
 
     Changing the base URL or the provider drops the stored key unless this same update sets one: a key
     someone else entered must never travel to a server they did not choose.
     """
-    fields = {name: value for name, value in fields.items() if value is not None}
+    fields = {name: value for name, value in fields.items() if value is not None or name in CLEARABLE_FIELDS}
     moved = any(name in fields and fields[name] != getattr(model, name) for name in ("base_url", "provider"))
     old = {"base_url": model.base_url, "provider": model.provider}
     if api_key:

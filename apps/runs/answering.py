@@ -16,18 +16,19 @@ SAVE_BATCH = 64
 
 
 def answer_stream(job, *, model, concurrency: int, prompts: Iterator[tuple], schema: dict,
-                  save: Callable[[list[tuple]], None]) -> None:
+                  save: Callable[[list[tuple]], None], temperature: float | None = None) -> None:
     """Ask `model` every prompt ((key, messages, validate) tuples) and hand `save` lists of (key, Completion).
 
     Answers are saved in small batches: after a crash at most SAVE_EVERY_SECONDS of them are asked
     again, and the database is not hit once per answer. When the job is cancelled nothing new starts;
-    what is in flight still gets saved.
+    what is in flight still gets saved. A `temperature` replaces the model's own (an eval's repeats).
     """
     stop = threading.Event()
     unsaved: list[tuple] = []
     last_save = last_beat = time.monotonic()
     # A run or eval row says whether an invalid answer gets a repair turn (on unless turned off).
-    with Caller(model, concurrency=concurrency, repair=getattr(job, "repair", True)) as caller:
+    with Caller(model, concurrency=concurrency, repair=getattr(job, "repair", True),
+                temperature=temperature) as caller:
         for arrived in caller.stream(prompts, schema=schema, stop=stop, tick_seconds=SAVE_EVERY_SECONDS):
             unsaved.extend(arrived)
             now = time.monotonic()

@@ -1,12 +1,13 @@
 import json
 from collections.abc import Iterator
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.params import sort_ordering
+from apps.llm.pricing import tokens_cost
 
 from .models import Output, OutputStatus, Run
 
@@ -48,6 +49,14 @@ def output_counts(run: Run) -> dict:
         counts[row["status"]] = row["n"]
     done = sum(counts.values())
     return {**counts, "done": done, "percent": int(100 * done / run.total) if run.total else 100}
+
+
+def run_cost(run: Run) -> dict:
+    """The run's tokens so far and what they cost at its model's prices (`total` None when a price is unknown)."""
+    sums = run.outputs.aggregate(input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+    input_tokens, output_tokens = sums["input_tokens"] or 0, sums["output_tokens"] or 0
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens,
+            "total": tokens_cost(run.model, input_tokens, output_tokens)}
 
 
 def outputs_filtered(run: Run, *, status: str = "", label: str = "", q: str = "") -> QuerySet[Output]:

@@ -66,7 +66,7 @@ def run_detail(request, run_id):
     query = request.GET.copy()
     query.pop("page", None)
     context.update({"page": page, "filter_form": filter_form, "filter_query": query.urlencode(),
-                    "filter_choices": run.project.kind.filter_choices(run.project)})
+                    "filter_choices": run.project.kind.filter_choices(run.project), "cost": selectors.run_cost(run)})
     template = "runs/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "runs/detail.html"
     response = render(request, template, context)
     return finished_page_swap(response) if polling else response

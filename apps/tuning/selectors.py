@@ -5,6 +5,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.core.charts import xy_chart
 from apps.core.params import sort_ordering
+from apps.llm.pricing import training_cost
 
 from .models import FineTuneJob
 
@@ -30,6 +31,14 @@ def example_counts(project) -> list[dict]:
     """Per training point: how many training examples it holds, for the launch form."""
     return list(project.training_points.annotate(examples=Count("training_examples")).values("id", "name",
                                                                                              "examples"))
+
+
+def job_cost(job: FineTuneJob) -> dict:
+    """An estimate of what training costs: the training file's tokens × epochs at the base model's input price
+    (the only price known here; a provider's training price may differ). `total` None without that price."""
+    epochs = int(job.hyperparameters.get("epochs") or 1)
+    tokens = job.token_estimate * epochs
+    return {"tokens": tokens, "epochs": epochs, "total": training_cost(job.base_model, tokens)}
 
 
 def loss_chart(job: FineTuneJob, *, width: int = 560, height: int = 200) -> dict:

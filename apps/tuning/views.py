@@ -54,7 +54,8 @@ def job_detail(request, job_id):
     job = selectors.job_for_user(request.user, job_id)
     context = {"job": job, "project": job.project, "chart": selectors.loss_chart(job),
                "exports": list(selectors.exports_of(job)), "export_formats": ExportFormat.choices,
-               "is_lead": has_role(job.project, Role.LEAD), "waiting": job_wait_reason(job)}
+               "is_lead": has_role(job.project, Role.LEAD), "waiting": job_wait_reason(job),
+               "cost": selectors.job_cost(job)}
     context["exports_active"] = any(export.is_active for export in context["exports"])
     if request.htmx and request.GET.get("part") == "exports":
         response = render(request, "tuning/_exports.html", context)

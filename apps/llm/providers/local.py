@@ -28,6 +28,7 @@ from ..client import ModelCallError, RawReply
 from . import local_engine
 
 ASYNC = False  # called from a thread pool (see llm.client.Caller)
+SAMPLES = False  # greedy at any temperature: repeats of one prompt give one answer (see llm.client.can_sample)
 REASONING_OPENING = '{"reasoning": "'
 LABEL_OPENING = '{"label": "'
 MARK = "\x00record\x00"
