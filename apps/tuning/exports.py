@@ -1,4 +1,5 @@
-"""Exports of a local fine-tune: the LoRA adapter, or the merged weights, as a tar.gz with a model card.
+"""Exports of a local fine-tune: the LoRA adapter, the merged weights, or a GGUF (f16, Q8_0) with an Ollama
+Modelfile, as a tar.gz with a model card.
 
 Each export is a `ModelExport` job on the shared lifecycle (apps.core.jobs): `export_create` queues it on the
 default queue, `export_run` (its Celery task's body) builds the archive in a temporary folder and saves it through
@@ -10,6 +11,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from django.core.files import File
@@ -21,7 +23,8 @@ from apps.core.exceptions import ApplicationError
 from apps.core.jobs import RESUME, default_queue, job_claim, job_enqueue, job_finish, job_heartbeat
 from apps.core.models import JobStatus
 
-from .model_card import base_model_id, model_card
+from .gguf_export import chat_template_of, ollama_modelfile, write_gguf
+from .model_card import base_model_id, model_card, system_message
 from .models import Backend, ExportFormat, FineTuneJob, ModelExport
 
 # --- what people do ----------------------------------------------------------------------------
@@ -130,7 +133,26 @@ def _merged_model(adapter_dir: str):
     return tokenizer, model
 
 
-BUILDERS = {ExportFormat.ADAPTER: build_adapter, ExportFormat.MERGED: build_merged}
+def build_gguf(job: FineTuneJob, folder: Path, report, *, file_type: str) -> None:
+    """The merged weights as model.gguf (llama.cpp, Ollama), shaped like the bundled GGUF, with a Modelfile."""
+    from apps.llm.bundled import weights_location
+
+    adapter = folder.parent / "adapter"
+    _copy_adapter(job, adapter)
+    _tokenizer, model = _merged_model(str(adapter))
+    report(40)
+    template = Path(*weights_location())
+    folder.mkdir(parents=True)
+    write_gguf(model, template, folder / "model.gguf", file_type)
+    report(70)
+    (folder / "Modelfile").write_text(ollama_modelfile(chat_template_of(template), system_message(job)))
+    (folder / "README.md").write_text(model_card(job, export_format=f"GGUF {file_type.upper()} (llama.cpp, Ollama)",
+                                                 serve=gguf_serving(job, folder.name)))
+
+
+BUILDERS = {ExportFormat.ADAPTER: build_adapter, ExportFormat.MERGED: build_merged,
+            ExportFormat.GGUF_F16: partial(build_gguf, file_type="f16"),
+            ExportFormat.GGUF_Q8_0: partial(build_gguf, file_type="q8_0")}
 
 
 # --- how to serve each export (the README's last section) -----------------------------------------
@@ -185,3 +207,39 @@ messages = [{{"role": "system", "content": "..."}}, {{"role": "user", "content":
 ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
 print(tokenizer.decode(model.generate(ids, max_new_tokens=64, do_sample=False)[0, ids.shape[1]:]))
 ```"""
+
+
+def gguf_serving(job: FineTuneJob, folder_name: str) -> str:
+    name = f"taskllm-ft-{job.id}"
+    return f"""Unpack it: `tar xzf {folder_name}.tar.gz`. `model.gguf` carries the tokenizer and the chat template;
+`Modelfile` adds the system message of the prompt version named under Evaluation (or the deployed one) and greedy
+decoding.
+
+### Ollama
+
+```
+cd {folder_name}
+ollama create {name} -f Modelfile
+ollama run {name} "..."
+```
+
+### llama.cpp
+
+```
+llama-server -m ./{folder_name}/model.gguf --jinja --port 8080
+curl http://localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \\
+  -d '{{"messages": [{{"role": "system", "content": "..."}}, {{"role": "user", "content": "..."}}], "temperature": 0}}'
+```
+
+(or `python -m llama_cpp.server --model ./{folder_name}/model.gguf` with llama-cpp-python.)
+
+### transformers
+
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("./{folder_name}", gguf_file="model.gguf")
+model = AutoModelForCausalLM.from_pretrained("./{folder_name}", gguf_file="model.gguf")
+```
+
+Send the user message as the prompt version renders it: the model learned that format."""

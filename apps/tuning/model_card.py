@@ -21,6 +21,31 @@ def latest_eval(job: FineTuneJob):
             .select_related("prompt_version").order_by("-finished_at", "-id").first())
 
 
+def served_prompt_version(job: FineTuneJob):
+    """The prompt version the model answers with: a deployment's that points at it, else its latest eval's."""
+    from django.apps import apps
+
+    if job.result_model_id is None:
+        return None
+    deployment = (apps.get_model("deployments", "Deployment").objects
+                  .filter(model=job.result_model, prompt_version__isnull=False)
+                  .select_related("prompt_version").order_by("-created_at", "-id").first())
+    if deployment is not None:
+        return deployment.prompt_version
+    eval_run = latest_eval(job)
+    return eval_run.prompt_version if eval_run else None
+
+
+def system_message(job: FineTuneJob) -> str:
+    """The system message of the prompt version the model answers with ('' when none is known)."""
+    from apps.prompts.rendering import render_messages
+
+    version = served_prompt_version(job)
+    if version is None:
+        return ""
+    return next((m["content"] for m in render_messages(job.project, version, "") if m["role"] == "system"), "")
+
+
 def _training_lines(job: FineTuneJob) -> list[str]:
     point_ids = set(job.points.values_list("id", flat=True))
     counts = [c for c in selectors.example_counts(job.project) if not point_ids or c["id"] in point_ids]

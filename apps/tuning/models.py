@@ -77,6 +77,8 @@ class FineTuneJob(Job):
 class ExportFormat(models.TextChoices):
     ADAPTER = "adapter", "LoRA adapter (PEFT)"
     MERGED = "merged", "Merged weights (Hugging Face folder)"
+    GGUF_F16 = "gguf_f16", "GGUF f16 (llama.cpp, Ollama)"
+    GGUF_Q8_0 = "gguf_q8_0", "GGUF Q8_0 (llama.cpp, Ollama)"
 
 
 class ModelExport(Job):

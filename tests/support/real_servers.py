@@ -96,7 +96,8 @@ def start_transformers_serve(log: Path) -> RealServer:
     return _start("transformers serve", command, port, log)
 
 
-def start_llama_cpp(log: Path) -> RealServer:
+def start_llama_cpp(log: Path, model: Path | None = None, alias: str = "smollm2-135m") -> RealServer:
+    """llama.cpp's server on `model` (a .gguf; the bundled one by default)."""
     try:
         import llama_cpp  # noqa: F401
     except ImportError as exc:
@@ -104,9 +105,9 @@ def start_llama_cpp(log: Path) -> RealServer:
                            "==0.3.36, built from source once)") from exc
     from apps.llm.bundled import weights_location
 
-    folder, name = weights_location()
+    model = model or Path(*weights_location())
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(Path(folder) / name), "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
-               "--model_alias", "smollm2-135m"]
+               "--model_alias", alias]
     return _start("llama.cpp's server", command, port, log)
