@@ -254,6 +254,9 @@ TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECOND
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 # Local copies of files a local model reads from storage (LoRA adapters), per machine.
 TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
+# Open models people put here themselves (Hugging Face folders, .gguf files): site admins register them as local
+# models (apps/llm/local_models.py). Nothing is ever downloaded into it.
+TASKLLM_MODELS_DIR = Path(os.environ.get("TASKLLM_MODELS_DIR", VAR_DIR / "models"))
 # Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
 TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
 # Calls a minute per deployment key unless the key sets its own (0: no limit).

@@ -31,11 +31,16 @@ from .models import Backend, FineTuneJob
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {"epochs": 3, "learning_rate": 2e-4, "batch_size": 4, "lora_r": 16, "lora_alpha": 32,
-            "validation_share": 0.0}
-# Each hyperparameter's type and bounds: the launch form, the API and this service check the same table.
+            "validation_share": 0.0, "max_seq_length": 2048, "gradient_accumulation": 1,
+            "gradient_checkpointing": False, "load_in_4bit": False, "lora_targets": "all-linear"}
+# Each hyperparameter's type and bounds (for a choice: its values): the launch form, the API and this service
+# check the same table. The last five shape local training to the hardware (see tuning.backends.local): the
+# effective batch is batch_size x gradient_accumulation; a 4-bit base needs CUDA and bitsandbytes.
 BOUNDS = {"epochs": (int, 1, 50), "learning_rate": (float, 1e-6, 1e-2), "batch_size": (int, 1, 64),
           "lora_r": (int, 1, 256), "lora_alpha": (int, 1, 512), "validation_share": (float, 0.0, 0.5),
-          "learning_rate_multiplier": (float, 0.01, 10.0)}
+          "learning_rate_multiplier": (float, 0.01, 10.0), "max_seq_length": (int, 32, 32768),
+          "gradient_accumulation": (int, 1, 64), "gradient_checkpointing": (bool, False, True),
+          "load_in_4bit": (bool, False, True), "lora_targets": (str, "all-linear", "attention", "attention-mlp")}
 
 
 def hyperparameters_clean(hyperparameters: dict | None) -> dict:
@@ -47,7 +52,15 @@ def hyperparameters_clean(hyperparameters: dict | None) -> dict:
         if name not in BOUNDS:
             problems.append(f"Unknown hyperparameter {name!r} (known: {', '.join(BOUNDS)}).")
             continue
-        kind, low, high = BOUNDS[name]
+        kind, *allowed = BOUNDS[name]
+        if kind is bool or kind is str:
+            problem = _choice_problem(name, value, kind, allowed)
+            if problem:
+                problems.append(problem)
+            else:
+                clean[name] = value
+            continue
+        low, high = allowed
         if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
             problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'}.")
         elif not low <= value <= high:
@@ -59,6 +72,12 @@ def hyperparameters_clean(hyperparameters: dict | None) -> dict:
     return clean
 
 
+def _choice_problem(name: str, value, kind: type, allowed: list) -> str:
+    if kind is bool:
+        return "" if isinstance(value, bool) else f"{name} must be true or false."
+    return "" if isinstance(value, str) and value in allowed else f"{name} must be one of {', '.join(allowed)}."
+
+
 @transaction.atomic
 def finetune_launch(*, project, base_model: Model, backend: str, points=(), hyperparameters: dict | None = None,
                     user=None, launch: bool = True) -> FineTuneJob:
@@ -67,7 +86,8 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
     Nothing starts when a check fails: the ApplicationError lists every reason.
     """
     if backend == Backend.LOCAL and base_model.provider != Provider.LOCAL:
-        raise ApplicationError("The local trainer fine-tunes the bundled model: choose it as the base.")
+        raise ApplicationError("The local trainer fine-tunes local models: choose the bundled model or one "
+                               "registered from the models folder as the base.")
     if backend == Backend.OPENAI and base_model.provider != Provider.OPENAI:
         raise ApplicationError("The fine-tuning API needs an OpenAI-compatible base model.")
     if base_model.project_id not in (None, project.id):
@@ -166,12 +186,11 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
         folder = local.train(
             training=local.lines_of(job.training_file.read()),
             validation=local.lines_of(job.validation_file.read()) if job.validation_file else [],
-            hp=local.Hyperparameters(epochs=int(hp["epochs"]), learning_rate=float(hp["learning_rate"]),
-                                     batch_size=int(hp["batch_size"]), lora_r=int(hp["lora_r"]),
-                                     lora_alpha=int(hp["lora_alpha"])),
+            hp=_local_hyperparameters(hp), base=job.base_model,
             on_step=lambda step, total, loss: _report_step(job, step, total, loss),
             on_validation=lambda step, loss: _report_validation(job, step, loss),
             should_stop=lambda: _cancelled(job),
+            on_note=lambda note: _event(job, note),
         )
     except local.Stopped:
         _event(job, f"Stopped at step {job.step} of {job.total_steps}.")
@@ -184,6 +203,16 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
     _finish(job, JobStatus.SUCCEEDED, result_model=model)
     _event(job, f"Done: registered the model {model.name}.")
     return job
+
+
+def _local_hyperparameters(hp: dict):
+    """The trainer's settings from a job's stored hyperparameters (a job launched before a setting existed gets
+    its default)."""
+    from .backends import local
+
+    known = {**DEFAULTS, **hp}
+    names = [name for name in local.Hyperparameters.__dataclass_fields__ if name in known]
+    return local.Hyperparameters(**{name: BOUNDS[name][0](known[name]) for name in names})
 
 
 def _cuda() -> bool:
@@ -220,7 +249,8 @@ def _register_local_model(job: FineTuneJob, folder: str) -> Model:
     base = job.base_model
     return Model.objects.create(project=job.project, name=f"{base.name} · LoRA fine-tune {job.id}",
                                 provider=Provider.LOCAL, parent=base, adapter=storage_folder,
-                                max_tokens=base.max_tokens, temperature=base.temperature, created_by=job.created_by)
+                                local_path=base.local_path, max_tokens=base.max_tokens, temperature=base.temperature,
+                                created_by=job.created_by)
 
 
 # --- an OpenAI-compatible fine-tuning API ---------------------------------------------------
