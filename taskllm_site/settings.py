@@ -250,6 +250,9 @@ TASKLLM_UPLOAD_MAX_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_BYTES", 100 * 
 TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTES", 1024 * 1024))
 # A running job reports at least this often; one silent for longer is taken to have died.
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
+# A local fine-tune saves a checkpoint (adapter + optimizer state, through the storage API) at the end of each
+# epoch and also every this many steps (0: epochs only); a worker that dies goes on from the last one elsewhere.
+TASKLLM_FINETUNE_CHECKPOINT_STEPS = int(os.environ.get("TASKLLM_FINETUNE_CHECKPOINT_STEPS", "0"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 # Local copies of files a local model reads from storage (LoRA adapters), per machine.

@@ -2,8 +2,11 @@
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
+from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -132,9 +135,12 @@ def finetune_queue(job: FineTuneJob) -> str:
 
 
 def finetune_on_worker_lost(job: FineTuneJob) -> str:
-    """A local training whose worker died ends FAILED (it must not silently start over); a remote job is only
-    looked at, so its polling starts again."""
-    return FAIL if job.backend == Backend.LOCAL else RESUME
+    """A local training whose worker died goes on from its last checkpoint on the next worker, or ends FAILED
+    when it has none (it must not silently start over); a remote job is only looked at, so its polling starts
+    again."""
+    if job.backend == Backend.LOCAL and checkpoint_step(job) is None:
+        return FAIL
+    return RESUME
 
 
 def _event(job: FineTuneJob, message: str) -> None:
@@ -182,7 +188,9 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
         return FineTuneJob.objects.get(id=job_id)
     hp = job.hyperparameters
     _event(job, "Training started on " + ("the GPU" if _cuda() else "the CPU") + ".")
+    resume_from = ""
     try:
+        resume_from = _checkpoint_fetch(job)
         folder = local.train(
             training=local.lines_of(job.training_file.read()),
             validation=local.lines_of(job.validation_file.read()) if job.validation_file else [],
@@ -191,18 +199,92 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
             on_validation=lambda step, loss: _report_validation(job, step, loss),
             should_stop=lambda: _cancelled(job),
             on_note=lambda note: _event(job, note),
+            checkpoint_every=settings.TASKLLM_FINETUNE_CHECKPOINT_STEPS, resume_from=resume_from,
+            on_checkpoint=lambda checkpoint, step: _checkpoint_store(job, checkpoint, step),
         )
     except local.Stopped:
+        _checkpoint_discard(job)
         _event(job, f"Stopped at step {job.step} of {job.total_steps}.")
         return job
     except Exception as exc:  # noqa: BLE001 - a failed training must end visibly on the job
         logger.exception("Fine-tune %s failed", job.id)
+        _checkpoint_discard(job)
         _finish(job, JobStatus.FAILED, error=f"Training stopped: {exc}")
         return job
+    finally:
+        if resume_from:
+            shutil.rmtree(resume_from, ignore_errors=True)
+    _checkpoint_discard(job)
     model = _register_local_model(job, folder)
     _finish(job, JobStatus.SUCCEEDED, result_model=model)
     _event(job, f"Done: registered the model {model.name}.")
     return job
+
+
+# --- checkpoints: <storage>/checkpoints/job-<id>/step-<n>/ (adapter, optimizer.pt, trainer_state.json) -------
+
+def _checkpoint_root(job: FineTuneJob) -> str:
+    return f"checkpoints/job-{job.id}"
+
+
+def checkpoint_step(job: FineTuneJob) -> int | None:
+    """The step of the job's last complete checkpoint (None: none). A checkpoint is complete once its
+    trainer_state.json, written last, is in storage, so a worker that died while saving one leaves the one before."""
+    root = _checkpoint_root(job)
+    try:
+        folders = default_storage.listdir(root)[0]
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    steps = [int(name.removeprefix("step-")) for name in folders if name.removeprefix("step-").isdigit()
+             and default_storage.exists(f"{root}/{name}/trainer_state.json")]
+    return max(steps, default=None)
+
+
+def _checkpoint_store(job: FineTuneJob, folder: str, step: int) -> None:
+    """Save the trainer's checkpoint through the storage API, then drop the one before."""
+    previous, target = checkpoint_step(job), f"{_checkpoint_root(job)}/step-{step}"
+    _storage_folder_delete(target)  # a half-saved one, from a worker that died saving it
+    files = sorted(Path(folder).iterdir(), key=lambda path: path.name == "trainer_state.json")
+    for path in files:
+        with open(path, "rb") as handle:
+            default_storage.save(f"{target}/{path.name}", File(handle))
+    shutil.rmtree(folder, ignore_errors=True)
+    if previous is not None and previous != step:
+        _storage_folder_delete(f"{_checkpoint_root(job)}/step-{previous}")
+
+
+def _checkpoint_fetch(job: FineTuneJob) -> str:
+    """A local copy of the job's last checkpoint ("" when it has none), and the job's record brought back to it."""
+    step = checkpoint_step(job)
+    if step is None:
+        return ""
+    source, folder = f"{_checkpoint_root(job)}/step-{step}", tempfile.mkdtemp(prefix="taskllm-resume-")
+    for name in default_storage.listdir(source)[1]:
+        with default_storage.open(f"{source}/{name}", "rb") as stored, open(Path(folder) / name, "wb") as local:
+            shutil.copyfileobj(stored, local)
+    job.metrics = [m for m in job.metrics if m["step"] <= step]
+    FineTuneJob.objects.filter(id=job.id).update(metrics=job.metrics, step=step)
+    _event(job, f"Resumed from the checkpoint at step {step}.")
+    return folder
+
+
+def _checkpoint_discard(job: FineTuneJob) -> None:
+    root = _checkpoint_root(job)
+    try:
+        folders = default_storage.listdir(root)[0]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in folders:
+        _storage_folder_delete(f"{root}/{name}")
+
+
+def _storage_folder_delete(name: str) -> None:
+    try:
+        files = default_storage.listdir(name)[1]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for file_name in files:
+        default_storage.delete(f"{name}/{file_name}")
 
 
 def _local_hyperparameters(hp: dict):

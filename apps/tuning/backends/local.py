@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from apps.llm.local_models import load_local
 
@@ -166,9 +167,16 @@ def _batches(encoded: list, size: int, pad: int, device: str):
 def train(*, training: list[dict], validation: list[dict], hp: Hyperparameters,
           on_step: Callable[[int, int, float], None], on_validation: Callable[[int, float], None],
           should_stop: Callable[[], bool], seed: int = 0, base=None,
-          on_note: Callable[[str], None] = lambda note: None) -> str:
+          on_note: Callable[[str], None] = lambda note: None,
+          checkpoint_every: int = 0, on_checkpoint: Callable[[str, int], None] | None = None,
+          resume_from: str = "") -> str:
     """Train a LoRA adapter on the local model row `base` (None: the bundled model); returns the folder it was
-    saved in. A step is one optimizer step over `gradient_accumulation` batches. Raises Stopped when cancelled."""
+    saved in. A step is one optimizer step over `gradient_accumulation` batches. Raises Stopped when cancelled.
+
+    With `on_checkpoint`, the adapter and the optimizer's state are saved into a fresh folder at the end of each
+    epoch and every `checkpoint_every` steps, and handed over with the step. `resume_from` (such a folder) goes
+    on from its step with the same batches an uninterrupted training would have had.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -180,13 +188,20 @@ def train(*, training: list[dict], validation: list[dict], hp: Hyperparameters,
     steps_per_epoch = -(-batches_per_epoch // hp.gradient_accumulation)
     total = steps_per_epoch * hp.epochs
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.learning_rate)
+    done = _restore(model, optimizer, resume_from, device) if resume_from else 0
     order = random.Random(seed)
     step = 0
     for _epoch in range(hp.epochs):
         model.train()
-        order.shuffle(encoded)
+        order.shuffle(encoded)  # shuffled for every epoch, the ones done too: resuming sees the same batches
+        if step + steps_per_epoch <= done:
+            step += steps_per_epoch
+            continue
         batches = _batches(encoded, hp.batch_size, pad, device)
         while group := list(itertools.islice(batches, hp.gradient_accumulation)):
+            if step < done:
+                step += 1
+                continue
             if should_stop():
                 raise Stopped
             losses = []
@@ -198,11 +213,36 @@ def train(*, training: list[dict], validation: list[dict], hp: Hyperparameters,
             optimizer.zero_grad()
             step += 1
             on_step(step, total, sum(losses) / len(losses))
+            if on_checkpoint and checkpoint_every and step % checkpoint_every == 0 and step % steps_per_epoch:
+                on_checkpoint(_checkpoint(model, optimizer, step), step)
         if held_out:
             on_validation(step, _mean_loss(model, held_out, hp.batch_size, pad, device))
+        if on_checkpoint and step < total:
+            on_checkpoint(_checkpoint(model, optimizer, step), step)
     folder = tempfile.mkdtemp(prefix="taskllm-adapter-")
     model.save_pretrained(folder)
     return folder
+
+
+def _checkpoint(model, optimizer, step: int) -> str:
+    import torch
+
+    folder = tempfile.mkdtemp(prefix="taskllm-checkpoint-")
+    model.save_pretrained(folder)
+    torch.save(optimizer.state_dict(), Path(folder) / "optimizer.pt")
+    (Path(folder) / "trainer_state.json").write_text(json.dumps({"step": step}))
+    return folder
+
+
+def _restore(model, optimizer, folder: str, device: str) -> int:
+    """Load a checkpoint's adapter weights and optimizer state; returns the step it was taken at."""
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(Path(folder) / "adapter_model.safetensors"), device=device))
+    optimizer.load_state_dict(torch.load(Path(folder) / "optimizer.pt", map_location=device))
+    return int(json.loads((Path(folder) / "trainer_state.json").read_text())["step"])
 
 
 def _mean_loss(model, encoded, batch_size, pad, device) -> float:
