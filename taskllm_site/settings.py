@@ -184,7 +184,9 @@ TASKLLM_INTERACTIVE_QUEUE = os.environ.get("TASKLLM_CELERY_INTERACTIVE_QUEUE", "
 TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answers counts as short work
 # The queues a worker started without -Q serves (interactive first); `train` is served where it is named.
 CELERY_TASK_QUEUES = [Queue(TASKLLM_INTERACTIVE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
-CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
+# The train queue's name can change like the others' (a worker that queues a fine-tune again routes it there).
+TASKLLM_TRAIN_QUEUE = os.environ.get("TASKLLM_CELERY_TRAIN_QUEUE", "train")
+CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": TASKLLM_TRAIN_QUEUE}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
