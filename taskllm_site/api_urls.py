@@ -30,6 +30,7 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/split/", datasets_api.DatasetSplitApi.as_view(), name="api-split"),
     path("imports/<int:import_id>/", datasets_api.ImportDetailApi.as_view(), name="api-import"),
     path("projects/<int:project_id>/models/", llm_api.ModelListApi.as_view(), name="api-models"),
+    path("projects/<int:project_id>/models/folder/", llm_api.ModelsFolderApi.as_view(), name="api-models-folder"),
     path("projects/<int:project_id>/models/<int:model_id>/", llm_api.ModelDetailApi.as_view(), name="api-model"),
     path("projects/<int:project_id>/models/<int:model_id>/test/", llm_api.ModelTestApi.as_view(),
          name="api-model-test"),

@@ -185,7 +185,9 @@ TASKLLM_INTERACTIVE_QUEUE = os.environ.get("TASKLLM_CELERY_INTERACTIVE_QUEUE", "
 TASKLLM_INTERACTIVE_MAX_ANSWERS = 200  # an eval asking at most this many answers counts as short work
 # The queues a worker started without -Q serves (interactive first); `train` is served where it is named.
 CELERY_TASK_QUEUES = [Queue(TASKLLM_INTERACTIVE_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
-CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": "train"}}
+# The train queue's name can change like the others' (a worker that queues a fine-tune again routes it there).
+TASKLLM_TRAIN_QUEUE = os.environ.get("TASKLLM_CELERY_TRAIN_QUEUE", "train")
+CELERY_TASK_ROUTES = {"apps.tuning.tasks.finetune_train_local_task": {"queue": TASKLLM_TRAIN_QUEUE}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # acks_late and time limits are chosen per task, each with its reason beside it (apps/*/tasks.py).
@@ -253,10 +255,16 @@ TASKLLM_UPLOAD_MAX_LINE_BYTES = int(os.environ.get("TASKLLM_UPLOAD_MAX_LINE_BYTE
 TASKLLM_JOB_HEARTBEAT_SECONDS = int(os.environ.get("TASKLLM_JOB_HEARTBEAT_SECONDS", "120"))
 # How long a reviewer holds the output on their review screen; the open screen renews it every third of this.
 TASKLLM_REVIEW_LEASE_SECONDS = int(os.environ.get("TASKLLM_REVIEW_LEASE_SECONDS", "120"))
+# A local fine-tune saves a checkpoint (adapter + optimizer state, through the storage API) at the end of each
+# epoch and also every this many steps (0: epochs only); a worker that dies goes on from the last one elsewhere.
+TASKLLM_FINETUNE_CHECKPOINT_STEPS = int(os.environ.get("TASKLLM_FINETUNE_CHECKPOINT_STEPS", "0"))
 # How often a remote fine-tuning job is looked at.
 TASKLLM_FINETUNE_POLL_SECONDS = float(os.environ.get("TASKLLM_FINETUNE_POLL_SECONDS", "15"))
 # Local copies of files a local model reads from storage (LoRA adapters), per machine.
 TASKLLM_LOCAL_CACHE_DIR = Path(os.environ.get("TASKLLM_LOCAL_CACHE_DIR", VAR_DIR / "local-cache"))
+# Open models people put here themselves (Hugging Face folders, .gguf files): site admins register them as local
+# models (apps/llm/local_models.py). Nothing is ever downloaded into it.
+TASKLLM_MODELS_DIR = Path(os.environ.get("TASKLLM_MODELS_DIR", VAR_DIR / "models"))
 # Deployments: local models are answered by the model server at this URL (an OpenAI-compatible chat API).
 TASKLLM_MODEL_SERVER_URL = os.environ.get("TASKLLM_MODEL_SERVER_URL", "http://127.0.0.1:8100/v1")
 # Calls a minute per deployment key unless the key sets its own (0: no limit).

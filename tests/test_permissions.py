@@ -19,8 +19,10 @@ from apps.llm.models import Model
 from apps.review.models import TestCase, TestCaseImport, TrainingExample, TrainingPoint
 from apps.runs.models import Output, Run
 from tests.conftest import api_as, login
+from tests.factories import UserFactory
 
-ROLE_BELOW = {Role.LEAD: Role.REVIEWER, Role.ADMIN: Role.LEAD}
+SITE_ADMIN = "site_admin"  # a superuser: the models folder is managed by site admins, reached from any project
+ROLE_BELOW = {Role.LEAD: Role.REVIEWER, Role.ADMIN: Role.LEAD, SITE_ADMIN: Role.ADMIN}
 
 
 def csv_upload():
@@ -108,6 +110,8 @@ PAGES = [
     Endpoint("llm:server_ids", "get", Role.LEAD, PM),
     Endpoint("llm:server_ids_at", "post", Role.LEAD, P, lambda ctx: {"base_url": ""}),
     Endpoint("llm:delete", "post", Role.LEAD, SPARE),
+    Endpoint("llm:folder", "get", SITE_ADMIN, P),
+    Endpoint("llm:folder_register", "post", SITE_ADMIN, P, lambda ctx: {"path": "tiny"}),
     Endpoint("prompts:list", "get", Role.REVIEWER, P),
     Endpoint("prompts:create", "get", Role.LEAD, P),
     Endpoint("prompts:create", "post", Role.LEAD, P, lambda ctx: {"name": "New", "style": "plain",
@@ -244,6 +248,8 @@ APIS = [
     Endpoint("api-model", "patch", Role.LEAD, PM, lambda ctx: {"name": "Renamed"}, api=True),
     Endpoint("api-model", "delete", Role.LEAD, SPARE, api=True),
     Endpoint("api-model-test", "post", Role.LEAD, PM, api=True),
+    Endpoint("api-models-folder", "get", SITE_ADMIN, P, api=True),
+    Endpoint("api-models-folder", "post", SITE_ADMIN, P, lambda ctx: {"path": "tiny"}, api=True),
     Endpoint("api-prompts", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-prompts", "post", Role.LEAD, P, lambda ctx: {"name": "Via API"}, api=True),
     Endpoint("api-prompt", "get", Role.REVIEWER, T, api=True),
@@ -309,7 +315,9 @@ ALL = PAGES + APIS
 
 
 @pytest.fixture
-def ctx(project, people, dataset, prompt_version):
+def ctx(project, people, dataset, prompt_version, settings, tmp_path):
+    people[SITE_ADMIN] = UserFactory(username=SITE_ADMIN, is_superuser=True, is_staff=True)
+    settings.TASKLLM_MODELS_DIR = _models_folder(tmp_path)
     # A model nobody can reach: the "test connection" endpoint answers with its error, quickly.
     model = Model.objects.create(project=project, name="Unreachable", provider="openai",
                                  base_url="http://127.0.0.1:9/v1", model_id="x", max_retries=0)
@@ -339,6 +347,20 @@ def ctx(project, people, dataset, prompt_version):
         **_watch(project),
         "model_export": _model_export(project),
     }
+
+
+def _models_folder(tmp_path):
+    """A models folder holding one model that can be registered (its weights a one-tensor safetensors file)."""
+    import json
+    import struct
+
+    folder = tmp_path / "models" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
+    return tmp_path / "models"
 
 
 def _deployment(project, model, prompt_version) -> dict:

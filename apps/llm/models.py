@@ -25,7 +25,7 @@ def validate_base_url(value: str) -> None:
 
 class Provider(models.TextChoices):
     OPENAI = "openai", "OpenAI-compatible API"
-    LOCAL = "local", "Bundled local model (SmolLM2-135M-Instruct)"
+    LOCAL = "local", "Local model (the bundled SmolLM2-135M-Instruct, or one from the models folder)"
 
 
 class StructuredOutput(models.TextChoices):
@@ -41,7 +41,8 @@ class StructuredOutput(models.TextChoices):
 
 
 class Model(models.Model):
-    """A model that can answer: an OpenAI-compatible endpoint, or the bundled local model.
+    """A model that can answer: an OpenAI-compatible endpoint, or a local model run in-process (the bundled one,
+    or one registered from the models folder, named by `local_path`).
 
     A model with no project is shared by every project (site admins manage it); a
     project's own models (fine-tunes among them) are managed by its leads. A fine-tuned
@@ -74,6 +75,9 @@ class Model(models.Model):
         help_text="What a million output (completion) tokens cost; empty: unknown.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     adapter = models.CharField(max_length=500, blank=True, help_text="Storage name of a LoRA adapter (local models).")
+    local_path = models.CharField(
+        max_length=500, blank=True,
+        help_text="A local model's folder or .gguf file, relative to TASKLLM_MODELS_DIR (empty: the bundled model).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -3,12 +3,12 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Role
-from apps.accounts.selectors import check_project_role
+from apps.accounts.selectors import check_project_role, project_for_user
 from apps.core.params import sort_ordering
 from apps.datasets.models import Record
 from apps.projects.kinds import answer_schema, kind_for
 
-from .models import Model
+from .models import Model, Provider
 
 # The columns the model list sorts by, and the fields each one orders.
 MODEL_SORTS = {"name": ["name"], "provider": ["provider"], "model_id": ["model_id"], "parent": ["parent__name"],
@@ -47,3 +47,20 @@ def probe_request(project) -> tuple[list[dict], dict]:
     system = kind_for(project).answer_instruction(project)
     return ([{"role": "system", "content": system}, {"role": "user", "content": text or "Hello!"}],
             answer_schema(project))
+
+
+def project_for_site_admin(user, project_id):
+    """The project a site-wide page is reached from: 404 for outsiders, 403 for members who are not site admins."""
+    project = project_for_user(user, project_id)
+    if not user.is_superuser:
+        raise PermissionDenied("Only site admins manage the models folder.")
+    return project
+
+
+def models_folder_listing() -> list[dict]:
+    """What the models folder holds (llm.local_models.describe of each entry), with the model registered from it."""
+    from .local_models import local_models
+
+    registered = {m.local_path: m for m in Model.objects.filter(provider=Provider.LOCAL, parent=None)
+                  .exclude(local_path="")}
+    return [{**info.as_dict(), "registered": registered.get(info.path)} for info in local_models()]

@@ -90,6 +90,32 @@ def _save(model: Model, fields: dict) -> Model:
     return model
 
 
+def local_model_register(*, path: str, user=None, name: str = "") -> Model:
+    """Register the model at `path` in the models folder as a shared local model every project can use.
+
+    Refused with the reasons when transformers could not load it or it has no chat template (see
+    llm.local_models.describe), or when it is already registered.
+    """
+    from .local_models import describe
+
+    try:
+        info = describe(path.strip().strip("/"))
+    except ModelCallError as exc:
+        raise ApplicationError(str(exc)) from None
+    if not info.usable:
+        raise ApplicationError(f"{info.path} cannot be used as a local model.", problems=info.problems)
+    existing = Model.objects.filter(provider=Provider.LOCAL, local_path=info.path, parent=None).first()
+    if existing is not None:
+        raise ApplicationError(f"{info.path} is already registered, as {existing.name}.")
+    model = Model(project=None, created_by=user, local_path=info.path)
+    fields = {**model_defaults(provider=Provider.LOCAL, base_url=""), "provider": Provider.LOCAL,
+              "name": name.strip() or info.path.removesuffix(".gguf")}
+    model = _save(model, fields)
+    audit_record("model.local_registered", target=model, actor=user,
+                 details={"path": info.path, "architecture": info.architecture, "parameters": info.parameters})
+    return model
+
+
 def model_delete(*, model: Model) -> None:
     # Runs, evals, fine-tunes and deployments keep the model they used (RESTRICT): this app need not know them.
     try:
@@ -145,7 +171,7 @@ def model_test_connection(*, model: Model) -> Completion:
     15 s and 1.2 GB), which the web process should not pay for a test.
     """
     if model.provider == Provider.LOCAL:
-        return _check_local_weights()
+        return _check_local_weights(model)
     messages = [{"role": "system", "content": 'Reply with JSON: {"reply": "pong"}.'},
                 {"role": "user", "content": "ping"}]
     ping = copy.copy(model)
@@ -156,9 +182,19 @@ def model_test_connection(*, model: Model) -> Completion:
     return complete(ping, messages, schema=PING_SCHEMA)
 
 
-def _check_local_weights() -> Completion:
+def _check_local_weights(model: Model) -> Completion:
     from .bundled import weights_location
+    from .local_models import describe
 
+    if model.local_path:
+        try:
+            info = describe(model.local_path)
+        except ModelCallError as exc:
+            return Completion(error=str(exc))
+        if not info.usable:
+            return Completion(error=" ".join(info.problems))
+        return Completion(text=f"{info.path} is in the models folder ({info.architecture}, "
+                               f"{info.parameters / 1e6:.0f}M parameters); the worker loads it.")
     try:
         folder, name = weights_location()
     except ModelCallError as exc:

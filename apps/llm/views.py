@@ -12,8 +12,16 @@ from apps.core.params import sort_param
 
 from . import services
 from .forms import ModelForm
+from .local_models import models_dir
 from .models import Provider
-from .selectors import MODEL_SORTS, model_for_user, models_for_project, probe_request
+from .selectors import (
+    MODEL_SORTS,
+    model_for_user,
+    models_folder_listing,
+    models_for_project,
+    probe_request,
+    project_for_site_admin,
+)
 
 
 def _model_in_project(request, project, model_id, role):
@@ -133,4 +141,27 @@ def model_delete(request, project_id, model_id):
         messages.success(request, f"Deleted {model.name}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    return redirect("llm:list", project_id=project.id)
+
+
+@require_GET
+@login_required
+def models_folder(request, project_id):
+    """Site admins: what is in the models folder, and a button to register each usable model."""
+    project = project_for_site_admin(request.user, project_id)
+    return render(request, "llm/folder.html", {"project": project, "entries": models_folder_listing(),
+                                               "folder": models_dir()})
+
+
+@require_POST
+@login_required
+def models_folder_register(request, project_id):
+    project = project_for_site_admin(request.user, project_id)
+    try:
+        model = services.local_model_register(path=request.POST.get("path", ""), user=request.user,
+                                              name=request.POST.get("name", ""))
+    except ApplicationError as exc:
+        messages.error(request, " ".join([exc.message, *exc.problems]))
+        return redirect("llm:folder", project_id=project.id)
+    messages.success(request, f"Registered {model.name}: every project can use it now.")
     return redirect("llm:list", project_id=project.id)

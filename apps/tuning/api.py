@@ -29,13 +29,20 @@ class JobSerializer(serializers.ModelSerializer):
                   "started_at", "finished_at"]
 
 
+def _hyperparameter_field(name: str) -> serializers.Field:
+    kind, *allowed = services.BOUNDS[name]
+    if kind is bool:
+        return serializers.BooleanField(required=False)
+    if kind is str:
+        return serializers.ChoiceField(choices=allowed, required=False)
+    field = serializers.IntegerField if kind is int else serializers.FloatField
+    return field(min_value=allowed[0], max_value=allowed[1], required=False)
+
+
 class HyperparametersSerializer(serializers.Serializer):
     """Documents the names and bounds; services.hyperparameters_clean checks them (for the form too)."""
 
-    locals().update({
-        name: (serializers.IntegerField if kind is int else serializers.FloatField)(
-            min_value=low, max_value=high, required=False)
-        for name, (kind, low, high) in services.BOUNDS.items()})
+    locals().update({name: _hyperparameter_field(name) for name in services.BOUNDS})
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

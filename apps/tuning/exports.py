@@ -110,7 +110,7 @@ def build_merged(job: FineTuneJob, folder: Path, report) -> None:
     """The base with the adapter merged in, saved as a plain Hugging Face folder (safetensors, fp32)."""
     adapter = folder.parent / "adapter"
     _copy_adapter(job, adapter)
-    tokenizer, model = _merged_model(str(adapter))
+    tokenizer, model = _merged_model(job.base_model, str(adapter))
     report(50)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
@@ -118,12 +118,12 @@ def build_merged(job: FineTuneJob, folder: Path, report) -> None:
                                                  serve=merged_serving(job, folder.name)))
 
 
-def _merged_model(adapter_dir: str):
+def _merged_model(base, adapter_dir: str):
     from peft import PeftModel
 
-    from apps.llm.bundled import load_bundled
+    from apps.llm.local_models import load_local
 
-    tokenizer, model = load_bundled()
+    tokenizer, model = load_local(base)
     # Read from GGUF, the model carries its quantizer; the merged folder holds plain (dequantized) weights.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

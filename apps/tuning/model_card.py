@@ -9,8 +9,9 @@ BUNDLED_HF_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def base_model_id(job: FineTuneJob) -> str:
-    """The base model's Hugging Face id (the bundled model's, unless the base row names one)."""
-    return job.base_model.model_id or BUNDLED_HF_ID
+    """The base model's Hugging Face id (the bundled model's, unless the base row names one); a model from the
+    models folder is named by its folder there."""
+    return job.base_model.model_id or job.base_model.local_path or BUNDLED_HF_ID
 
 
 def latest_eval(job: FineTuneJob):

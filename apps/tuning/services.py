@@ -2,8 +2,11 @@
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
+from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -31,11 +34,16 @@ from .models import Backend, FineTuneJob, FineTunePhase
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {"epochs": 3, "learning_rate": 2e-4, "batch_size": 4, "lora_r": 16, "lora_alpha": 32,
-            "validation_share": 0.0}
-# Each hyperparameter's type and bounds: the launch form, the API and this service check the same table.
+            "validation_share": 0.0, "max_seq_length": 2048, "gradient_accumulation": 1,
+            "gradient_checkpointing": False, "load_in_4bit": False, "lora_targets": "all-linear"}
+# Each hyperparameter's type and bounds (for a choice: its values): the launch form, the API and this service
+# check the same table. The last five shape local training to the hardware (see tuning.backends.local): the
+# effective batch is batch_size x gradient_accumulation; a 4-bit base needs CUDA and bitsandbytes.
 BOUNDS = {"epochs": (int, 1, 50), "learning_rate": (float, 1e-6, 1e-2), "batch_size": (int, 1, 64),
           "lora_r": (int, 1, 256), "lora_alpha": (int, 1, 512), "validation_share": (float, 0.0, 0.5),
-          "learning_rate_multiplier": (float, 0.01, 10.0)}
+          "learning_rate_multiplier": (float, 0.01, 10.0), "max_seq_length": (int, 32, 32768),
+          "gradient_accumulation": (int, 1, 64), "gradient_checkpointing": (bool, False, True),
+          "load_in_4bit": (bool, False, True), "lora_targets": (str, "all-linear", "attention", "attention-mlp")}
 
 
 def hyperparameters_clean(hyperparameters: dict | None) -> dict:
@@ -47,7 +55,15 @@ def hyperparameters_clean(hyperparameters: dict | None) -> dict:
         if name not in BOUNDS:
             problems.append(f"Unknown hyperparameter {name!r} (known: {', '.join(BOUNDS)}).")
             continue
-        kind, low, high = BOUNDS[name]
+        kind, *allowed = BOUNDS[name]
+        if kind is bool or kind is str:
+            problem = _choice_problem(name, value, kind, allowed)
+            if problem:
+                problems.append(problem)
+            else:
+                clean[name] = value
+            continue
+        low, high = allowed
         if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
             problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'}.")
         elif not low <= value <= high:
@@ -59,6 +75,12 @@ def hyperparameters_clean(hyperparameters: dict | None) -> dict:
     return clean
 
 
+def _choice_problem(name: str, value, kind: type, allowed: list) -> str:
+    if kind is bool:
+        return "" if isinstance(value, bool) else f"{name} must be true or false."
+    return "" if isinstance(value, str) and value in allowed else f"{name} must be one of {', '.join(allowed)}."
+
+
 @transaction.atomic
 def finetune_launch(*, project, base_model: Model, backend: str, points=(), hyperparameters: dict | None = None,
                     user=None, launch: bool = True) -> FineTuneJob:
@@ -67,7 +89,8 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
     Nothing starts when a check fails: the ApplicationError lists every reason.
     """
     if backend == Backend.LOCAL and base_model.provider != Provider.LOCAL:
-        raise ApplicationError("The local trainer fine-tunes the bundled model: choose it as the base.")
+        raise ApplicationError("The local trainer fine-tunes local models: choose the bundled model or one "
+                               "registered from the models folder as the base.")
     if backend == Backend.OPENAI and base_model.provider != Provider.OPENAI:
         raise ApplicationError("The fine-tuning API needs an OpenAI-compatible base model.")
     if base_model.project_id not in (None, project.id):
@@ -112,9 +135,12 @@ def finetune_queue(job: FineTuneJob) -> str:
 
 
 def finetune_on_worker_lost(job: FineTuneJob) -> str:
-    """A local training whose worker died ends FAILED (it must not silently start over); a remote job is only
-    looked at, so its polling starts again."""
-    return FAIL if job.backend == Backend.LOCAL else RESUME
+    """A local training whose worker died goes on from its last checkpoint on the next worker, or ends FAILED
+    when it has none (it must not silently start over); a remote job is only looked at, so its polling starts
+    again."""
+    if job.backend == Backend.LOCAL and checkpoint_step(job) is None:
+        return FAIL
+    return RESUME
 
 
 def _event(job: FineTuneJob, message: str) -> None:
@@ -162,29 +188,114 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
         return FineTuneJob.objects.get(id=job_id)
     hp = job.hyperparameters
     _event(job, "Training started on " + ("the GPU" if _cuda() else "the CPU") + ".")
+    resume_from = ""
     try:
+        resume_from = _checkpoint_fetch(job)
         folder = local.train(
             training=local.lines_of(job.training_file.read()),
             validation=local.lines_of(job.validation_file.read()) if job.validation_file else [],
-            hp=local.Hyperparameters(epochs=int(hp["epochs"]), learning_rate=float(hp["learning_rate"]),
-                                     batch_size=int(hp["batch_size"]), lora_r=int(hp["lora_r"]),
-                                     lora_alpha=int(hp["lora_alpha"])),
+            hp=_local_hyperparameters(hp), base=job.base_model,
             on_step=lambda step, total, loss: _report_step(job, step, total, loss),
             on_validation=lambda step, loss: _report_validation(job, step, loss),
             should_stop=lambda: _cancelled(job),
             on_phase=lambda phase: finetune_phase_set(job=job, phase=phase),
+            on_note=lambda note: _event(job, note),
+            checkpoint_every=settings.TASKLLM_FINETUNE_CHECKPOINT_STEPS, resume_from=resume_from,
+            on_checkpoint=lambda checkpoint, step: _checkpoint_store(job, checkpoint, step),
         )
     except local.Stopped:
+        _checkpoint_discard(job)
         _event(job, f"Stopped at step {job.step} of {job.total_steps}.")
         return job
     except Exception as exc:  # noqa: BLE001 - a failed training must end visibly on the job
         logger.exception("Fine-tune %s failed", job.id)
+        _checkpoint_discard(job)
         _finish(job, JobStatus.FAILED, error=f"Training stopped: {exc}")
         return job
+    finally:
+        if resume_from:
+            shutil.rmtree(resume_from, ignore_errors=True)
+    _checkpoint_discard(job)
     model = _register_local_model(job, folder)
     _finish(job, JobStatus.SUCCEEDED, result_model=model)
     _event(job, f"Done: registered the model {model.name}.")
     return job
+
+
+# --- checkpoints: <storage>/checkpoints/job-<id>/step-<n>/ (adapter, optimizer.pt, trainer_state.json) -------
+
+def _checkpoint_root(job: FineTuneJob) -> str:
+    return f"checkpoints/job-{job.id}"
+
+
+def checkpoint_step(job: FineTuneJob) -> int | None:
+    """The step of the job's last complete checkpoint (None: none). A checkpoint is complete once its
+    trainer_state.json, written last, is in storage, so a worker that died while saving one leaves the one before."""
+    root = _checkpoint_root(job)
+    try:
+        folders = default_storage.listdir(root)[0]
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    steps = [int(name.removeprefix("step-")) for name in folders if name.removeprefix("step-").isdigit()
+             and default_storage.exists(f"{root}/{name}/trainer_state.json")]
+    return max(steps, default=None)
+
+
+def _checkpoint_store(job: FineTuneJob, folder: str, step: int) -> None:
+    """Save the trainer's checkpoint through the storage API, then drop the one before."""
+    previous, target = checkpoint_step(job), f"{_checkpoint_root(job)}/step-{step}"
+    _storage_folder_delete(target)  # a half-saved one, from a worker that died saving it
+    files = sorted(Path(folder).iterdir(), key=lambda path: path.name == "trainer_state.json")
+    for path in files:
+        with open(path, "rb") as handle:
+            default_storage.save(f"{target}/{path.name}", File(handle))
+    shutil.rmtree(folder, ignore_errors=True)
+    if previous is not None and previous != step:
+        _storage_folder_delete(f"{_checkpoint_root(job)}/step-{previous}")
+
+
+def _checkpoint_fetch(job: FineTuneJob) -> str:
+    """A local copy of the job's last checkpoint ("" when it has none), and the job's record brought back to it."""
+    step = checkpoint_step(job)
+    if step is None:
+        return ""
+    source, folder = f"{_checkpoint_root(job)}/step-{step}", tempfile.mkdtemp(prefix="taskllm-resume-")
+    for name in default_storage.listdir(source)[1]:
+        with default_storage.open(f"{source}/{name}", "rb") as stored, open(Path(folder) / name, "wb") as local:
+            shutil.copyfileobj(stored, local)
+    job.metrics = [m for m in job.metrics if m["step"] <= step]
+    FineTuneJob.objects.filter(id=job.id).update(metrics=job.metrics, step=step)
+    _event(job, f"Resumed from the checkpoint at step {step}.")
+    return folder
+
+
+def _checkpoint_discard(job: FineTuneJob) -> None:
+    root = _checkpoint_root(job)
+    try:
+        folders = default_storage.listdir(root)[0]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in folders:
+        _storage_folder_delete(f"{root}/{name}")
+
+
+def _storage_folder_delete(name: str) -> None:
+    try:
+        files = default_storage.listdir(name)[1]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for file_name in files:
+        default_storage.delete(f"{name}/{file_name}")
+
+
+def _local_hyperparameters(hp: dict):
+    """The trainer's settings from a job's stored hyperparameters (a job launched before a setting existed gets
+    its default)."""
+    from .backends import local
+
+    known = {**DEFAULTS, **hp}
+    names = [name for name in local.Hyperparameters.__dataclass_fields__ if name in known]
+    return local.Hyperparameters(**{name: BOUNDS[name][0](known[name]) for name in names})
 
 
 def _cuda() -> bool:
@@ -232,7 +343,8 @@ def _register_local_model(job: FineTuneJob, folder: str) -> Model:
     base = job.base_model
     return Model.objects.create(project=job.project, name=f"{base.name} · LoRA fine-tune {job.id}",
                                 provider=Provider.LOCAL, parent=base, adapter=storage_folder,
-                                max_tokens=base.max_tokens, temperature=base.temperature, created_by=job.created_by)
+                                local_path=base.local_path, max_tokens=base.max_tokens, temperature=base.temperature,
+                                created_by=job.created_by)
 
 
 # --- an OpenAI-compatible fine-tuning API ---------------------------------------------------

@@ -6,7 +6,8 @@ from . import services
 
 # Runs on the `train` queue. Acked when it starts, not late: a training killed mid-way must not start again by
 # itself (a redelivery would), and it may run for hours, longer than the broker's visibility timeout. A worker that
-# dies mid-training is noticed by its heartbeat and the job ends FAILED (apps.core.jobs.jobs_recover).
+# dies mid-training is noticed by its heartbeat (apps.core.jobs.jobs_recover): the job is queued again and goes on
+# from its last checkpoint, or ends FAILED when it has none (services.finetune_on_worker_lost).
 @shared_task(acks_late=False, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
 def finetune_train_local_task(job_id: int) -> str:
     return services.finetune_train_local(job_id=job_id).status

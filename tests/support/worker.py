@@ -50,6 +50,7 @@ class Workers:
             "TASKLLM_JOB_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
             "TASKLLM_CELERY_QUEUE": self.queue,
             "TASKLLM_CELERY_INTERACTIVE_QUEUE": f"{self.queue}-interactive",
+            "TASKLLM_CELERY_TRAIN_QUEUE": f"{self.queue}-train",
             "TASKLLM_STALE_CHECK_SECONDS": str(STALE_CHECK_SECONDS),
         }
         self._old_queue = celery_app.conf.task_default_queue

