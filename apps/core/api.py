@@ -19,8 +19,8 @@ def paginate(request, view, queryset, serializer_class):
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """Our list endpoints are APIViews that call `paginate`: document their lists as limit/offset pages;
-    and every operation documents the error answers it can give."""
+    """Our list endpoints are APIViews that call `paginate`: document their lists as limit/offset pages (unless
+    the view says `answers_whole_list = True`); and every operation documents the error answers it can give."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -31,6 +31,6 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _get_paginator(self):
         paginator = super()._get_paginator()
-        if paginator is None and self.method == "GET":
+        if paginator is None and self.method == "GET" and not getattr(self.view, "answers_whole_list", False):
             return LimitOffsetPagination()
         return paginator

@@ -124,6 +124,8 @@ FolderEntrySerializer = inline_serializer("ModelsFolderEntry", many=True, fields
     "usable": serializers.BooleanField(), "problems": serializers.ListField(child=serializers.CharField()),
     "registered_model": serializers.IntegerField(allow_null=True),
 })
+
+
 class RegisterSerializer(serializers.Serializer):
     path = serializers.CharField(max_length=500, help_text="A folder or .gguf file in the models folder.")
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -131,6 +133,8 @@ class RegisterSerializer(serializers.Serializer):
 
 class ModelsFolderApi(APIView):
     """Site admins: the models in TASKLLM_MODELS_DIR, and registering one as a shared local model."""
+
+    answers_whole_list = True  # the folder's listing is one short list, answered whole (and documented so)
 
     @extend_schema(responses=FolderEntrySerializer)
     def get(self, request, project_id):

@@ -137,9 +137,13 @@ def build_gguf(job: FineTuneJob, folder: Path, report, *, file_type: str) -> Non
     """The merged weights as model.gguf (llama.cpp, Ollama), shaped like the bundled GGUF, with a Modelfile."""
     from apps.llm.bundled import weights_location
 
+    if job.base_model.local_path:
+        raise ApplicationError("GGUF export is built for the bundled model, whose own GGUF gives the tokenizer and "
+                               "metadata; export the merged weights and convert them with llama.cpp's "
+                               "convert_hf_to_gguf.py.")
     adapter = folder.parent / "adapter"
     _copy_adapter(job, adapter)
-    _tokenizer, model = _merged_model(str(adapter))
+    _tokenizer, model = _merged_model(job.base_model, str(adapter))
     report(40)
     template = Path(*weights_location())
     folder.mkdir(parents=True)
