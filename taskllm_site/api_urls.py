@@ -70,6 +70,7 @@ urlpatterns = [
     path("projects/<int:project_id>/evals/", evals_api.EvalListApi.as_view(), name="api-evals"),
     path("evals/<int:eval_id>/", evals_api.EvalDetailApi.as_view(), name="api-eval"),
     path("evals/<int:eval_id>/cancel/", evals_api.EvalCancelApi.as_view(), name="api-eval-cancel"),
+    path("evals/<int:eval_id>/review/", evals_api.EvalReviewApi.as_view(), name="api-eval-review"),
     path("projects/<int:project_id>/dashboard/", evals_api.DashboardApi.as_view(), name="api-dashboard"),
     path("projects/<int:project_id>/deployments/", deployments_api.DeploymentListApi.as_view(),
          name="api-deployments"),

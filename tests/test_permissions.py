@@ -64,6 +64,7 @@ LJOB = lambda ctx: {"job_id": ctx["model_export"].finetune_job_id}  # noqa: E731
 XP = lambda ctx: {"export_id": ctx["model_export"].id}  # noqa: E731
 PO = lambda ctx: {"project_id": ctx["project"].id, "output_id": ctx["output"].id}  # noqa: E731
 EV = lambda ctx: {"eval_id": ctx["eval"].id}  # noqa: E731
+FEV = lambda ctx: {"eval_id": ctx["finished_eval"].id}  # noqa: E731
 EVAL_FORM = lambda ctx: {"model": ctx["model"].id, "prompt_version": ctx["version"].id, "repeats": 1,  # noqa: E731
                          "concurrency": 1}
 DEP = lambda ctx: {"deployment_id": ctx["deployment"].id}  # noqa: E731
@@ -175,6 +176,7 @@ PAGES = [
     Endpoint("evals:detail", "get", Role.REVIEWER, EV),
     Endpoint("evals:cancel", "post", Role.LEAD, EV),
     Endpoint("evals:resume", "post", Role.LEAD, EV),
+    Endpoint("evals:review_send", "post", Role.LEAD, FEV, lambda ctx: {"which": "all"}),
     Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "results"}),
     Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "outputs"}),
     Endpoint("evals:export", "get", Role.REVIEWER, lambda ctx: {"eval_id": ctx["eval"].id, "table": "labels"}),
@@ -299,6 +301,7 @@ APIS = [
     Endpoint("api-evals", "post", Role.LEAD, P, EVAL_FORM, api=True),
     Endpoint("api-eval", "get", Role.REVIEWER, EV, api=True),
     Endpoint("api-eval-cancel", "post", Role.LEAD, EV, api=True),
+    Endpoint("api-eval-review", "post", Role.LEAD, FEV, lambda ctx: {"which": "all"}, api=True),
     Endpoint("api-dashboard", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-deployments", "get", Role.REVIEWER, P, api=True),
     Endpoint("api-deployments", "post", Role.LEAD, P, lambda ctx: {"slug": "via-api"}, api=True),
@@ -345,6 +348,7 @@ def ctx(project, people, dataset, prompt_version, settings, tmp_path):
                                        test_case_ids=[], status=JobStatus.FAILED),
         **_deployment(project, model, prompt_version),
         **_watch(project),
+        "finished_eval": _finished_eval(project, model, prompt_version),
         "model_export": _model_export(project),
     }
 
@@ -379,6 +383,18 @@ def _deployment(project, model, prompt_version) -> dict:
                                  created_at=timezone.now())
     return {"deployment": deployment, "promotion": first, "deployment_key": key, "key_secret": secret,
             "trace": trace}
+
+
+def _finished_eval(project, model, prompt_version):
+    """A finished eval with one answer (to send to review)."""
+    from apps.evals.models import EvalOutput
+
+    case = TestCase.objects.create(project=project, text="Also held out", text_hash="z", expected={"label": "billing"})
+    eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
+                                      test_case_ids=[case.id], status=JobStatus.SUCCEEDED, total=1)
+    EvalOutput.objects.create(eval_run=eval_run, test_case=case, answer={"label": "billing"}, status="ok",
+                              passed=True, auto_passed=True, auto_by="rule")
+    return eval_run
 
 
 def _watch(project) -> dict:

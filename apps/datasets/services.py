@@ -327,7 +327,16 @@ def records_random_split(*, records: QuerySet[Record], test_share: float, seed: 
 @transaction.atomic
 def record_append(*, dataset: Dataset, text: str, metadata: dict | None = None, label: str = "") -> Record:
     """Add one record at the end of a dataset (a deployment's sampled traffic arrives one call at a time)."""
+    return records_append(dataset=dataset, items=[{"text": text, "metadata": metadata or {}, "label": label}])[0]
+
+
+def records_append(*, dataset: Dataset, items: list[dict]) -> list[Record]:
+    """Add records ({"text", "metadata", "label"}) at the end of a dataset, in order, in one write."""
     Dataset.objects.select_for_update().filter(id=dataset.id).first()
     last = dataset.records.aggregate(last=Max("position"))["last"]
-    return Record.objects.create(dataset=dataset, position=0 if last is None else last + 1, text=text, label=label,
-                                 metadata=metadata or {})
+    start = 0 if last is None else last + 1
+    for item in items:
+        check_length(item["text"], RECORD_TEXT_MAX, what="A record's text")
+    return Record.objects.bulk_create([
+        Record(dataset=dataset, position=start + i, text=item["text"], label=item.get("label", ""),
+               metadata=item.get("metadata") or {}) for i, item in enumerate(items)])

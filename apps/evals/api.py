@@ -8,12 +8,13 @@ from apps.accounts.selectors import project_for_user
 from apps.core.api import paginate
 from apps.llm.models import TEMPERATURE_RANGE, Model
 from apps.llm.selectors import models_for_project
-from apps.prompts.models import PromptVersion
+from apps.prompts.models import PromptPurpose, PromptVersion
 from apps.prompts.selectors import versions_in_project
 from apps.review.models import TrainingPoint
 from apps.tuning.selectors import job_for_user
 
-from . import label_results, selectors, services
+from . import calibration, human_review, label_results, selectors, services
+from .human_review import MAX_SENT, Which
 from .models import EvalRun, PointResult
 
 
@@ -50,7 +51,8 @@ class EvalRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = EvalRun
         fields = ["id", "model", "prompt_version", "points", "repeats", "temperature", "concurrency", "repair",
-                  "judge_model", "baseline", "note", "status", "total", "progress", "gate", "gate_message",
+                  "judge_model", "judge_prompt_version", "baseline", "note", "status", "total", "progress", "gate",
+                  "gate_message",
                   "results", "cost", "notices", "error", "created_at", "started_at", "finished_at"]
 
     def get_progress(self, obj) -> dict:
@@ -81,14 +83,70 @@ class EvalRunSerializer(serializers.ModelSerializer):
                 "per_thousand_answers": cost.per_thousand}
 
 
+class VerdictCountsSerializer(serializers.Serializer):
+    human = serializers.IntegerField(help_text="Answers whose verdict is people's (graded in review).")
+    judge = serializers.IntegerField(help_text="Answers whose verdict is the judge model's alone.")
+    rule = serializers.IntegerField(help_text="Answers whose verdict is the rule's alone (label, entity F1).")
+    unscored = serializers.IntegerField()
+    in_review = serializers.IntegerField(help_text="Answers sent to review.")
+
+
+class JudgeAgreementSerializer(serializers.Serializer):
+    point = serializers.IntegerField(allow_null=True, help_text="null: all test cases.")
+    name = serializers.CharField()
+    answers = serializers.IntegerField(help_text="Answers graded by both the judge and people.")
+    agreed = serializers.IntegerField()
+    kappa = serializers.FloatField(allow_null=True)
+    true_positive_rate = serializers.FloatField(allow_null=True)
+    true_negative_rate = serializers.FloatField(allow_null=True)
+    judge_only_pass = serializers.IntegerField(help_text="The judge passed, people failed.")
+    people_only_pass = serializers.IntegerField(help_text="People passed, the judge failed.")
+
+
+class JudgeTrustSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["trusted", "untrusted", "not measured yet"])
+    sentence = serializers.CharField()
+    answers = serializers.IntegerField()
+    kappa = serializers.FloatField(allow_null=True)
+    min_kappa = serializers.FloatField()
+    min_answers = serializers.IntegerField()
+
+
 class EvalDetailSerializer(EvalRunSerializer):
-    """An eval with its breakdown: per label (classification) or entity type (NER), overall and per point."""
+    """An eval with its breakdown: per label (classification) or entity type (NER), overall and per point;
+    whose verdicts its answers carry, and its judge against people."""
 
     labels = serializers.SerializerMethodField()
     confusion = serializers.SerializerMethodField()
+    verdicts = serializers.SerializerMethodField()
+    judge_agreement = serializers.SerializerMethodField()
+    judge_trust = serializers.SerializerMethodField()
 
     class Meta(EvalRunSerializer.Meta):
-        fields = [*EvalRunSerializer.Meta.fields, "labels", "confusion"]
+        fields = [*EvalRunSerializer.Meta.fields, "labels", "confusion", "verdicts", "judge_agreement",
+                  "judge_trust"]
+
+    @extend_schema_field(VerdictCountsSerializer)
+    def get_verdicts(self, obj):
+        return selectors.verdict_counts(obj)
+
+    @extend_schema_field(JudgeAgreementSerializer(many=True))
+    def get_judge_agreement(self, obj):
+        """The judge against people on this eval's answers, overall then per point; empty without a judge."""
+        return [{"point": row["point_id"], "name": row["name"], "answers": a.answers, "agreed": a.agreed,
+                 "kappa": a.kappa, "true_positive_rate": a.true_positive_rate,
+                 "true_negative_rate": a.true_negative_rate, "judge_only_pass": a.judge_only_pass,
+                 "people_only_pass": a.people_only_pass}
+                for row in calibration.eval_agreement(obj) for a in [row["agreement"]]]
+
+    @extend_schema_field(JudgeTrustSerializer(allow_null=True))
+    def get_judge_trust(self, obj):
+        """Whether its judge (model × judge prompt version) is trusted, over the project's evals; null without."""
+        trust = calibration.judge_trust(obj)
+        if trust is None:
+            return None
+        return {"state": trust.state, "sentence": trust.sentence, "answers": trust.agreement.answers,
+                "kappa": trust.agreement.kappa, "min_kappa": trust.min_kappa, "min_answers": trust.min_answers}
 
     def get_labels(self, obj) -> list[dict]:
         """Precision, recall, F1 and support per label or entity type, micro and macro F1 (NER: span error
@@ -117,6 +175,9 @@ class EvalCreateSerializer(serializers.Serializer):
     repair = serializers.BooleanField(default=True)
     baseline = serializers.PrimaryKeyRelatedField(queryset=EvalRun.objects.none(), required=False, allow_null=True)
     judge_model = serializers.PrimaryKeyRelatedField(queryset=Model.objects.none(), required=False, allow_null=True)
+    judge_prompt_version = serializers.PrimaryKeyRelatedField(
+        queryset=PromptVersion.objects.none(), required=False, allow_null=True,
+        help_text="A judge prompt version of the project; empty: its judge prompt as it stands.")
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
     def __init__(self, *args, project=None, **kwargs):
@@ -126,6 +187,7 @@ class EvalCreateSerializer(serializers.Serializer):
         self.fields["model"].queryset = models_for_project(project)
         self.fields["judge_model"].queryset = models_for_project(project)
         self.fields["prompt_version"].queryset = versions_in_project(project)
+        self.fields["judge_prompt_version"].queryset = versions_in_project(project, purpose=PromptPurpose.JUDGE)
         self.fields["points"].child_relation.queryset = project.training_points.all()
         self.fields["baseline"].queryset = selectors.finished_evals(project)
 
@@ -159,6 +221,28 @@ class EvalCancelApi(APIView):
         eval_run = selectors.eval_for_user(request.user, eval_id, role=Role.LEAD)
         services.eval_cancel(eval_run=eval_run)
         return Response(EvalRunSerializer(eval_run).data)
+
+
+class ReviewSendSerializer(serializers.Serializer):
+    which = serializers.ChoiceField(choices=Which.CHOICES, default=Which.FAILING)
+    sample_size = serializers.IntegerField(min_value=1, max_value=MAX_SENT, default=50,
+                                           help_text="For which=sample: how many answers at random.")
+
+
+class EvalReviewApi(APIView):
+    @extend_schema(request=ReviewSendSerializer, responses={201: inline_serializer("ReviewSent", {
+        "review_run": serializers.IntegerField(help_text="The run whose review screen grades them."),
+        "sent": serializers.IntegerField(), "left_out": serializers.IntegerField(
+            help_text="Answers that matched beyond the most sent at once: send again for them.")})})
+    def post(self, request, eval_id):
+        """Send a finished eval's answers to review (all, failing, a sample, or where the judge and the rule
+        disagree); people's grades then count as those answers' verdicts."""
+        eval_run = selectors.eval_for_user(request.user, eval_id, role=Role.LEAD)
+        serializer = ReviewSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sent = human_review.eval_review_send(eval_run=eval_run, user=request.user, **serializer.validated_data)
+        return Response({"review_run": sent.run.id, "sent": sent.count, "left_out": sent.left_out},
+                        status=status.HTTP_201_CREATED)
 
 
 class DashboardApi(APIView):

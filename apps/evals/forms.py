@@ -2,12 +2,15 @@ from django import forms
 
 from apps.llm.models import TEMPERATURE_RANGE
 from apps.llm.selectors import models_for_project
+from apps.prompts.models import PromptPurpose
 from apps.prompts.selectors import versions_in_project
 from apps.runs.forms import concurrency_field, repair_field
 
+from .human_review import MAX_SENT, Which
 from .selectors import finished_evals
 
-RESULT_CHOICES = [("", "All outputs"), ("fail", "Failed"), ("pass", "Passed"), ("error", "Errors")]
+RESULT_CHOICES = [("", "All outputs"), ("fail", "Failed"), ("pass", "Passed"), ("error", "Errors"),
+                  ("human", "Graded by people"), ("disagree", "Judge and people disagree")]
 
 
 def _version_label(version) -> str:
@@ -29,8 +32,13 @@ class EvalForm(forms.Form):
                   "construction: choose e.g. 0.7 for consistency and pass^k to show flaky answers.")
     baseline = forms.ModelChoiceField(queryset=None, required=False,
                                       help_text="A finished eval to compare with, point by point (the gate).")
-    judge_model = forms.ModelChoiceField(queryset=None, required=False, label="Judge model",
-                                         help_text="Generation projects: the model that grades each answer.")
+    judge_model = forms.ModelChoiceField(
+        queryset=None, required=False, label="Judge model",
+        help_text="The model that grades each answer. Generation: its verdict is the answer's. Classification and "
+                  "NER: optional, it grades beside the rule so you can see how far to trust it.")
+    judge_prompt_version = forms.ModelChoiceField(
+        queryset=None, required=False, label="Judge prompt",
+        help_text="Empty: the project's judge prompt as it stands (made from the rubric the first time).")
     concurrency = concurrency_field()
     repair = repair_field()
     note = forms.CharField(required=False, max_length=200)
@@ -41,11 +49,11 @@ class EvalForm(forms.Form):
         self.fields["prompt_version"].label_from_instance = _version_label
         self.fields["model"].queryset = models_for_project(project)
         self.fields["judge_model"].queryset = models_for_project(project)
+        self.fields["judge_prompt_version"].queryset = versions_in_project(project, purpose=PromptPurpose.JUDGE)
+        self.fields["judge_prompt_version"].label_from_instance = _version_label
         self.fields["points"].queryset = project.training_points.exclude(status="archived")
         self.fields["baseline"].queryset = finished_evals(project)
         self.fields["baseline"].label_from_instance = lambda e: f"#{e.id} {e.version_label}"
-        if not project.kind.uses_judge:
-            del self.fields["judge_model"]
         for name in ("prompt_version", "model"):
             first = self.fields[name].queryset.first()
             if first is not None:  # a sensible default: the form can be sent as it comes
@@ -65,6 +73,17 @@ class FineTuneEvalForm(forms.Form):
         first = self.fields["prompt_version"].queryset.first()
         if first is not None:
             self.fields["prompt_version"].initial = first.pk
+
+
+class ReviewSendForm(forms.Form):
+    """Which of a finished eval's answers go to review."""
+
+    which = forms.ChoiceField(choices=Which.CHOICES, initial=Which.FAILING, label="Send")
+    sample_size = forms.IntegerField(min_value=1, max_value=MAX_SENT, initial=50, required=False,
+                                     label="Sample size", help_text="For a random sample.")
+
+    def clean_sample_size(self):
+        return self.cleaned_data["sample_size"] or self.fields["sample_size"].initial
 
 
 class OutputFilterForm(forms.Form):

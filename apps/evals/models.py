@@ -29,12 +29,20 @@ class EvalRun(Job):
     repair = models.BooleanField(default=True, help_text="Give an invalid answer one repair turn before it counts "
                                  "as invalid (its tokens and time count in the output's).")
     judge_model = models.ForeignKey("llm.Model", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
-                                    help_text="Generation projects: the model that grades each answer.")
+                                    help_text="The model that grades each answer (generation: the only automatic "
+                                              "verdict; classification and NER: beside the rule's, to compare).")
+    judge_prompt_version = models.ForeignKey("prompts.PromptVersion", null=True, blank=True,
+                                             on_delete=models.RESTRICT, related_name="+",
+                                             help_text="The judge's prompt (a versioned prompt of purpose judge).")
+    review_run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   help_text="The run its answers sent to review are outputs of.")
     baseline = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                  help_text="The eval run each training point is compared with.")
     note = models.CharField(max_length=200, blank=True)
     total = models.PositiveIntegerField(default=0)
     gate_passed = models.BooleanField(null=True, blank=True)
+    gate_note = models.CharField(max_length=500, blank=True,
+                                 help_text="Why the gate failed beyond the points: an untrusted judge.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
 
@@ -68,7 +76,16 @@ class EvalOutput(models.Model):
     status = models.CharField(max_length=8)
     problems = models.JSONField(default=list, blank=True, help_text="Why an invalid answer is invalid.")
     error = models.TextField(blank=True)
-    passed = models.BooleanField(null=True, help_text="Empty until scored (a judge model scores after answering).")
+    passed = models.BooleanField(null=True, help_text="The answer's verdict: people's where they graded it, else "
+                                 "the automatic one. Empty until scored (a judge model scores after answering).")
+    auto_passed = models.BooleanField(null=True, help_text="The automatic verdict: the rule's (label, F1), or the "
+                                      "judge's where the task kind has no rule.")
+    auto_by = models.CharField(max_length=5, blank=True, help_text="Whose the automatic verdict is: rule or judge.")
+    judge_passed = models.BooleanField(null=True, help_text="The judge model's verdict, when it was asked.")
+    human_passed = models.BooleanField(null=True, help_text="People's verdict from review (a lead's adjudication, "
+                                       "else the reviewers' majority), when they graded it.")
+    review_output = models.OneToOneField("runs.Output", null=True, blank=True, on_delete=models.SET_NULL,
+                                         related_name="+", help_text="The output it was sent to review as.")
     score = models.FloatField(null=True, blank=True, help_text="1/0 for a label, F1 for entities.")
     true_positives = models.PositiveSmallIntegerField(null=True, blank=True)
     false_positives = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -88,6 +105,11 @@ class EvalOutput(models.Model):
     def reason(self) -> str:
         """Why this answer is not a valid one: the call's error, or the answer's problems (empty when valid)."""
         return self.error or "; ".join(str(p) for p in self.problems or [])
+
+    @property
+    def verdict_source(self) -> str:
+        """Whose verdict `passed` is: "human", "judge", "rule", or "" while unscored."""
+        return "human" if self.human_passed is not None else self.auto_by
 
 
 class PointResult(models.Model):

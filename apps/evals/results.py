@@ -12,6 +12,7 @@ from apps.projects.kinds import is_invalid_key
 from apps.review.models import TestCase
 
 from . import metrics
+from .calibration import judge_gate_note
 from .models import EvalOutput, EvalRun, PointResult
 
 OVERALL = None  # the point of the row for all test cases
@@ -154,8 +155,10 @@ def verdicts_update(eval_run: EvalRun) -> None:
     gated = [r for r in results if r.point_id is not None] or results
     passed = metrics.gate([{"verdict": r.verdict or "unchanged", "pass_rate": r.pass_rate} for r in gated],
                           threshold=eval_run.project.pass_threshold)
-    EvalRun.objects.filter(id=eval_run.id).update(gate_passed=passed)
-    eval_run.gate_passed = passed
+    note = judge_gate_note(eval_run)  # an untrusted judge: its verdicts alone cannot pass the gate
+    passed = passed and not note
+    EvalRun.objects.filter(id=eval_run.id).update(gate_passed=passed, gate_note=note)
+    eval_run.gate_passed, eval_run.gate_note = passed, note
 
 
 EVIDENCE_FIELDS = ["confirmable_rise", "confirmable_fall", "cases_to_confirm"]

@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -106,7 +106,8 @@ def gate_message(eval_run: EvalRun, rows: list[ResultRow]) -> str:
     blockers = metrics.gate_blockers([{"name": i, "verdict": row.result.verdict or "unchanged",
                                        "pass_rate": row.result.pass_rate} for i, row in enumerate(gated)],
                                      threshold=threshold)
-    return "; ".join(_blocker_text(gated[i], reasons, threshold) for i, reasons in blockers)
+    said = [_blocker_text(gated[i], reasons, threshold) for i, reasons in blockers]
+    return "; ".join([*said, *([eval_run.gate_note] if eval_run.gate_note else [])])
 
 
 def _blocker_text(row: ResultRow, reasons: list[str], threshold: float) -> str:
@@ -153,7 +154,22 @@ def eval_outputs(eval_run: EvalRun, *, point_id=None, result: str = "", expected
         outputs = outputs.filter(passed=True)
     elif result == "error":
         outputs = outputs.filter(status="error")
+    elif result == "human":
+        outputs = outputs.exclude(human_passed=None)
+    elif result == "disagree":
+        outputs = outputs.exclude(human_passed=None).exclude(judge_passed=None).exclude(
+            judge_passed=F("human_passed"))
     return outputs
+
+
+def verdict_counts(eval_run: EvalRun) -> dict:
+    """Whose verdict the eval's answers carry (people's, the judge's, the rule's), and how many are in review."""
+    return eval_run.outputs.aggregate(
+        human=Count("id", filter=~Q(human_passed=None)),
+        judge=Count("id", filter=Q(human_passed=None, auto_by="judge")),
+        rule=Count("id", filter=Q(human_passed=None, auto_by="rule")),
+        unscored=Count("id", filter=Q(human_passed=None, auto_passed=None)),
+        in_review=Count("id", filter=~Q(review_output=None)))
 
 
 # --- dashboard ---------------------------------------------------------------------------

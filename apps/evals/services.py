@@ -13,14 +13,25 @@ from apps.core.models import COMPLETED_STATUSES, JobStatus
 from apps.llm.client import can_sample
 from apps.llm.models import TEMPERATURE_RANGE
 from apps.projects.kinds import AnswerCheck
+from apps.prompts.models import PromptPurpose, PromptTemplate, PromptVersion
 from apps.prompts.rendering import render_messages, schema_for
+from apps.prompts.services import prompt_create, prompt_version_create
 from apps.review.models import TestCase
 from apps.runs.answering import answer_stream
 from apps.runs.services import concurrency_honoured, finish_status
 
 from .models import EvalOutput, EvalRun
 from .results import results_compute, verdicts_update
-from .scoring import JUDGE_SCHEMA, answer_key, judge_messages, judge_problems, score_answer
+from .scoring import (
+    JUDGE_PROMPT_NAME,
+    JUDGE_SCHEMA,
+    JUDGE_USER,
+    answer_key,
+    judge_messages,
+    judge_problems,
+    judge_system,
+    score_answer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +42,13 @@ CASE_CHUNK = 1000  # test cases answered per batch: the worker holds one batch's
 
 def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, concurrency: int = 8,
                 repair: bool = True, judge_model=None, baseline=None, note: str = "", user=None,
-                temperature: float | None = None, launch: bool = True) -> EvalRun:
+                temperature: float | None = None, judge_prompt_version=None, launch: bool = True) -> EvalRun:
     """Fix the test cases an eval run answers (those of `points`, or all the project's) and queue it.
 
-    `temperature` is the answers' (every repeat's); None keeps the model's own."""
+    `temperature` is the answers' (every repeat's); None keeps the model's own. A judge model grades with
+    `judge_prompt_version`, by default the project's judge prompt as it stands (see `judge_prompt_current`)."""
     _check_parts(project, model, prompt_version, judge_model, baseline)
+    _check_judge_prompt(project, judge_model, judge_prompt_version)
     if not 1 <= repeats <= MAX_REPEATS:
         raise ApplicationError(f"Repeats must be between 1 and {MAX_REPEATS}.")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -53,9 +66,12 @@ def eval_create(*, project, model, prompt_version, points=(), repeats: int = 3, 
         raise ApplicationError("There are no test cases for these training points yet: write some on the "
                                "Test cases page (or press x on a failed output in review), then evaluate.")
     with transaction.atomic():
+        if judge_model is not None and judge_prompt_version is None:
+            judge_prompt_version = judge_prompt_current(project=project, user=user)
         eval_run = EvalRun.objects.create(
             project=project, model=model, prompt_version=prompt_version, test_case_ids=case_ids, repeats=repeats,
             temperature=temperature, concurrency=concurrency, repair=repair, judge_model=judge_model,
+            judge_prompt_version=judge_prompt_version if judge_model is not None else None,
             baseline=baseline, note=note, total=len(case_ids) * repeats, created_by=user, notices=notices)
         eval_run.points.set(points)
         if launch:
@@ -84,6 +100,38 @@ def _check_parts(project, model, prompt_version, judge_model, baseline) -> None:
         raise ApplicationError(f"A {project.kind.title.lower()} project is scored by a judge model: choose one.")
     if baseline is not None and baseline.project_id != project.id:
         raise ApplicationError("The baseline must be an eval run of this project.")
+
+
+def _check_judge_prompt(project, judge_model, version) -> None:
+    if version is None:
+        return
+    if judge_model is None:
+        raise ApplicationError("A judge prompt needs a judge model: choose one.")
+    if version.template.project_id != project.id or version.template.purpose != PromptPurpose.JUDGE:
+        raise ApplicationError("Choose a judge prompt of this project.")
+
+
+def judge_prompt_current(*, project, user=None) -> PromptVersion:
+    """The project's judge prompt as it stands, made from its rubric the first time. The rubric setting is always
+    in it: when the rubric changed (or an edit dropped it), the next version restores it, so the agreement of a
+    judge with people is measured per version of what it was told."""
+    template = PromptTemplate.objects.filter(project=project, purpose=PromptPurpose.JUDGE).order_by("id").first()
+    system = judge_system(project)
+    if template is None:
+        name = JUDGE_PROMPT_NAME if not project.prompt_templates.filter(name=JUDGE_PROMPT_NAME).exists() \
+            else f"{JUDGE_PROMPT_NAME} ({project.id})"
+        template = prompt_create(project=project, name=name, purpose=PromptPurpose.JUDGE, user=user, system=system,
+                                 user_template=JUDGE_USER, note="Made from the project's rubric.",
+                                 description="How a judge model grades answers; {text}, {expected} and {answer} "
+                                             "fill its user message.")
+        return template.versions.get()
+    latest = template.versions.order_by("-number").first()
+    rubric = project.judge_rubric.strip()
+    if latest is None or (rubric and rubric not in latest.system):
+        return prompt_version_create(template=template, system=system,
+                                     user_template=latest.user_template if latest else JUDGE_USER,
+                                     note="The project's rubric changed.", user=user)
+    return latest
 
 
 def eval_queue(eval_run: EvalRun) -> str:
@@ -166,7 +214,8 @@ def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
         outputs.append(EvalOutput(
             eval_run=eval_run, test_case_id=case_id, repeat=repeat, raw_text=c.text, answer=c.answer,
             answer_key=answer_key(eval_run.project, c.answer, valid=c.status == "ok"), status=c.status,
-            problems=c.problems, error=c.error, passed=score.passed, score=score.score,
+            problems=c.problems, error=c.error, passed=score.passed, auto_passed=score.passed,
+            auto_by="rule" if score.passed is not None else "", score=score.score,
             true_positives=score.true_positives, false_positives=score.false_positives,
             false_negatives=score.false_negatives, latency_ms=c.latency_ms, input_tokens=c.input_tokens,
             output_tokens=c.output_tokens))
@@ -175,13 +224,16 @@ def _save_outputs(eval_run: EvalRun, cases: dict, arrived: list[tuple]) -> None:
 
 
 def _judge_pending(eval_run: EvalRun) -> None:
-    """Ask the judge model about every answer not scored yet, a chunk at a time."""
+    """Ask the judge model about every valid answer it has not graded yet, a chunk at a time. Where the task kind
+    has no rule (generation) its verdict is the answer's; elsewhere it stands beside the rule's, to compare."""
+    version = eval_run.judge_prompt_version or judge_prompt_current(project=eval_run.project)
     while True:
-        outputs = list(eval_run.outputs.filter(passed=None).select_related("test_case")[:CASE_CHUNK])
+        outputs = list(eval_run.outputs.filter(judge_passed=None, status="ok").select_related("test_case")
+                       [:CASE_CHUNK])
         if not outputs or not _still_running(eval_run):
             return
         by_id = {o.id: o for o in outputs}
-        prompts = ((o.id, judge_messages(eval_run.project, text=o.test_case.text, expected=o.test_case.expected,
+        prompts = ((o.id, judge_messages(version, text=o.test_case.text, expected=o.test_case.expected,
                                          answer=o.answer), judge_problems) for o in outputs)
         answer_stream(eval_run, model=eval_run.judge_model, concurrency=eval_run.concurrency, prompts=prompts,
                       schema=JUDGE_SCHEMA, save=lambda arrived, by_id=by_id: _save_judgements(by_id, arrived))
@@ -192,12 +244,16 @@ def _save_judgements(by_id: dict, arrived: list[tuple]) -> None:
     for output_id, c in arrived:
         output = by_id[output_id]
         if c.status == "ok":
-            output.passed, output.judge_reason = c.answer["pass"], str(c.answer.get("reason", ""))
+            output.judge_passed, output.judge_reason = c.answer["pass"], str(c.answer.get("reason", ""))
         else:
-            output.passed, output.judge_reason = False, f"The judge gave no usable verdict: {c.error or c.problems}"
-        output.score = 1.0 if output.passed else 0.0
+            output.judge_passed = False
+            output.judge_reason = f"The judge gave no usable verdict: {c.error or c.problems}"
+        if output.auto_by != "rule":  # no rule decides this answer: the judge does
+            output.passed = output.auto_passed = output.judge_passed
+            output.auto_by, output.score = "judge", 1.0 if output.judge_passed else 0.0
         judged.append(output)
-    EvalOutput.objects.bulk_update(judged, ["passed", "score", "judge_reason"])
+    EvalOutput.objects.bulk_update(judged, ["passed", "auto_passed", "auto_by", "judge_passed", "score",
+                                            "judge_reason"])
 
 
 def _finish(eval_run: EvalRun) -> None:
@@ -211,6 +267,11 @@ def _finish(eval_run: EvalRun) -> None:
     with transaction.atomic():
         results_compute(eval_run)
         job_finish(eval_run, status, error=error)
+    verdicts_store(eval_run)
+
+
+def verdicts_store(eval_run: EvalRun) -> None:
+    """The gate of this eval, and of the evals that compare themselves with it."""
     verdicts_update(eval_run)
     for dependent in EvalRun.objects.filter(baseline=eval_run, status__in=COMPLETED_STATUSES):
         verdicts_update(dependent)

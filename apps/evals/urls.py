@@ -9,6 +9,7 @@ urlpatterns = [
     path("evals/<int:eval_id>/", views.eval_detail, name="detail"),
     path("evals/<int:eval_id>/cancel/", views.eval_cancel, name="cancel"),
     path("evals/<int:eval_id>/resume/", views.eval_resume, name="resume"),
+    path("evals/<int:eval_id>/review/", views.eval_review_send, name="review_send"),
     re_path(r"^evals/(?P<eval_id>[0-9]+)/(?P<table>results|outputs|labels)\.csv$", views.eval_export, name="export"),
     path("fine-tunes/<int:job_id>/evaluate/", views.finetune_evaluate, name="finetune"),
     path("projects/<int:project_id>/dashboard/", views.dashboard, name="dashboard"),

@@ -17,8 +17,8 @@ from apps.core.params import query_without, search_param, sort_param
 from apps.review.selectors import reviewer_activity
 from apps.tuning.selectors import job_for_user
 
-from . import exports, label_results, selectors, services
-from .forms import EvalForm, FineTuneEvalForm, OutputFilterForm
+from . import calibration, exports, human_review, label_results, selectors, services
+from .forms import EvalForm, FineTuneEvalForm, OutputFilterForm, ReviewSendForm
 
 OUTPUTS_PER_PAGE = 50
 
@@ -75,9 +75,36 @@ def eval_detail(request, eval_id):
                     "gate_message": selectors.gate_message(eval_run, rows), "cost": selectors.eval_cost(eval_run)})
     template = "evals/_outputs.html" if request.htmx and request.htmx.target == "outputs" else "evals/detail.html"
     if template == "evals/detail.html":
+        context.update(_people_and_judge(eval_run, is_lead=context["is_lead"]))
         context["breakdown"] = label_results.label_results(eval_run)
     response = render(request, template, context)
     return finished_page_swap(response) if polling else response
+
+
+def _people_and_judge(eval_run, *, is_lead: bool) -> dict:
+    """Whose verdicts the answers carry, the judge against people, and (leads) the form that sends to review."""
+    return {"verdicts": selectors.verdict_counts(eval_run), "agreement": calibration.eval_agreement(eval_run),
+            "trust": calibration.judge_trust(eval_run),
+            "send_form": ReviewSendForm() if is_lead and eval_run.is_completed else None}
+
+
+@require_POST
+@login_required
+def eval_review_send(request, eval_id):
+    eval_run = selectors.eval_for_user(request.user, eval_id, role=Role.LEAD)
+    form = ReviewSendForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("evals:detail", eval_id=eval_run.id)
+    try:
+        sent = human_review.eval_review_send(eval_run=eval_run, user=request.user, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("evals:detail", eval_id=eval_run.id)
+    left = f" {sent.left_out:,} more matched: send again for them." if sent.left_out else ""
+    messages.success(request, f"Sent {sent.count:,} answer{'s' if sent.count != 1 else ''} of eval {eval_run.id} to "
+                              f"review. People's verdicts count as the answers' verdicts as they grade.{left}")
+    return redirect("review:start", run_id=sent.run.id)
 
 
 @require_POST
@@ -139,7 +166,7 @@ def dashboard(request, project_id):
     is_lead = has_role(project, Role.LEAD)
     context = {"project": project, "grid": grid, "charts": selectors.project_charts(grid), "is_lead": is_lead,
                "activity": reviewer_activity(project) if is_lead else None,
-               "versions": selectors.version_summaries(grid)}
+               "versions": selectors.version_summaries(grid), "judges": calibration.judge_versions(project)}
     return render(request, "evals/dashboard.html", context)
 
 

@@ -28,7 +28,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "task_kind", "labels", "entity_types", "guidelines", "glossary", "pass_threshold",
-                  "f1_threshold", "judge_rubric",
+                  "f1_threshold", "judge_rubric", "judge_min_kappa", "judge_min_answers",
                   "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -33,6 +33,20 @@ class ProjectForm(forms.Form):
     judge_rubric = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Generation: what the judge model checks when it grades an answer.")
+    judge_min_kappa = forms.FloatField(
+        min_value=0, max_value=1, initial=0.6, required=False, label="Judge: least agreement (kappa)",
+        help_text="A judge model whose agreement with people (Cohen's kappa) is below this is not trusted.")
+    judge_min_answers = forms.IntegerField(
+        min_value=1, max_value=100000, initial=20, required=False, label="Judge: answers to measure it on",
+        help_text="Answers graded by both the judge and people before its agreement counts.")
+
+    def clean_judge_min_kappa(self):
+        value = self.cleaned_data["judge_min_kappa"]
+        return self.fields["judge_min_kappa"].initial if value is None else value
+
+    def clean_judge_min_answers(self):
+        value = self.cleaned_data["judge_min_answers"]
+        return self.fields["judge_min_answers"].initial if value is None else value
 
     def clean_pass_threshold(self):
         value = self.cleaned_data["pass_threshold"]
@@ -75,4 +89,6 @@ class ProjectForm(forms.Form):
             "pass_threshold": project.pass_threshold,
             "f1_threshold": project.f1_threshold,
             "judge_rubric": project.judge_rubric,
+            "judge_min_kappa": project.judge_min_kappa,
+            "judge_min_answers": project.judge_min_answers,
         }

@@ -38,6 +38,13 @@ class Project(models.Model):
     judge_rubric = models.TextField(
         blank=True, max_length=LONG_TEXT_MAX,
         help_text="Generation: what the judge model checks when it grades an answer.")
+    judge_min_kappa = models.FloatField(
+        default=0.6, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A judge whose agreement with people (Cohen's kappa) is below this is not trusted: the gate "
+                  "then does not pass on its verdicts alone.")
+    judge_min_answers = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(100000)],
+        help_text="Answers graded by both the judge and people before the judge's agreement counts.")
     # Set by the datasets app while the project has datasets: their expected answers are in its task kind, so the
     # kind cannot change under them. This app reads the flag and never asks the apps above who uses the project.
     kind_locked = models.BooleanField(default=False, editable=False)

@@ -70,10 +70,13 @@ def project_create(*, user, name: str, task_kind: str, labels=(), entity_types=(
 
 
 def _check_thresholds(**fields) -> None:
-    for name in ("pass_threshold", "f1_threshold"):
+    for name in ("pass_threshold", "f1_threshold", "judge_min_kappa"):
         value = fields.get(name)
         if value is not None and not 0 <= value <= 1:
             raise ApplicationError(f"{name.replace('_', ' ').capitalize()} is between 0 and 1.")
+    answers = fields.get("judge_min_answers")
+    if answers is not None and not 1 <= answers <= 100000:
+        raise ApplicationError("Judge min answers is between 1 and 100,000.")
 
 
 def project_update(*, project: Project, **fields) -> Project:

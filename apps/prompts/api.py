@@ -25,7 +25,8 @@ class PromptTemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PromptTemplate
-        fields = ["id", "name", "description", "latest_version", "created_at"]
+        fields = ["id", "name", "purpose", "description", "latest_version", "created_at"]
+        read_only_fields = ["purpose"]
 
     def get_latest_version(self, obj) -> PromptVersionSerializer:
         version = selectors.latest_version(obj)

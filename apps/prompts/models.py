@@ -11,9 +11,18 @@ class PromptStyle(models.TextChoices):
     FEW_SHOT = "few_shot", "Few-shot examples"
 
 
+class PromptPurpose(models.TextChoices):
+    TASK = "task", "The task"
+    JUDGE = "judge", "A judge model's grading"
+
+
 class PromptTemplate(models.Model):
+    """A prompt: for the task itself, or (`purpose` judge) for a judge model grading answers against a rubric,
+    its user message holding {text}, {expected} and {answer}."""
+
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prompt_templates")
     name = models.CharField(max_length=200)
+    purpose = models.CharField(max_length=8, choices=PromptPurpose.choices, default=PromptPurpose.TASK)
     description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")

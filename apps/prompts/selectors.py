@@ -8,7 +8,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import check_project_role
 from apps.datasets.models import Record
 
-from .models import PromptTemplate, PromptVersion
+from .models import PromptPurpose, PromptTemplate, PromptVersion
 
 
 def prompts_of(project) -> QuerySet[PromptTemplate]:
@@ -27,9 +27,10 @@ def version_for_user(user, version_id, *, role: str = Role.REVIEWER) -> PromptVe
     return version
 
 
-def versions_in_project(project) -> QuerySet[PromptVersion]:
-    return PromptVersion.objects.filter(template__project=project).select_related("template").order_by(
-        "template__name", "-number")
+def versions_in_project(project, *, purpose: str = PromptPurpose.TASK) -> QuerySet[PromptVersion]:
+    """The project's prompt versions for the task (or, with `purpose` judge, for judging answers)."""
+    return PromptVersion.objects.filter(template__project=project, template__purpose=purpose).select_related(
+        "template").order_by("template__name", "-number")
 
 
 def latest_version(template: PromptTemplate) -> PromptVersion | None:

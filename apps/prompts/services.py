@@ -6,14 +6,15 @@ from apps.core.exceptions import ApplicationError
 from apps.core.limits import LONG_TEXT_MAX, check_length
 from apps.projects.kinds import answer_problems, kind_for
 
-from .models import PromptStyle, PromptTemplate, PromptVersion
+from .models import PromptPurpose, PromptStyle, PromptTemplate, PromptVersion
 
 MAX_EXAMPLES = 50
 
 
 @transaction.atomic
-def prompt_create(*, project, name: str, user=None, description: str = "", **version_fields) -> PromptTemplate:
-    """A new prompt with its first version."""
+def prompt_create(*, project, name: str, user=None, description: str = "", purpose: str = PromptPurpose.TASK,
+                  **version_fields) -> PromptTemplate:
+    """A new prompt with its first version (`purpose` judge: a judge model's prompt, see PromptTemplate)."""
     name = name.strip()
     if not name:
         raise ApplicationError("Give the prompt a name.")
@@ -21,7 +22,7 @@ def prompt_create(*, project, name: str, user=None, description: str = "", **ver
     try:
         with transaction.atomic():
             template = PromptTemplate.objects.create(project=project, name=name, description=description,
-                                                     created_by=user)
+                                                     purpose=purpose, created_by=user)
     except IntegrityError:
         raise ApplicationError(f"This project already has a prompt called '{name}'.") from None
     prompt_version_create(template=template, user=user, **version_fields)

@@ -170,7 +170,7 @@ class ReviewNextApi(APIView):
         if output is None:
             return Response({"output": None, "text": "", "answer": None, "expected": None})
         return Response({"output": output.id, "text": output.record.text, "answer": output.answer,
-                         "expected": run.project.kind.expected_answer(output.record)})
+                         "expected": selectors.expected_of(run.project, output.record)})
 
 
 class ExampleListApi(APIView):

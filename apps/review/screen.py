@@ -26,7 +26,7 @@ def screen_context(*, run, output, reviewer, filters: dict, query: str) -> dict:
         "segments": text_segments(record.text, glossary=project.glossary, spans=spans),
         "spans": spans, "model_spans": model_spans, "span_types": span_types,
         "keys": review_keys(choices, span_types), "choices": choices, "filter_choices": kind.filter_choices(project),
-        "expected": kind.expected_answer(record), "gold": _gold(kind, record, span_types),
+        "expected": selectors.expected_of(project, record), "gold": _gold(kind, record, span_types),
         "points": project.training_points.exclude(status="archived"),
         "previous_id": previous_id, "next_id": next_id, "query": query, "filters": filters,
         "counts": selectors.queue_counts(run, reviewer), "is_lead": has_role(project, Role.LEAD),

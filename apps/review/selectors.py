@@ -269,3 +269,29 @@ def grade_status_of(outputs) -> dict[int, GradeStatus]:
                       adjudicated=F("adjudication__verdict"))
             .values_list("id", "passes", "fails", "adjudicated"))
     return {output_id: GradeStatus(passes, fails, adjudicated) for output_id, passes, fails, adjudicated in rows}
+
+
+def human_verdicts(output_ids) -> dict[int, bool | None]:
+    """People's verdict on each output: a lead's adjudication, else the reviewers' majority; None where nobody
+    graded it or the reviewers are split evenly (a lead settles that)."""
+    rows = (Output.objects.filter(id__in=list(output_ids))
+            .annotate(passes=Count("grades", filter=Q(grades__verdict=Verdict.PASS)),
+                      fails=Count("grades", filter=Q(grades__verdict=Verdict.FAIL)),
+                      adjudicated=F("adjudication__verdict"))
+            .values_list("id", "passes", "fails", "adjudicated"))
+    verdicts = {}
+    for output_id, passes, fails, adjudicated in rows:
+        if adjudicated:
+            verdicts[output_id] = adjudicated == Verdict.PASS
+        else:
+            verdicts[output_id] = None if passes == fails else passes > fails
+    return verdicts
+
+
+def expected_of(project, record) -> dict | None:
+    """A record's expected answer: the dataset's gold (its label or spans), else one it carries in its metadata
+    (an eval's answer sent to review carries its test case's expected answer)."""
+    expected = project.kind.expected_answer(record)
+    if expected is None and isinstance(record.metadata, dict):
+        expected = record.metadata.get("expected_answer")
+    return expected

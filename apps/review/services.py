@@ -37,6 +37,8 @@ from .models import (
     TrainingPoint,
     Verdict,
 )
+from .selectors import expected_of
+from .signals import verdicts_changed_send
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +282,7 @@ def grade_submit(*, output: Output, reviewer, verdict: str | None = None, correc
         if earlier:
             verdict, corrected_answer = earlier.verdict, earlier.corrected_answer
         else:
-            corrected_answer = kind_for(project).expected_answer(output.record)
+            corrected_answer = expected_of(project, output.record)
             if corrected_answer is None:
                 raise ApplicationError("Choose the right answer first (its number key, or pass with p), then press "
                                        "x: a test case expects a reviewed answer.")
@@ -310,6 +312,7 @@ def grade_submit(*, output: Output, reviewer, verdict: str | None = None, correc
     if is_new:
         output_review_count_add(output_id=output.id, delta=1)
     notes, refused = _derive_items(grade, output, points, make_test_case, keep_as_example, reviewer)
+    verdicts_changed_send(output.id)
     return GradeResult(grade=grade, notes=notes, refused=refused)
 
 
@@ -344,7 +347,7 @@ def _gold_answer(grade: Grade, output: Output) -> dict | None:
         return grade.corrected_answer
     if grade.verdict == Verdict.PASS and isinstance(output.answer, dict):
         return output.answer
-    return kind_for(output.run.project).expected_answer(output.record)
+    return expected_of(output.run.project, output.record)
 
 
 @transaction.atomic
@@ -359,6 +362,7 @@ def grade_undo(*, reviewer, run) -> Output | None:
     TestCase.objects.filter(source_grade=grade).delete()
     grade.delete()
     output_review_count_add(output_id=output.id, delta=-1)
+    verdicts_changed_send(output.id)
     return output
 
 
@@ -374,6 +378,7 @@ def adjudicate(*, output: Output, lead, verdict: str, corrected_answer: dict | N
             raise ApplicationError(f"The corrected answer is not valid: {problems[0]}.")
     decision, _ = Adjudication.objects.update_or_create(output=output, defaults={
         "lead": lead, "verdict": verdict, "corrected_answer": corrected_answer, "comment": comment})
+    verdicts_changed_send(output.id)
     return decision
 
 

@@ -177,29 +177,33 @@ def output_review_count_add(*, output_id: int, delta: int) -> None:
 
 
 TRAFFIC = "traffic"
+EVAL_ANSWERS = "eval answers"
 
 
-def run_for_traffic(*, project, dataset, prompt_version, model, user=None) -> Run:
-    """The run that collects answers given elsewhere (a deployment's sampled calls) so review grades them like any
-    output. It never executes: it is created finished and grows by `output_append`."""
+def run_for_traffic(*, project, dataset, prompt_version, model, user=None, source: str = TRAFFIC) -> Run:
+    """The run that collects answers given elsewhere (a deployment's sampled calls, an eval's answers: `source`)
+    so review grades them like any output. It never executes: it is created finished and grows by
+    `output_append`/`outputs_append`."""
     run = Run.objects.filter(project=project, dataset=dataset, prompt_version=prompt_version, model=model,
-                             selection__source=TRAFFIC).first()
+                             selection__source=source).first()
     if run is None:
         run = Run.objects.create(project=project, dataset=dataset, prompt_version=prompt_version, model=model,
-                                 selection={"source": TRAFFIC}, record_ids=[], total=0, concurrency=1,
+                                 selection={"source": source}, record_ids=[], total=0, concurrency=1,
                                  status=JobStatus.SUCCEEDED, created_by=user)
     return run
 
 
+def output_append(*, run: Run, record: Record, **answer) -> Output:
+    """Add an answer given outside the run (see `run_for_traffic`) as its output for `record`: `answer` holds
+    messages, raw_text, answer, status, problems and optionally error, latency_ms, input_tokens, output_tokens."""
+    return outputs_append(run=run, items=[{"record": record, **answer}])[0]
+
+
 @transaction.atomic
-def output_append(*, run: Run, record: Record, messages: list, raw_text: str, answer, status: str,
-                  problems: list, error: str = "", latency_ms: int = 0, input_tokens: int = 0,
-                  output_tokens: int = 0) -> Output:
-    """Add an answer given outside the run (see `run_for_traffic`) as its output for `record`."""
+def outputs_append(*, run: Run, items: list[dict]) -> list[Output]:
+    """Add answers given outside the run, each {"record", and `output_append`'s fields}, in one write."""
     locked = Run.objects.select_for_update().get(id=run.id)
-    locked.record_ids = [*locked.record_ids, record.id]
-    locked.total += 1
+    locked.record_ids = [*locked.record_ids, *(item["record"].id for item in items)]
+    locked.total += len(items)
     locked.save(update_fields=["record_ids", "total"])
-    return Output.objects.create(run=run, record=record, messages=messages, raw_text=raw_text, answer=answer,
-                                 status=status, problems=problems, error=error, latency_ms=latency_ms,
-                                 input_tokens=input_tokens, output_tokens=output_tokens)
+    return Output.objects.bulk_create([Output(run=run, **item) for item in items])

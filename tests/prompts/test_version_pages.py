@@ -19,7 +19,7 @@ def test_run_this_version_opens_the_run_form_with_the_version_chosen(people, pro
     form = client.get(link).content.decode()
     assert f'<option value="{newer.id}" selected>' in form
     assert f'<option value="{prompt_version.id}" selected>' not in form
-    assert client.get(link.replace(str(newer.id), "abc")).status_code == 400
+    assert client.get(link.replace(f"prompt_version={newer.id}", "prompt_version=abc")).status_code == 400
 
 
 def test_reviewers_are_not_offered_run_this_version(people, prompt_version):
