@@ -31,11 +31,13 @@ def results_rows(eval_run) -> Iterator[list]:
 
 def outputs_rows(eval_run) -> Iterator[list]:
     yield ["test case", "repeat", "text", "expected", "answer", "status", "passed", "score", "judge reason",
-           "latency ms", "input tokens", "output tokens", "error", "reason", "raw reply"]
+           "latency ms", "input tokens", "output tokens", "error", "reason", "raw reply", "verdict by",
+           "automatic verdict", "judge verdict", "people's verdict"]
     for o in selectors.eval_outputs(eval_run).iterator(chunk_size=1000):
         yield [o.test_case_id, o.repeat, o.test_case.text, json.dumps(o.test_case.expected, ensure_ascii=False),
                json.dumps(o.answer, ensure_ascii=False), o.status, o.passed, o.score, o.judge_reason,
-               o.latency_ms, o.input_tokens, o.output_tokens, o.error, o.reason, o.raw_text]
+               o.latency_ms, o.input_tokens, o.output_tokens, o.error, o.reason, o.raw_text, o.verdict_source,
+               o.auto_passed, o.judge_passed, o.human_passed]
 
 
 def matrix_rows(grid: dict) -> Iterator[list]:

@@ -3,6 +3,8 @@
 Evals run in-process against the fake OpenAI-compatible server; the judge is the same server under another model
 name. Agreement figures are compared with scikit-learn's on the same verdicts."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -93,6 +95,13 @@ def test_failing_answers_go_to_review_and_peoples_verdicts_become_the_answers(
     page = login(people["lead"]).get(reverse("evals:detail", args=[eval_run.id])).content.decode()
     assert "<strong>1</strong> by people" in page and "<strong>5</strong> by the rule" in page
     assert "the rule said fail" in page
+    exported = login(people["lead"]).get(reverse("evals:export", args=[eval_run.id, "outputs"]))
+    rows = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode()
+                                       if exported.streaming else exported.content.decode())))
+    by_case = {row[2]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
+    assert by_case["Hold everything while I travel"]["verdict by"] == "human"
+    assert by_case["Hold everything while I travel"]["automatic verdict"] == "False"
+    assert by_case["Hold everything while I travel"]["people's verdict"] == "True"
 
     # Two reviewers split: no verdict of people until a lead settles it.
     other = MembershipFactory(project=project, user=UserFactory(username="second"), role="reviewer").user
