@@ -35,14 +35,17 @@ run: venv
 	npm install --silent --no-audit --no-fund --prefix .tools @stoplight/prism-cli@5
 
 # llama.cpp's server for the real-server tests (tests/llm/test_real_servers.py). PyPI has no wheel of
-# llama-cpp-python for this platform, so pip builds one from source once (about 13 minutes on 2 cores) and keeps
-# it in ~/.cache/taskllm-wheels (WHEEL_CACHE): later runs, and fresh clones on the same machine, install it in
-# seconds.
+# llama-cpp-python for this platform, so pip builds one from source once (about 10 minutes on 2 cores) and keeps
+# it in ~/.cache/taskllm-wheels-portable (WHEEL_CACHE): later runs, and fresh clones on the same machine, install
+# it in seconds. The build is portable (AVX2, no -march=native): a native build dies with SIGILL on its first chat
+# completion on CPUs that advertise AVX-512/AMX a virtual machine does not fully allow.
 LLAMA_CPP := llama-cpp-python==0.3.36
-WHEEL_CACHE ?= $(HOME)/.cache/taskllm-wheels
+LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+WHEEL_CACHE ?= $(HOME)/.cache/taskllm-wheels-portable
 $(BIN)/.llama-cpp: $(BIN)/.installed
 	mkdir -p $(WHEEL_CACHE)
-	$(BIN)/pip wheel --quiet --no-deps --find-links $(WHEEL_CACHE) -w $(WHEEL_CACHE) $(LLAMA_CPP)
+	CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
+		--find-links $(WHEEL_CACHE) -w $(WHEEL_CACHE) $(LLAMA_CPP)
 	$(BIN)/pip install --quiet --find-links $(WHEEL_CACHE) "llama-cpp-python[server]==0.3.36"
 	touch $@
 
