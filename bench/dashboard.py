@@ -9,8 +9,9 @@ Matrix: a PostgreSQL database of its own (taskllm_bench_dashboard) holds a class
 50 training points, 1,000 test cases (20 per point), 20 finished evals (4 models x 5 prompts, each with
 the one before as baseline) and their scored outputs, filled by COPY; it is kept between runs and filled
 again only when it does not hold this size (or with --fresh). Each eval's results are computed in the
-database (results_compute, timed) and its verdicts set; then the dashboard page, the matrix selector
-and the JSON API are timed in-process (server time, no network) with DEBUG off.
+database (results_compute, timed) and its verdicts set; then the dashboard page, the matrix selector,
+the per-label view (F1 per label across the same columns) and the JSON API are timed in-process (server
+time, no network) with DEBUG off.
 
 Memory: a process of its own (so its peak RSS is the eval's) with a database of its own
 (taskllm_bench_eval_memory, made anew) runs eval_execute over 100,000 test cases x 1 repeat against the
@@ -47,6 +48,7 @@ CREATED_AT = "2026-11-27T00:00:00Z"
 def django_env() -> None:
     os.environ["DJANGO_DEBUG"] = "false"  # no query log, templates as in production
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")  # the test client speaks plain HTTP in-process
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic here, no matter
 
 
@@ -122,8 +124,8 @@ def matrix_fill(total: int):
                                    base_url="http://127.0.0.1:9/v1", model_id=f"m{m}") for m in range(MODELS)]
     versions = [prompt_create(project=project, name=f"bench prompt {p}").versions.get() for p in range(PROMPTS)]
     keys = {label: answer_key(project, {"label": label}, valid=True) for label in LABELS}
-    columns = ["eval_run_id", "test_case_id", "repeat", "raw_text", "answer", "answer_key", "status", "error",
-               "passed", "score", "judge_reason", "latency_ms", "input_tokens", "output_tokens", "created_at"]
+    columns = ["eval_run_id", "test_case_id", "repeat", "raw_text", "answer", "answer_key", "status", "problems",
+               "error", "passed", "score", "judge_reason", "latency_ms", "input_tokens", "output_tokens", "created_at"]
     now = timezone.now()
     evals, baseline = [], None
     for index, (model, version) in enumerate((m, v) for v in versions for m in models):
@@ -146,8 +148,8 @@ def matrix_fill(total: int):
                     passed = rng.random() < rate
                     label = expected if passed else (wrong if rng.random() < 0.7 else rng.choice(LABELS))
                     answer = f'{{"label": "{label}"}}'
-                    yield (eval_run.id, case_id, repeat, "", answer, keys[label], "ok", "", passed, float(passed), "",
-                           rng.randint(50, 900), rng.randint(80, 160), rng.randint(4, 9), CREATED_AT)
+                    yield (eval_run.id, case_id, repeat, "", answer, keys[label], "ok", "[]", "", passed,
+                           float(passed), "", rng.randint(50, 900), rng.randint(80, 160), rng.randint(4, 9), CREATED_AT)
 
         with connection.cursor() as cursor:
             copy_rows(cursor.cursor, EvalOutput._meta.db_table, columns, rows())
@@ -205,6 +207,11 @@ def matrix_part(total: int, fresh: bool) -> dict:
     assert len(grid["columns"]) == len(evals) and len(grid["rows"]) == POINTS, "the matrix is not full"
     matrix_p50, matrix_p95 = summary(timed(lambda: selectors.matrix(project)))
     print(f"matrix selector: p50 {matrix_p50:.1f} ms, p95 {matrix_p95:.1f} ms")
+    labels = selectors.label_matrix(project, grid["columns"])
+    assert len(labels["rows"]) == len(LABELS), "the per-label view is not full"
+    labels_p50, labels_p95 = summary(timed(lambda: selectors.label_matrix(project, grid["columns"])))
+    print(f"per-label view (label_matrix, {len(LABELS)} labels x {len(evals)} versions): p50 {labels_p50:.1f} ms, "
+          f"p95 {labels_p95:.1f} ms")
 
     client = Client()
     client.force_login(lead)
@@ -218,6 +225,13 @@ def matrix_part(total: int, fresh: bool) -> dict:
     size = len(client.get(url).content)
     print(f"dashboard page: p50 {page_p50:.1f} ms, p95 {page_p95:.1f} ms ({size / 1024:.0f} KiB of HTML, "
           f"{POINTS} points x {len(evals)} versions, {total:,} outputs)")
+
+    def label_view():
+        response = client.get(url, headers={"HX-Request": "true", "HX-Target": "label-view"})
+        assert response.status_code == 200 and b'id="label-matrix"' in response.content, (url, response.status_code)
+
+    view_p50, view_p95 = summary(timed(label_view, samples=SAMPLES // 5))
+    print(f"dashboard per-label view (htmx, after the page): p50 {view_p50:.1f} ms, p95 {view_p95:.1f} ms")
 
     api = APIClient()
     api.force_authenticate(lead)

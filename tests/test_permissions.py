@@ -186,6 +186,8 @@ PAGES = [
     Endpoint("evals:dashboard", "get", Role.REVIEWER, P),
     Endpoint("evals:dashboard_export", "get", Role.REVIEWER, lambda ctx: {"project_id": ctx["project"].id,
                                                                           "table": "pass-rates"}),
+    Endpoint("evals:dashboard_export", "get", Role.REVIEWER, lambda ctx: {"project_id": ctx["project"].id,
+                                                                          "table": "labels"}),
     Endpoint("evals:dashboard_export", "get", Role.LEAD, lambda ctx: {"project_id": ctx["project"].id,
                                                                       "table": "reviewers"}),
     Endpoint("deployments:list", "get", Role.REVIEWER, P),

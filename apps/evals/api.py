@@ -245,10 +245,60 @@ class EvalReviewApi(APIView):
                         status=status.HTTP_201_CREATED)
 
 
+@extend_schema_field({"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/PointResult"}],
+                                                 "nullable": True}})
+class ResultCellsField(serializers.ListField):
+    """A stored result per column; null where the column has none."""
+
+
+@extend_schema_field({"type": "array", "items": {
+    "type": "object", "nullable": True, "required": ["precision", "recall", "f1", "support"],
+    "properties": {"precision": {"type": "number"}, "recall": {"type": "number"}, "f1": {"type": "number"},
+                   "support": {"type": "integer"}}}})
+class LabelCellsField(serializers.ListField):
+    """A label's precision, recall, F1 and support per column; null where it was neither expected nor answered."""
+
+
+DashboardSerializer = inline_serializer("Dashboard", {
+    "columns": inline_serializer("DashboardColumn", many=True, fields={
+        "eval_run": serializers.IntegerField(), "model": serializers.IntegerField(),
+        "model_name": serializers.CharField(), "prompt_version": serializers.IntegerField(),
+        "prompt": serializers.CharField(), "finished_at": serializers.DateTimeField(allow_null=True),
+        "cost_per_1000_answers": serializers.FloatField(allow_null=True)}),
+    "overall": ResultCellsField(help_text="All test cases' result per column."),
+    "rows": inline_serializer("DashboardRow", many=True, fields={
+        "point": serializers.IntegerField(), "point_name": serializers.CharField(), "cells": ResultCellsField()}),
+    "labels": inline_serializer("DashboardLabels", help_text=(
+        "Per label (classification) or entity type (NER) × the same columns, over all of each eval's test "
+        "cases."), fields={
+        "breakdown": serializers.CharField(help_text='"labels", "entity types", or "" for a kind without a '
+                                                     "breakdown (generation), whose rows are empty."),
+        "rows": inline_serializer("DashboardLabelRow", many=True, fields={
+            "label": serializers.CharField(), "cells": LabelCellsField()}),
+        "macro_f1": serializers.ListField(child=serializers.FloatField(allow_null=True)),
+        "micro_f1": serializers.ListField(child=serializers.FloatField(allow_null=True))}),
+})
+
+
+def label_matrix_data(labels: dict) -> dict:
+    """The per-label view's measures, a list per column as the pass-rate rows have."""
+    def measures(row):
+        return None if row is None else {"precision": row.precision, "recall": row.recall, "f1": row.f1,
+                                         "support": row.support}
+
+    by_label = [{r.label: r for r in report.rows} if report else {} for report in labels["reports"]]
+    return {"breakdown": labels["breakdown"],
+            "rows": [{"label": name, "cells": [measures(rows.get(name)) for rows in by_label]}
+                     for name in labels["labels"]],
+            "macro_f1": [report.macro_f1 if report else None for report in labels["reports"]],
+            "micro_f1": [report.micro.f1 if report else None for report in labels["reports"]]}
+
+
 class DashboardApi(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=DashboardSerializer)
     def get(self, request, project_id):
-        """The pass-rate matrix: training points × the latest eval of each (model, prompt version)."""
+        """The pass-rate matrix: training points × the latest eval of each (model, prompt version); and the
+        same columns per label or entity type (`labels`)."""
         project = project_for_user(request.user, project_id)
         grid = selectors.matrix(project)
         filled = [cell.result for row in grid["table"] for cell in row["cells"] if cell.result]
@@ -266,6 +316,7 @@ class DashboardApi(APIView):
             "overall": cells(grid["overall"]),
             "rows": [{"point": r["point"].id, "point_name": r["point"].name, "cells": cells(r["cells"])}
                      for r in grid["rows"]],
+            "labels": label_matrix_data(selectors.label_matrix(project, grid["columns"])),
         })
 
 

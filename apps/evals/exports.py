@@ -48,6 +48,17 @@ def matrix_rows(grid: dict) -> Iterator[list]:
         yield [row["point"].name, *[_round(cell.result.pass_rate) if cell.result else None for cell in row["cells"]]]
 
 
+def label_matrix_rows(labels: dict) -> Iterator[list]:
+    """The per-label view as on the dashboard: each label's (or entity type's) F1 per version, macro F1 first; a
+    kind without a breakdown has the header only."""
+    yield [labels["noun"], *[selectors.column_label(c) for c in labels["columns"]]]
+    if not labels["breakdown"]:
+        return
+    yield ["(macro F1)", *[_round(cell.f1) for cell in labels["macro"]]]
+    for row in labels["rows"]:
+        yield [row["label"], *[_round(cell.f1) for cell in row["cells"]]]
+
+
 def reviewer_rows(activity: dict) -> Iterator[list]:
     yield ["reviewer", "grades", "median seconds per grade", "graded with others", "disagreed", "disagreement rate",
            *[day.isoformat() for day in activity["days"]]]

@@ -56,12 +56,17 @@ def _ordered(results: list[LabelResult]) -> list[LabelResult]:
 
 # --- classification ------------------------------------------------------------------------
 
-def _by_label(eval_run: EvalRun) -> list[LabelResult]:
-    outputs = EvalOutput.objects.filter(eval_run=eval_run).order_by()
-    pair = {"expected": KeyTextTransform("label", "test_case__expected"),
+def _label_pair() -> dict:
+    """The (expected, answered) labels of an output, as query expressions; a non-answer is answered INVALID."""
+    return {"expected": KeyTextTransform("label", "test_case__expected"),
             "answered": Case(When(status="ok", then=Coalesce(KeyTextTransform("label", "answer"), Value(INVALID),
                                                             output_field=TEXT)),
                              default=Value(INVALID), output_field=TEXT)}
+
+
+def _by_label(eval_run: EvalRun) -> list[LabelResult]:
+    outputs = EvalOutput.objects.filter(eval_run=eval_run).order_by()
+    pair = _label_pair()
     confusions = defaultdict(dict)
     for row in outputs.values(**pair).annotate(n=Count("id")):
         if row["expected"] is not None:
@@ -93,10 +98,15 @@ def _cell_url(link: str, point_id, expected: str, answered: str) -> str:
 
 # --- NER -----------------------------------------------------------------------------------
 
+def _case_texts(outputs) -> dict:
+    """The text and expected answer of each test case the outputs answer, by id."""
+    return {case_id: (text, expected) for case_id, text, expected in TestCase.objects.filter(
+        id__in=outputs.values("test_case_id")).values_list("id", "text", "expected").iterator()}
+
+
 def _by_entity_type(eval_run: EvalRun) -> list[LabelResult]:
     outputs = EvalOutput.objects.filter(eval_run=eval_run).order_by()
-    cases = {case_id: (text, expected) for case_id, text, expected in TestCase.objects.filter(
-        id__in=outputs.values("test_case_id")).values_list("id", "text", "expected").iterator()}
+    cases = _case_texts(outputs)
     per_case = defaultdict(SpanTally)
     for case_id, answer in outputs.values_list("test_case_id", "answer").iterator():
         text, expected = cases[case_id]
@@ -111,6 +121,42 @@ def _by_entity_type(eval_run: EvalRun) -> list[LabelResult]:
     known = eval_run.project.entity_types
     return _ordered([LabelResult(names.get(point_id, OVERALL_NAME), point_id, tally.report(known))
                      for point_id, tally in tallies.items()])
+
+
+# --- several evals at once (the dashboard's columns) ------------------------------------------
+
+def overall_reports(project, eval_runs: list[EvalRun]) -> dict[int, Report]:
+    """The measures of each of the project's `eval_runs` over all its test cases, by eval id: per label (one
+    grouped query for all the evals) or per entity type (their outputs read once); empty for a kind without a
+    breakdown."""
+    if not eval_runs:
+        return {}
+    ids = [eval_run.id for eval_run in eval_runs]
+    if project.kind.breakdown == "labels":
+        return _label_reports(ids, project.labels)
+    if project.kind.breakdown == "entity types":
+        return _entity_type_reports(ids, project.entity_types)
+    return {}
+
+
+def _label_reports(eval_ids: list[int], known: list[str]) -> dict[int, Report]:
+    confusions = defaultdict(dict)
+    grouped = EvalOutput.objects.filter(eval_run__in=eval_ids).order_by().values("eval_run_id", **_label_pair())
+    for row in grouped.annotate(n=Count("id")):
+        if row["expected"] is not None:
+            confusions[row["eval_run_id"]][(row["expected"], row["answered"])] = row["n"]
+    return {eval_id: label_report(confusion, confusion_labels(confusion, known))
+            for eval_id, confusion in confusions.items()}
+
+
+def _entity_type_reports(eval_ids: list[int], known: list[str]) -> dict[int, Report]:
+    outputs = EvalOutput.objects.filter(eval_run__in=eval_ids).order_by()
+    cases = _case_texts(outputs)
+    tallies = defaultdict(SpanTally)
+    for eval_id, case_id, answer in outputs.values_list("eval_run_id", "test_case_id", "answer").iterator():
+        text, expected = cases[case_id]
+        tallies[eval_id].add(span_match(expected, answer, text))
+    return {eval_id: tally.report(known) for eval_id, tally in tallies.items()}
 
 
 # --- the API's and the CSV's shapes ----------------------------------------------------------

@@ -11,7 +11,7 @@ from apps.core.models import COMPLETED_STATUSES
 from apps.core.params import sort_ordering
 from apps.llm.pricing import cost_per_thousand, tokens_cost
 
-from . import metrics
+from . import label_results, metrics
 from .label_metrics import INVALID
 from .models import EvalOutput, EvalRun, PointResult
 
@@ -226,6 +226,58 @@ def matrix(project, *, limit: int = MATRIX_COLUMNS) -> dict:
     overall = [cell(c, None) for c in columns]
     return {"columns": columns, "rows": rows, "overall": overall,
             "table": [{"point": None, "cells": overall}, *rows]}  # the page's rows: all test cases first
+
+
+@dataclass
+class LabelCell:
+    """One cell of the per-label view: an F1 (None: nothing to measure in this version), its colour and hover text
+    worked out here, as a pass-rate cell's are."""
+
+    f1: float | None
+    title: str
+    url: str = ""
+
+    def __post_init__(self):
+        if self.f1 is not None:
+            self.text = f"{self.f1:.2f}"
+            self.hue = round(120 * self.f1)  # 0 (red) at an F1 of 0 to 120 (green) at 1
+
+
+def label_matrix(project, columns: list[EvalRun]) -> dict:
+    """Labels (classification) or entity types (NER) × the dashboard's columns, each cell the label's F1 over all
+    the eval's test cases (`label_results.overall_reports`); no rows for a kind without a breakdown."""
+    breakdown = project.kind.breakdown
+    reports = label_results.overall_reports(project, columns)
+    by_label = {eval_id: {r.label: r for r in report.rows} for eval_id, report in reports.items()}
+    known = project.labels if breakdown == "labels" else project.entity_types
+    names = _in_project_order({label for rows in by_label.values() for label in rows}, known)
+    links = {c.id: reverse("evals:detail", args=[c.id]) + "#labels" for c in columns}
+    rows = [{"label": name, "cells": [_label_cell(c, name, by_label.get(c.id, {}).get(name), links[c.id])
+                                      for c in columns]} for name in names]
+    macro = [_macro_cell(c, reports.get(c.id), links[c.id]) for c in columns]
+    return {"breakdown": breakdown, "noun": "entity type" if breakdown == "entity types" else "label",
+            "columns": columns, "reports": [reports.get(c.id) for c in columns], "labels": names, "rows": rows,
+            "macro": macro, "table": [{"label": None, "cells": macro}, *rows] if rows else []}  # macro F1 first
+
+
+def _in_project_order(seen: set[str], known) -> list[str]:
+    """The labels seen, in the project's order first, then any other alphabetically (as the eval page lists them)."""
+    ordered = [label for label in known if label in seen]
+    return ordered + sorted(seen - set(ordered))
+
+
+def _label_cell(column: EvalRun, name: str, row, url: str) -> LabelCell:
+    if row is None:
+        return LabelCell(None, f"{column_label(column)}: {name} neither expected nor answered")
+    return LabelCell(row.f1, f"{column_label(column)} · {name}: F1 {row.f1:.2f}, precision {row.precision:.2f}, "
+                             f"recall {row.recall:.2f}, support {row.support}", url)
+
+
+def _macro_cell(column: EvalRun, report, url: str) -> LabelCell:
+    if report is None:
+        return LabelCell(None, f"{column_label(column)}: no answers to measure")
+    return LabelCell(report.macro_f1, f"{column_label(column)}: macro F1 {report.macro_f1:.2f}, micro F1 "
+                                      f"{report.micro.f1:.2f}, support {report.micro.support}", url)
 
 
 def column_label(eval_run: EvalRun) -> str:

@@ -13,6 +13,6 @@ urlpatterns = [
     re_path(r"^evals/(?P<eval_id>[0-9]+)/(?P<table>results|outputs|labels)\.csv$", views.eval_export, name="export"),
     path("fine-tunes/<int:job_id>/evaluate/", views.finetune_evaluate, name="finetune"),
     path("projects/<int:project_id>/dashboard/", views.dashboard, name="dashboard"),
-    re_path(r"^projects/(?P<project_id>[0-9]+)/dashboard/(?P<table>pass-rates|reviewers)\.csv$",
+    re_path(r"^projects/(?P<project_id>[0-9]+)/dashboard/(?P<table>pass-rates|labels|reviewers)\.csv$",
             views.dashboard_export, name="dashboard_export"),
 ]

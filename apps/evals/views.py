@@ -160,6 +160,9 @@ def finetune_evaluate(request, job_id):
 @login_required
 def dashboard(request, project_id):
     project = project_for_user(request.user, project_id)
+    if request.htmx and request.htmx.target == "label-view":  # the per-label view, loaded after the page
+        labels = selectors.label_matrix(project, selectors.matrix_columns(project))
+        return render(request, "evals/_label_matrix.html", {"project": project, "labels": labels})
     grid = selectors.matrix(project)
     for row in grid["rows"]:
         row["trend"] = selectors.trend_chart(row, grid["columns"])
@@ -177,6 +180,10 @@ def dashboard_export(request, project_id, table):
         project = project_for_user(request.user, project_id, role=Role.LEAD)
         return _csv(f"project-{project.id}-reviewers.csv", exports.reviewer_rows(reviewer_activity(project)))
     project = project_for_user(request.user, project_id)
+    if table == "labels":
+        columns = selectors.matrix_columns(project)
+        return _csv(f"project-{project.id}-labels.csv", exports.label_matrix_rows(selectors.label_matrix(project,
+                                                                                                          columns)))
     return _csv(f"project-{project.id}-pass-rates.csv", exports.matrix_rows(selectors.matrix(project)))
 
 
