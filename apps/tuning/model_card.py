@@ -48,15 +48,18 @@ def system_message(job: FineTuneJob) -> str:
 
 
 def _training_lines(job: FineTuneJob) -> list[str]:
-    point_ids = set(job.points.values_list("id", flat=True))
-    counts = [c for c in selectors.example_counts(job.project) if not point_ids or c["id"] in point_ids]
+    counts, when = job.point_example_counts, ""
+    if counts is None:  # a job from before the counts were frozen with its file
+        point_ids = set(job.points.values_list("id", flat=True))
+        counts = [c for c in selectors.example_counts(job.project) if not point_ids or c["id"] in point_ids]
+        when = " (counted now, not when the file was frozen)"
     seconds = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
     losses = [m["loss"] for m in job.metrics if "loss" in m]
     val_losses = [m["val_loss"] for m in job.metrics if "val_loss" in m]
     lines = [
         f"- Training file sha256: `{job.training_file_sha256}`",
         f"- Examples: {job.example_count} training, {job.validation_count} validation",
-        *[f"  - training point “{c['name']}”: {c['examples']} examples" for c in counts],
+        *[f"  - training point “{c['name']}”: {c['examples']} examples{when}" for c in counts],
         "- Hyperparameters: " + ", ".join(f"{k} {v}" for k, v in job.hyperparameters.items()),
         f"- Steps: {job.step} of {job.total_steps}",
         f"- Training time: {seconds:.0f} s" if seconds is not None else "- Training time: unknown",

@@ -39,6 +39,9 @@ class FineTuneJob(Job):
     training_file_sha256 = models.CharField(max_length=64)
     example_count = models.PositiveIntegerField(default=0)
     validation_count = models.PositiveIntegerField(default=0)
+    point_example_counts = models.JSONField(
+        null=True, blank=True, help_text="[{'name', 'examples'}]: each training point's examples when the training "
+                                         "file was frozen (empty for jobs from before this was kept).")
     token_estimate = models.PositiveIntegerField(default=0)
     external_file_id = models.CharField(max_length=200, blank=True)
     external_job_id = models.CharField(max_length=200, blank=True)

@@ -28,7 +28,7 @@ from apps.core.models import ACTIVE_STATUSES, JobStatus
 from apps.llm.client import ModelCallError
 from apps.llm.models import Model, Provider
 
-from . import training_file
+from . import selectors, training_file
 from .models import Backend, FineTuneJob, FineTunePhase
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,13 @@ def _choice_problem(name: str, value, kind: type, allowed: list) -> str:
     return "" if isinstance(value, str) and value in allowed else f"{name} must be one of {', '.join(allowed)}."
 
 
+def _point_counts(project, points) -> list[dict]:
+    """Each chosen training point's examples (every point's when none is chosen), as the training file froze them."""
+    chosen = {p.id for p in points}
+    return [{"name": c["name"], "examples": c["examples"]} for c in selectors.example_counts(project)
+            if not chosen or c["id"] in chosen]
+
+
 @transaction.atomic
 def finetune_launch(*, project, base_model: Model, backend: str, points=(), hyperparameters: dict | None = None,
                     user=None, launch: bool = True) -> FineTuneJob:
@@ -103,7 +110,7 @@ def finetune_launch(*, project, base_model: Model, backend: str, points=(), hype
     job = FineTuneJob(project=project, base_model=base_model, backend=backend, hyperparameters=hp,
                       training_file_sha256=frozen.sha256, example_count=len(frozen.training),
                       validation_count=len(frozen.validation), token_estimate=frozen.token_estimate,
-                      created_by=user)
+                      point_example_counts=_point_counts(project, points), created_by=user)
     job.training_file.save(f"job-{frozen.sha256[:12]}-train.jsonl", ContentFile(frozen.jsonl(frozen.training)),
                            save=False)
     if frozen.validation:

@@ -178,3 +178,23 @@ def test_a_local_fine_tune_page_shows_its_phase_and_the_time_left(people, projec
     shown = when_text(event_times[0])  # 2026-12-05 07:44: the ISO form only in the datetime attribute
     assert f'<time datetime="{event_times[0]}" title="UTC">{shown}</time>' in training
     assert f">{event_times[0]}<" not in training
+
+
+def test_the_model_card_counts_the_examples_the_training_file_froze(project, prompt_version, api_model,
+                                                                    django_capture_on_commit_callbacks):
+    from apps.tuning.model_card import model_card
+
+    point = review_services.point_create(project=project, name="invoices")
+    add_examples(project, prompt_version, 10)
+    TrainingExample.objects.filter(project=project)[0].points.add(point)
+    with django_capture_on_commit_callbacks(execute=False):
+        job = launch(project, api_model)
+    assert job.point_example_counts == [{"name": "invoices", "examples": 1}]
+    for example in TrainingExample.objects.filter(project=project)[1:4]:  # tagged after the file was frozen
+        example.points.add(point)
+    card = model_card(job, export_format="adapter", serve="")
+    assert "“invoices”: 1 examples\n" in card and "counted now" not in card
+    FineTuneJob.objects.filter(id=job.id).update(point_example_counts=None)  # a job from before they were kept
+    job.refresh_from_db()
+    assert "“invoices”: 4 examples (counted now, not when the file was frozen)" in model_card(
+        job, export_format="adapter", serve="")
