@@ -132,6 +132,7 @@ class ParaphraseRequestForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = models_for_project(project)
+        self.fields["model"].empty_label = None  # the first model chosen, so the form can be sent as it comes
 
 
 class ProposalAcceptForm(forms.Form):
