@@ -10,6 +10,7 @@ from apps.llm import api as llm_api
 from apps.projects import api as projects_api
 from apps.prompts import api as prompts_api
 from apps.review import api as review_api
+from apps.review import paraphrase_api
 from apps.runs import api as runs_api
 from apps.tuning import api as tuning_api
 
@@ -55,6 +56,13 @@ urlpatterns = [
          name="api-test-case-import"),
     path("test-case-imports/<int:import_id>/", review_api.TestCaseImportDetailApi.as_view(),
          name="api-test-case-import-detail"),
+    path("test-cases/<int:case_id>/paraphrases/", paraphrase_api.ParaphraseListApi.as_view(), name="api-paraphrases"),
+    path("paraphrase-requests/<int:request_id>/", paraphrase_api.ParaphraseRequestApi.as_view(),
+         name="api-paraphrase-request"),
+    path("paraphrase-proposals/<int:proposal_id>/accept/", paraphrase_api.ProposalAcceptApi.as_view(),
+         name="api-proposal-accept"),
+    path("paraphrase-proposals/<int:proposal_id>/reject/", paraphrase_api.ProposalRejectApi.as_view(),
+         name="api-proposal-reject"),
     path("prompt-versions/<int:version_id>/preview/", prompts_api.VersionPreviewApi.as_view(),
          name="api-prompt-preview"),
     path("fine-tunes/<int:job_id>/evaluate/", evals_api.FineTuneEvaluateApi.as_view(), name="api-finetune-evaluate"),

@@ -16,7 +16,14 @@ from apps.core.models import JobStatus
 from apps.datasets.models import DatasetImport
 from apps.evals.models import EvalRun
 from apps.llm.models import Model
-from apps.review.models import TestCase, TestCaseImport, TrainingExample, TrainingPoint
+from apps.review.models import (
+    ParaphraseProposal,
+    ParaphraseRequest,
+    TestCase,
+    TestCaseImport,
+    TrainingExample,
+    TrainingPoint,
+)
 from apps.runs.models import Output, Run
 from tests.conftest import api_as, login
 from tests.factories import UserFactory
@@ -59,6 +66,8 @@ PT = lambda ctx: {"point_id": ctx["point"].id}  # noqa: E731
 EX = lambda ctx: {"example_id": ctx["example"].id}  # noqa: E731
 TC = lambda ctx: {"case_id": ctx["test_case"].id}  # noqa: E731
 TCI = lambda ctx: {"import_id": ctx["test_case_import"].id}  # noqa: E731
+PRQ = lambda ctx: {"request_id": ctx["paraphrase_request"].id}  # noqa: E731
+PROP = lambda ctx: {"proposal_id": ctx["proposal"].id}  # noqa: E731
 JOB = lambda ctx: {"job_id": ctx["job"].id}  # noqa: E731
 LJOB = lambda ctx: {"job_id": ctx["model_export"].finetune_job_id}  # noqa: E731
 XP = lambda ctx: {"export_id": ctx["model_export"].id}  # noqa: E731
@@ -158,6 +167,10 @@ PAGES = [
                                                                      "expected": '{"label": "billing"}'}),
     Endpoint("review:test_case_import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
         "cases.jsonl", b'{"text": "Held out", "expected": {"label": "billing"}}\n')}),
+    Endpoint("review:paraphrases", "get", Role.REVIEWER, TC),
+    Endpoint("review:paraphrases", "post", Role.LEAD, TC, lambda ctx: {"model": ctx["model"].id, "count": 1}),
+    Endpoint("review:proposal_accept", "post", Role.LEAD, PROP, lambda ctx: {"text": "Held out, said again"}),
+    Endpoint("review:proposal_reject", "post", Role.LEAD, PROP),
     Endpoint("review:test_case_import_detail", "get", Role.LEAD, TCI),
     Endpoint("review:test_case_import_cancel", "post", Role.LEAD, TCI),
     Endpoint("review:agreement", "get", Role.LEAD, P),
@@ -290,6 +303,11 @@ APIS = [
     Endpoint("api-test-case-import", "post", Role.LEAD, P, lambda ctx: {"file": SimpleUploadedFile(
         "cases.jsonl", b'{"text": "Held out by API", "expected": {"label": "billing"}}\n')}, api=True),
     Endpoint("api-test-case-import-detail", "get", Role.LEAD, TCI, api=True),
+    Endpoint("api-paraphrases", "get", Role.REVIEWER, TC, api=True),
+    Endpoint("api-paraphrases", "post", Role.LEAD, TC, lambda ctx: {"model": ctx["model"].id, "count": 1}, api=True),
+    Endpoint("api-paraphrase-request", "get", Role.REVIEWER, PRQ, api=True),
+    Endpoint("api-proposal-accept", "post", Role.LEAD, PROP, lambda ctx: {"text": "Held out, said again"}, api=True),
+    Endpoint("api-proposal-reject", "post", Role.LEAD, PROP, api=True),
     Endpoint("api-prompt-preview", "get", Role.REVIEWER, V, api=True),
     Endpoint("api-agreement", "get", Role.LEAD, P, api=True),
     Endpoint("api-finetunes", "get", Role.REVIEWER, P, api=True),
@@ -330,6 +348,7 @@ def ctx(project, people, dataset, prompt_version, settings, tmp_path):
                              record_ids=[], total=0, status=JobStatus.FAILED)
     record = dataset.records.first()
     output = Output.objects.create(run=run, record=record, status="ok", answer={"label": "billing"})
+    test_case = TestCase.objects.create(project=project, text="Held out", text_hash="y", expected={"label": "billing"})
     return {
         "project": project, "dataset": dataset, "people": people, "version": prompt_version, "model": model,
         "run": run, "output": output,
@@ -342,8 +361,8 @@ def ctx(project, people, dataset, prompt_version, settings, tmp_path):
         "membership": Membership.objects.get(project=project, user=people["reviewer"]),
         "import": DatasetImport.objects.create(dataset=dataset, original_name="x.csv", format="csv",
                                                status=JobStatus.SUCCEEDED),
-        "test_case": TestCase.objects.create(project=project, text="Held out", text_hash="y",
-                                             expected={"label": "billing"}),
+        "test_case": test_case,
+        **_paraphrases(test_case, model),
         "test_case_import": TestCaseImport.objects.create(project=project, original_name="cases.jsonl",
                                                           status=JobStatus.SUCCEEDED),
         "eval": EvalRun.objects.create(project=project, model=model, prompt_version=prompt_version,
@@ -353,6 +372,12 @@ def ctx(project, people, dataset, prompt_version, settings, tmp_path):
         "finished_eval": _finished_eval(project, model, prompt_version),
         "model_export": _model_export(project),
     }
+
+
+def _paraphrases(test_case, model) -> dict:
+    request = ParaphraseRequest.objects.create(test_case=test_case, model=model, count=1, status=JobStatus.SUCCEEDED)
+    return {"paraphrase_request": request,
+            "proposal": ParaphraseProposal.objects.create(request=request, test_case=test_case, text="Held, again")}
 
 
 def _models_folder(tmp_path):

@@ -181,9 +181,8 @@ def dashboard_export(request, project_id, table):
         return _csv(f"project-{project.id}-reviewers.csv", exports.reviewer_rows(reviewer_activity(project)))
     project = project_for_user(request.user, project_id)
     if table == "labels":
-        columns = selectors.matrix_columns(project)
-        return _csv(f"project-{project.id}-labels.csv", exports.label_matrix_rows(selectors.label_matrix(project,
-                                                                                                          columns)))
+        labels = selectors.label_matrix(project, selectors.matrix_columns(project))
+        return _csv(f"project-{project.id}-labels.csv", exports.label_matrix_rows(labels))
     return _csv(f"project-{project.id}-pass-rates.csv", exports.matrix_rows(selectors.matrix(project)))
 
 

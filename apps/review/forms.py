@@ -1,8 +1,10 @@
 from django import forms
 
+from apps.core.limits import RECORD_TEXT_MAX
 from apps.projects.kinds.base import JsonAnswerField
 
 from .models import PointStatus, Verdict
+from .paraphrases import PARAPHRASES_DEFAULT, PARAPHRASES_MAX
 from .selectors import SHOW_CHOICES
 
 
@@ -118,3 +120,21 @@ class AdjudicateForm(AnswerFormMixin, forms.Form):
 class TestCaseImportForm(forms.Form):
     file = forms.FileField(help_text='JSONL: {"text": ..., "expected": {...}, "points": [names], '
                                      '"paraphrase_group": ...} per line.')
+
+
+class ParaphraseRequestForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=None, help_text="The model that proposes the paraphrases.")
+    count = forms.IntegerField(min_value=1, max_value=PARAPHRASES_MAX, initial=PARAPHRASES_DEFAULT,
+                               label="How many", help_text=f"1 to {PARAPHRASES_MAX}.")
+
+    def __init__(self, *args, project, **kwargs):
+        from apps.llm.selectors import models_for_project
+
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = models_for_project(project)
+        self.fields["model"].empty_label = None  # the first model chosen, so the form can be sent as it comes
+
+
+class ProposalAcceptForm(forms.Form):
+    text = forms.CharField(required=False, max_length=RECORD_TEXT_MAX,
+                           help_text="Edit it first if you like; empty keeps the proposed text.")

@@ -131,3 +131,49 @@ class TestCaseImport(Job):
 
     def __str__(self) -> str:
         return f"{self.original_name} → {self.project}"
+
+
+class ParaphraseRequest(Job):
+    """A lead's request that a model propose `count` paraphrases of one test case: one short model call."""
+
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="paraphrase_requests")
+    model = models.ForeignKey("llm.Model", null=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The model asked (empty once it was deleted).")
+    count = models.PositiveSmallIntegerField(default=3, help_text="How many paraphrases were asked for.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.count} paraphrases of test case {self.test_case_id}"
+
+
+class ProposalStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class ParaphraseProposal(models.Model):
+    """One paraphrase a model proposed; a lead accepts it (a new test case in the original's paraphrase group,
+    expecting the same answer) or rejects it. `refusal` says why accepting it was refused (the leakage guard)."""
+
+    request = models.ForeignKey(ParaphraseRequest, on_delete=models.CASCADE, related_name="proposals")
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="paraphrase_proposals")
+    text = models.TextField(max_length=RECORD_TEXT_MAX)
+    status = models.CharField(max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED)
+    refusal = models.TextField(blank=True, help_text="Why the last try to accept it was refused.")
+    accepted_as = models.ForeignKey(TestCase, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    help_text="The test case made of it.")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.text[:40]}"

@@ -17,7 +17,16 @@ from apps.core.params import sort_ordering
 from apps.runs.models import Output, OutputStatus, Run
 
 from .agreement import agreement_figures
-from .models import Grade, TestCase, TestCaseImport, TrainingExample, TrainingPoint, Verdict
+from .models import (
+    Grade,
+    ParaphraseProposal,
+    ParaphraseRequest,
+    TestCase,
+    TestCaseImport,
+    TrainingExample,
+    TrainingPoint,
+    Verdict,
+)
 
 SHOW_CHOICES = [("ungraded", "Not graded by me"), ("all", "All outputs"), ("failed", "Failed"),
                 ("invalid", "Invalid answers or errors")]
@@ -50,6 +59,19 @@ def test_case_import_for_user(user, import_id, *, role: str = Role.LEAD) -> Test
     return case_import
 
 
+def paraphrase_request_for_user(user, request_id, *, role: str = Role.REVIEWER) -> ParaphraseRequest:
+    request = get_object_or_404(ParaphraseRequest.objects.select_related("test_case__project", "model", "created_by"),
+                                id=request_id)
+    check_project_role(user, request.test_case.project, role=role)
+    return request
+
+
+def proposal_for_user(user, proposal_id, *, role: str = Role.LEAD) -> ParaphraseProposal:
+    proposal = get_object_or_404(ParaphraseProposal.objects.select_related("test_case__project"), id=proposal_id)
+    check_project_role(user, proposal.test_case.project, role=role)
+    return proposal
+
+
 def output_in_run(run: Run, output_id) -> Output:
     return get_object_or_404(Output.objects.select_related("record", "run__project", "run__prompt_version__template",
                                                            "run__model"), id=output_id, run=run)
@@ -57,6 +79,27 @@ def output_in_run(run: Run, output_id) -> Output:
 
 def output_in_project(project, output_id) -> Output:
     return get_object_or_404(Output.objects.select_related("record", "run"), id=output_id, run__project=project)
+
+
+# --- paraphrase proposals --------------------------------------------------------------------
+
+def paraphrase_requests_of(case: TestCase) -> QuerySet[ParaphraseRequest]:
+    """The requests for paraphrases of a test case, newest first."""
+    return case.paraphrase_requests.select_related("model", "created_by").order_by("-created_at", "-id")
+
+
+def paraphrase_group_of(case: TestCase) -> QuerySet[TestCase]:
+    """The other test cases in the case's paraphrase group (none when it has no group)."""
+    if not case.paraphrase_group:
+        return TestCase.objects.none()
+    return TestCase.objects.filter(project_id=case.project_id, paraphrase_group=case.paraphrase_group).exclude(
+        id=case.id).order_by("id")
+
+
+def proposals_of(case: TestCase) -> QuerySet[ParaphraseProposal]:
+    """The proposals for a test case, the newest request's first, each request's in the model's order."""
+    return case.paraphrase_proposals.select_related("request__model", "accepted_as", "decided_by").order_by(
+        "-request_id", "id")
 
 
 # --- the queue ---------------------------------------------------------------------------

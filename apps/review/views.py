@@ -12,6 +12,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import has_role, members_of, project_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.jobs import job_progress, job_wait_reason
+from apps.core.live import finished_page_swap
 from apps.core.models import JobStatus
 from apps.core.params import choice_param, int_param, search_param, sort_param
 from apps.datasets.forms import RecordsChosenForm
@@ -19,13 +20,16 @@ from apps.datasets.selectors import dataset_for_user
 from apps.runs.selectors import run_for_user
 
 from . import exporters, selectors, services
+from . import paraphrases as paraphrase_services
 from .forms import (
     AdjudicateForm,
     ExampleEditForm,
     ExampleForm,
     GradeForm,
     MergeForm,
+    ParaphraseRequestForm,
     PointForm,
+    ProposalAcceptForm,
     ReviewFilterForm,
     TestCaseForm,
     TestCaseImportForm,
@@ -428,6 +432,61 @@ def test_case_import_cancel(request, import_id):
     else:
         messages.error(request, "This import had already finished.")
     return redirect("review:test_case_import_detail", import_id=case_import.id)
+
+
+# --- paraphrase proposals ----------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def paraphrases(request, case_id):
+    """A test case's paraphrases: a lead asks a model for some, then accepts or rejects each proposal."""
+    case = selectors.test_case_for_user(request.user, case_id, role=Role.REVIEWER)
+    form = ParaphraseRequestForm(request.POST or None, project=case.project)
+    if request.method == "POST":
+        selectors.test_case_for_user(request.user, case_id, role=Role.LEAD)
+        if form.is_valid():
+            paraphrase_services.paraphrases_request(case=case, user=request.user, **form.cleaned_data)
+            messages.success(request, f"Asked {form.cleaned_data['model'].name} for {form.cleaned_data['count']} "
+                                      "paraphrases.")
+            return redirect("review:paraphrases", case_id=case.id)
+    requests = list(selectors.paraphrase_requests_of(case)[:20])
+    active = next((r for r in requests if r.is_active), None)
+    polling = request.htmx and request.htmx.target == "paraphrase-status"
+    context = {"project": case.project, "case": case, "form": form, "requests": requests, "active": active,
+               "waiting": job_wait_reason(active) if active else "", "is_lead": has_role(case.project, Role.LEAD),
+               "proposals": selectors.proposals_of(case), "accept_form": ProposalAcceptForm(),
+               "group": selectors.paraphrase_group_of(case)}
+    if polling and active:
+        return render(request, "review/_paraphrase_status.html", context)
+    response = render(request, "review/paraphrases.html", context)
+    return finished_page_swap(response) if polling else response
+
+
+@require_POST
+@login_required
+def proposal_accept(request, proposal_id):
+    proposal = selectors.proposal_for_user(request.user, proposal_id)
+    form = ProposalAcceptForm(request.POST)
+    text = (form.cleaned_data["text"] or None) if form.is_valid() else None
+    try:
+        proposal = paraphrase_services.proposal_accept(proposal=proposal, user=request.user, text=text)
+        messages.success(request, f"Added test case #{proposal.accepted_as_id} to the paraphrase group "
+                                  f"“{proposal.accepted_as.paraphrase_group}”.")
+    except ApplicationError as exc:
+        messages.error(request, f"Not added: {exc.message}")
+    return redirect(reverse("review:paraphrases", args=[proposal.test_case_id]) + "#proposals")
+
+
+@require_POST
+@login_required
+def proposal_reject(request, proposal_id):
+    proposal = selectors.proposal_for_user(request.user, proposal_id)
+    try:
+        paraphrase_services.proposal_reject(proposal=proposal, user=request.user)
+        messages.success(request, "Rejected the proposal.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(reverse("review:paraphrases", args=[proposal.test_case_id]) + "#proposals")
 
 
 # --- agreement and adjudication ----------------------------------------------------------

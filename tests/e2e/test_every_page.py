@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from apps.accounts.models import Membership, Role
 from apps.accounts.services import membership_add
+from apps.core.exceptions import ApplicationError
 from apps.core.models import JobStatus
 from apps.datasets.models import DatasetImport
 from apps.deployments import alerts, schedules, webhooks
@@ -20,8 +21,9 @@ from apps.evals.results import results_compute
 from apps.llm.models import Model
 from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create, prompt_version_create
+from apps.review import paraphrases
 from apps.review import services as review_services
-from apps.review.models import Grade, TestCase, TrainingExample, TrainingPoint
+from apps.review.models import Grade, ParaphraseProposal, ParaphraseRequest, TestCase, TrainingExample, TrainingPoint
 from apps.review.services import text_hash
 from apps.runs.models import Output, Run
 from apps.tuning.models import FineTuneJob
@@ -71,6 +73,7 @@ def site():
                                      expected={"label": "account_hold"}) for n in range(3)]
     for case in cases:
         case.points.add(point)
+    _paraphrases(cases[0], model, admin, refused=records[0].text)
     baseline = _eval(project, model, first_version, cases, passed=False, repeats=1)
     _eval(project, model, version, cases, passed=True, baseline=baseline)
     job = FineTuneJob(project=project, base_model=model, backend="openai", training_file_sha256="0" * 64)
@@ -134,6 +137,16 @@ def _deployment(project, model, version, admin) -> dict:
     return {"deployment": deployment, "trace": traces[1]}
 
 
+def _paraphrases(case, model, lead, *, refused: str) -> None:
+    """Three proposals for a test case: one accepted, one refused (a training example's text), one waiting."""
+    asked = ParaphraseRequest.objects.create(test_case=case, model=model, count=3, status=JobStatus.SUCCEEDED)
+    accepted, refusal, _ = (ParaphraseProposal.objects.create(request=asked, test_case=case, text=text) for text in (
+        f"Said again: {LONG}", refused, "Please freeze my account until the double charge is sorted out"))
+    paraphrases.proposal_accept(proposal=accepted, user=lead)
+    with pytest.raises(ApplicationError):
+        paraphrases.proposal_accept(proposal=refusal, user=lead)
+
+
 def _eval(project, model, version, cases, *, passed: bool, baseline=None, repeats=2) -> EvalRun:
     eval_run = EvalRun.objects.create(project=project, model=model, prompt_version=version, repeats=repeats,
                                       test_case_ids=[c.id for c in cases], total=len(cases) * repeats,
@@ -180,6 +193,7 @@ def page_urls(s) -> dict[str, str]:
         "ner-project": reverse("projects:detail", args=[s["ner"].id]),
         "ner-dataset-import": reverse("datasets:import", args=[s["ner"].datasets.get().id]),
         "test-case-edit": reverse("review:test_case_edit", args=[s["case"].id]),
+        "paraphrases": reverse("review:paraphrases", args=[s["case"].id]),
         "ner-test-cases": reverse("review:test_cases", args=[s["ner"].id]),
         "ner-test-case-edit": reverse("review:test_case_edit", args=[s["ner_case"].id]),
         "review-done": reverse("review:start", args=[s["done_run"].id]),

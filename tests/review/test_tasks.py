@@ -55,3 +55,21 @@ def test_worker_rejects_a_large_bad_file_whole_and_its_page_names_the_line(worke
     assert not TestCase.objects.exists()
     page = login(people["lead"]).get(reverse("review:test_case_import_detail", args=[case_import.id]))
     assert "Line 599: The expected answer is not valid" in page.content.decode()
+
+
+def test_worker_runs_a_paraphrase_request_against_the_model(worker, project, remote_model, llm_server):
+    from apps.review.paraphrases import paraphrases_request
+
+    llm_server.answer = lambda body: json.dumps({"paraphrases": ["Pause my account", "Hold my account"]})
+    case = services.test_case_create(project=project, text="Put my account on hold", expected={"label": "billing"})
+    request = paraphrases_request(case=case, model=remote_model, count=2)
+    assert request.status == JobStatus.QUEUED
+
+    def done() -> bool:
+        request.refresh_from_db()
+        return request.is_finished
+
+    wait_for(done, timeout=90, what="the paraphrase request", log=worker.log_path)
+    assert request.status == JobStatus.SUCCEEDED, request.error
+    assert [p.text for p in request.proposals.order_by("id")] == ["Pause my account", "Hold my account"]
+    assert request.attempts == 1

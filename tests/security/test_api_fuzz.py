@@ -14,9 +14,11 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Role
+from apps.core.models import JobStatus
 from apps.llm.models import Model
 from apps.prompts.services import prompt_create
-from apps.review.models import TrainingPoint
+from apps.review.models import ParaphraseProposal, ParaphraseRequest, TrainingPoint
+from apps.review.services import test_case_create as add_test_case
 from tests.factories import DatasetFactory, MembershipFactory, ProjectFactory, RecordFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,9 +34,12 @@ def seed_data():
     MembershipFactory(project=project, user=user, role=Role.ADMIN)
     dataset = DatasetFactory(project=project, name="Fuzz data")
     RecordFactory.create_batch(3, dataset=dataset)
-    Model.objects.create(project=project, name="Bundled", provider="local")
+    model = Model.objects.create(project=project, name="Bundled", provider="local")
     prompt_create(project=project, name="Router", user_template="Ticket: {text}")
     TrainingPoint.objects.create(project=project, name="refunds")
+    case = add_test_case(project=project, text="Refund my order", expected={"label": "billing"})
+    request = ParaphraseRequest.objects.create(test_case=case, model=model, status=JobStatus.SUCCEEDED)
+    ParaphraseProposal.objects.create(request=request, test_case=case, text="Give me my money back")
     return Token.objects.create(user=user).key
 
 
