@@ -93,6 +93,23 @@ def test_chain_of_thought_answers_are_the_same_batched_and_one_at_a_time(router)
     assert all(json.loads(r.text)["reasoning"] for r in batched)
 
 
+def test_rows_joining_a_running_batch_decode_as_they_would_alone(router):
+    """Continuous batching: five rows through two places; rows join as others finish, answers unchanged."""
+    version = prompt_create(project=router, name="cot", style="cot", system=SYSTEM).versions.get()
+    tokenizer, model = local.load("")
+    prompts = [local._prompt(tokenizer, render_messages(router, version, text))
+               for text in demo_texts("support_tickets.jsonl", 5)]
+    rows, prefix = local._encode(tokenizer, prompts, [local.REASONING_OPENING] * len(prompts))
+    stops = local._quote_tokens(tokenizer)
+
+    joined = local_engine.generate(model, rows, prefix, max_new_tokens=20, stop_ids=stops, pad=0, width=2)
+    alone = [local_engine.generate(model, [row], prefix, max_new_tokens=20, stop_ids=stops, pad=0)[0]
+             for row in rows]
+
+    assert joined == alone
+    assert len({len(out) for out in alone}) > 1  # rows of different lengths: some left while others ran on
+
+
 def test_ner_answers_are_the_same_batched_and_one_at_a_time(db):
     project = NerProjectFactory(entity_types=["DRUG", "DOSE", "CONDITION", "BIOMARKER"])
     version = prompt_create(project=project, name="NER").versions.get()
@@ -120,13 +137,14 @@ def test_an_adapter_is_read_through_a_storage_that_has_no_path(settings, tmp_pat
     """Object storage holds the fine-tune's adapter; the local provider copies it to its cache and answers."""
     from peft import LoraConfig, get_peft_model
 
+    _, base = local.load_bundled()
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": f"{__name__}.NoPathStorage"}}
     settings.TASKLLM_LOCAL_CACHE_DIR = tmp_path / "cache"
     with pytest.raises(NotImplementedError):
         default_storage.path("anything")
-    _, base = local.load_bundled()
     base.hf_quantizer = None
-    del base.config.quantization_config
+    if hasattr(base.config, "quantization_config"):
+        del base.config.quantization_config
     config = LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")
     get_peft_model(base, config).save_pretrained(tmp_path / "adapter")  # a fresh LoRA: the base's answers
     for path in (tmp_path / "adapter").iterdir():

@@ -38,10 +38,14 @@ MARK = "\x00record\x00"
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=4)
 def load(adapter_dir: str = "", local_path: str = ""):
     """The tokenizer and model of the local model at `local_path` ("" for the bundled one), with the adapter at
     `adapter_dir` (if any), loaded once per process."""
+    return _load(adapter_dir, local_path)  # one cache key however it is called: load("") is load("", "")
+
+
+@lru_cache(maxsize=4)
+def _load(adapter_dir: str, local_path: str):
     tokenizer, model = load_local(SimpleNamespace(local_path=local_path))
     if adapter_dir:
         from peft import PeftModel
@@ -50,6 +54,9 @@ def load(adapter_dir: str = "", local_path: str = ""):
         model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     model.eval()
     return tokenizer, model
+
+
+load.cache_clear, load.cache_info = _load.cache_clear, _load.cache_info
 
 
 def _loaded(model_row):
@@ -74,16 +81,33 @@ def reply_batch(model_row, conversations: list[list[dict]], schema: dict) -> lis
     tokenizer, model = _loaded(model_row)
     prompts = [_prompt(tokenizer, messages) for messages in conversations]
     unique = list(dict.fromkeys(prompts))  # repeats of one record are answered once: greedy decoding is deterministic
+    work = _work(schema)
+    width = sizer.choose(work)
     started = time.perf_counter()
     with _lock:  # one batch at a time: torch already uses every core
-        replies = dict(zip(unique, _answer(tokenizer, model, unique, schema, model_row), strict=True))
-    sizer.record(_work(schema), len(conversations), time.perf_counter() - started)
+        replies = dict(zip(unique, _answer(tokenizer, model, unique, schema, model_row, width), strict=True))
+    sizer.record(work, width, len(unique), time.perf_counter() - started)
     return [replies[p] for p in prompts]
 
 
 def batch_size(model_row, schema: dict) -> int:
-    """How many records to hand `reply_batch` at once for this kind of answer."""
-    return sizer.choose(_work(schema))
+    """How many records to hand `reply_batch` at once for this kind of answer: a batch's worth for labels, several
+    for generated answers, so that rows that finish early are replaced (see `local_engine.generate`)."""
+    work = _work(schema)
+    return sizer.choose(work) * (1 if work == "labels" else REFILLS)
+
+
+REFILLS = 4
+KV_BUDGET_BYTES = 384 * 2**20  # a batch's key/value cache stays under this (rows x tokens x bytes per token)
+
+
+def _width(model, rows: list[list[int]], more_tokens: int, wanted: int) -> int:
+    """`wanted` rows at once, fewer when their key/value cache would pass KV_BUDGET_BYTES."""
+    config = model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    per_token = config.num_hidden_layers * 2 * config.num_key_value_heads * head_dim * 4
+    tokens = max(len(r) for r in rows) + more_tokens
+    return max(1, min(wanted, KV_BUDGET_BYTES // (per_token * tokens)))
 
 
 class BatchSizer:
@@ -94,7 +118,7 @@ class BatchSizer:
     """
 
     SIZES = (1, 2, 4, 8, 16, 32)
-    START = 4
+    START = 8
 
     def __init__(self):
         self.rates: dict[tuple[str, int], float] = {}
@@ -107,10 +131,11 @@ class BatchSizer:
         larger = [size for size in self.SIZES if size > best and size not in measured]
         return larger[0] if larger and best == max(measured) else best
 
-    def record(self, work: str, records: int, seconds: float) -> None:
-        if records not in self.SIZES or seconds <= 0:
+    def record(self, work: str, size: int, records: int, seconds: float) -> None:
+        """`records` answered in `seconds` by batches of `size` rows."""
+        if size not in self.SIZES or records < size or seconds <= 0:
             return  # a partial batch says little about its size
-        key, rate = (work, records), records / seconds
+        key, rate = (work, size), records / seconds
         self.rates[key] = rate if key not in self.rates else 0.7 * self.rates[key] + 0.3 * rate
 
 
@@ -132,16 +157,17 @@ def _prompt(tokenizer, messages: list[dict]) -> tuple[str, str]:
     return text, shared
 
 
-def _answer(tokenizer, model, prompts: list[tuple[str, str]], schema: dict, model_row) -> list[RawReply]:
+def _answer(tokenizer, model, prompts: list[tuple[str, str]], schema: dict, model_row, width: int
+            ) -> list[RawReply]:
     labels = (schema.get("properties", {}).get("label") or {}).get("enum")
     if labels and "reasoning" in schema.get("properties", {}):
-        return _reason_then_label(tokenizer, model, prompts, labels, model_row.max_tokens)
+        return _reason_then_label(tokenizer, model, prompts, labels, model_row.max_tokens, width)
     if labels:
-        return _best_labels(tokenizer, model, prompts, labels, [LABEL_OPENING] * len(prompts))
+        return _best_labels(tokenizer, model, prompts, labels, [LABEL_OPENING] * len(prompts), width)
     # The base model is nudged into JSON by starting its answer with "{"; a fine-tune learned to write it.
     # No schema at all (a free chat through the model server): plain text.
     opening = "" if model_row.adapter or not schema else "{"
-    return _generate(tokenizer, model, prompts, model_row.max_tokens, opening=opening, stop_ids=set())
+    return _generate(tokenizer, model, prompts, model_row.max_tokens, opening=opening, stop_ids=set(), width=width)
 
 
 def _encode(tokenizer, prompts: list[tuple[str, str]], openings: list[str]) -> tuple[list[list[int]], int]:
@@ -164,11 +190,14 @@ def _pad(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
 
-def _best_labels(tokenizer, model, prompts, labels: list[str], openings: list[str]) -> list[RawReply]:
+def _best_labels(tokenizer, model, prompts, labels: list[str], openings: list[str], width: int) -> list[RawReply]:
     """Score `<label>"}` after each prompt + opening for every label; the highest log-likelihood wins."""
     rows, prefix = _encode(tokenizer, prompts, openings)
     candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
-    scores = local_engine.score_labels(model, rows, prefix, candidates, _pad(tokenizer))
+    width = _width(model, rows, sum(len(c) for c in candidates), width)
+    scores = [score for start in range(0, len(rows), width)
+              for score in local_engine.score_labels(model, rows[start:start + width], prefix, candidates,
+                                                     _pad(tokenizer))]
     replies = []
     for row, row_scores in zip(rows, scores, strict=True):
         best = max(range(len(labels)), key=row_scores.__getitem__)
@@ -185,23 +214,26 @@ def label_margin(log_likelihoods: list[float]) -> float:
     return (weights[0] - (weights[1] if len(weights) > 1 else 0.0)) / sum(weights)
 
 
-def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens: int) -> list[RawReply]:
+def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens: int, width: int
+                       ) -> list[RawReply]:
     """Chain of thought: generate the reasoning field first (up to its closing quote), then score the labels."""
     thoughts = _generate(tokenizer, model, prompts, max_tokens, opening=REASONING_OPENING,
-                         stop_ids=_quote_tokens(tokenizer))
+                         stop_ids=_quote_tokens(tokenizer), width=width)
     reasonings = [t.text[len(REASONING_OPENING):].split('"', 1)[0].strip() for t in thoughts]
     openings = [f'{REASONING_OPENING}{json.dumps(r, ensure_ascii=False)[1:-1]}", "label": "' for r in reasonings]
-    scored = _best_labels(tokenizer, model, prompts, labels, openings)
+    scored = _best_labels(tokenizer, model, prompts, labels, openings, width)
     return [RawReply(text=json.dumps({"reasoning": reasoning, "label": json.loads(s.text)["label"]}),
                      input_tokens=t.input_tokens, output_tokens=t.output_tokens + s.output_tokens,
                      confidence=s.confidence)
             for reasoning, t, s in zip(reasonings, thoughts, scored, strict=True)]
 
 
-def _generate(tokenizer, model, prompts, max_tokens: int, *, opening: str, stop_ids: set[int]) -> list[RawReply]:
+def _generate(tokenizer, model, prompts, max_tokens: int, *, opening: str, stop_ids: set[int], width: int
+              ) -> list[RawReply]:
     rows, prefix = _encode(tokenizer, prompts, [opening] * len(prompts))
     outputs = local_engine.generate(model, rows, prefix, max_new_tokens=max_tokens,
-                                    stop_ids=stop_ids | _end_tokens(tokenizer, model), pad=_pad(tokenizer))
+                                    stop_ids=stop_ids | _end_tokens(tokenizer, model), pad=_pad(tokenizer),
+                                    width=_width(model, rows, max_tokens, width))
     return [RawReply(text=opening + tokenizer.decode(out, skip_special_tokens=True), input_tokens=len(row),
                      output_tokens=len(out)) for row, out in zip(rows, outputs, strict=True)]
 

@@ -11,39 +11,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-MARKER = "taskllm-bundled.txt"
-
 
 def bundled_model_folder(destination: Path) -> Path:
-    """Make `destination` a plain model folder of the bundled weights (fp32 safetensors, config, tokenizer).
+    """Make `destination` a plain model folder of the bundled weights (nothing to do when it already is one)."""
+    from apps.llm.bundled import plain_folder
 
-    Does nothing when the folder was already made from the same GGUF file, so tests and set-up scripts can
-    call it every time.
-    """
-    from apps.llm.bundled import load_bundled, weights_location
-
-    folder, name = weights_location()
-    source = str(Path(folder) / name)
-    marker = destination / MARKER
-    if marker.exists() and marker.read_text() == source:
-        return destination
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    tokenizer, loaded = load_bundled()
-    # A model loaded from a GGUF cannot be saved as such: its weights (dequantized to fp32) go into a plain
-    # model of the same config, which also names its architecture (the GGUF's config does not).
-    config = loaded.config
-    config.architectures = [type(loaded).__name__]
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(loaded.state_dict())
-    destination.mkdir(parents=True, exist_ok=True)
-    plain.save_pretrained(destination)
-    tokenizer.save_pretrained(destination)
-    marker.write_text(source)
-    return destination
+    return plain_folder(destination)
 
 
 class Command(BaseCommand):
