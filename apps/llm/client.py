@@ -34,6 +34,7 @@ class RawReply:
     output_tokens: int = 0
     method: str = ""  # how structured output was asked for
     confidence: float | None = None  # the bundled model's label margin (see providers.local.label_margin)
+    seconds: float | None = None  # the answer's own time inside a batch, when the provider knows it (else the call's)
 
 
 @dataclass
@@ -194,7 +195,7 @@ class Caller:
 
     def _stream_batches(self, jobs, schema, stop, results) -> None:
         """Hand a batching provider (the local model) as many jobs at once as it asks for; each answer's latency
-        is its batch's."""
+        is its own time in the batch when the provider says (RawReply.seconds), else its batch's."""
         while not stop.is_set():
             batch = list(itertools.islice(jobs, self._provider.batch_size(self.model, schema)))
             if not batch:
@@ -267,7 +268,8 @@ class Caller:
 
 
 def _completion(reply: RawReply, started: float, validate, schema: dict) -> Completion:
-    completion = Completion(text=reply.text, latency_ms=_ms_since(started), input_tokens=reply.input_tokens,
+    latency_ms = round(reply.seconds * 1000) if reply.seconds is not None else _ms_since(started)
+    completion = Completion(text=reply.text, latency_ms=latency_ms, input_tokens=reply.input_tokens,
                             output_tokens=reply.output_tokens)
     completion.answer, parse_problem = parse_answer(reply.text, schema)
     lenient = getattr(validate, "parse", None)

