@@ -50,10 +50,12 @@ def rate_old(model_row, conversations, schema) -> tuple[float, list]:
 def compare(name, model_row, conversations, schema, old_count) -> tuple[float, float]:
     rate_new(model_row, conversations[:8], schema)  # warm-up: the prefix cache and the batch-size choice
     new, new_answers = rate_new(model_row, conversations, schema)
+    new_peak = peak_rss_mb()
     old, old_answers = rate_old(model_row, conversations[:old_count], schema)
     same = sum(a.text == b.text for a, b in zip(new_answers, old_answers, strict=False))
     print(f"{name:17} new {new:5.2f} records/s ({len(conversations)} records) | one at a time {old:5.2f} records/s "
-          f"({old_count}) | x{new / old:.1f} | same answers {same}/{old_count} | peak RSS {peak_rss_mb():.0f} MB")
+          f"({old_count}) | x{new / old:.1f} | same answers {same}/{old_count} | peak RSS {new_peak:.0f} MB after the "
+          f"new path, {peak_rss_mb():.0f} MB after both")
     return new, old
 
 

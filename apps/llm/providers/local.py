@@ -48,6 +48,7 @@ def load(adapter_dir: str = "", local_path: str = ""):
 
 @lru_cache(maxsize=4)
 def _load(adapter_dir: str, local_path: str):
+    local_engine.one_heap()
     tokenizer, model = load_local(SimpleNamespace(local_path=local_path))
     if adapter_dir:
         from peft import PeftModel
@@ -195,19 +196,29 @@ def _pad(tokenizer) -> int:
 def _best_labels(tokenizer, model, prompts, labels: list[str], openings: list[str], width: int) -> list[RawReply]:
     """Score `<label>"}` after each prompt + opening for every label; the highest log-likelihood wins."""
     rows, prefix = _encode(tokenizer, prompts, openings)
-    candidates = [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
+    candidates = _candidates(tokenizer, labels)
     width = _width(model, rows, sum(len(c) for c in candidates), width)
     replies = []
     for start in range(0, len(rows), width):
         chunk, started = rows[start:start + width], time.perf_counter()
         scores = local_engine.score_labels(model, chunk, prefix, candidates, _pad(tokenizer))
         seconds = time.perf_counter() - started  # each record's own time: its chunk's
-        for row, row_scores in zip(chunk, scores, strict=True):
-            best = max(range(len(labels)), key=row_scores.__getitem__)
-            replies.append(RawReply(text=json.dumps({"label": labels[best]}), input_tokens=len(row),
-                                    output_tokens=len(candidates[best]), confidence=label_margin(row_scores),
-                                    seconds=seconds))
+        replies += [_labelled(labels, candidates, row_scores, {}, input_tokens=len(row), output_tokens=0,
+                              seconds=seconds) for row, row_scores in zip(chunk, scores, strict=True)]
     return replies
+
+
+def _candidates(tokenizer, labels: list[str]) -> list[list[int]]:
+    return [tokenizer(label + '"}', add_special_tokens=False).input_ids for label in labels]
+
+
+def _labelled(labels, candidates, scores: list[float], fields: dict, *, input_tokens: int, output_tokens: int,
+              seconds: float) -> RawReply:
+    """The answer with the best-scoring label (after `fields`, e.g. the reasoning)."""
+    best = max(range(len(labels)), key=scores.__getitem__)
+    return RawReply(text=json.dumps({**fields, "label": labels[best]}), input_tokens=input_tokens,
+                    output_tokens=output_tokens + len(candidates[best]), confidence=label_margin(scores),
+                    seconds=seconds)
 
 
 def label_margin(log_likelihoods: list[float]) -> float:
@@ -220,16 +231,27 @@ def label_margin(log_likelihoods: list[float]) -> float:
 
 def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens: int, width: int
                        ) -> list[RawReply]:
-    """Chain of thought: generate the reasoning field first (up to its closing quote), then score the labels."""
-    thoughts = _generate(tokenizer, model, prompts, max_tokens, opening=REASONING_OPENING,
-                         stop_ids=_quote_tokens(tokenizer), width=width)
-    reasonings = [t.text[len(REASONING_OPENING):].split('"', 1)[0].strip() for t in thoughts]
-    openings = [f'{REASONING_OPENING}{json.dumps(r, ensure_ascii=False)[1:-1]}", "label": "' for r in reasonings]
-    scored = _best_labels(tokenizer, model, prompts, labels, openings, width)
-    return [RawReply(text=json.dumps({"reasoning": reasoning, "label": json.loads(s.text)["label"]}),
-                     input_tokens=t.input_tokens, output_tokens=t.output_tokens + s.output_tokens,
-                     confidence=s.confidence, seconds=t.seconds + s.seconds)
-            for reasoning, t, s in zip(reasonings, thoughts, scored, strict=True)]
+    """Chain of thought: generate the reasoning field first (up to its closing quote), then score the labels
+    after it, each answer's as soon as it is written, on the cache its generation left."""
+    rows, prefix = _encode(tokenizer, prompts, [REASONING_OPENING] * len(prompts))
+    candidates = _candidates(tokenizer, labels)
+
+    def reasoning(answer: list[int]) -> str:
+        return tokenizer.decode(answer, skip_special_tokens=True).split('"', 1)[0].strip()
+
+    def label_row(row: int, answer: list[int]) -> list[int]:
+        opening = f'{REASONING_OPENING}{json.dumps(reasoning(answer), ensure_ascii=False)[1:-1]}", "label": "'
+        return tokenizer(prompts[row][0] + opening, add_special_tokens=False).input_ids
+
+    then = local_engine.LabelsAfter(candidates, label_row, _pad(tokenizer), group=max(1, width // 2))
+    seconds = [0.0] * len(rows)
+    answers = local_engine.generate(model, rows, prefix, max_new_tokens=max_tokens,
+                                    stop_ids=_quote_tokens(tokenizer) | _end_tokens(tokenizer, model),
+                                    pad=_pad(tokenizer), seconds=seconds, then=then,
+                                    width=_width(model, rows, max_tokens + sum(map(len, candidates)), width))
+    return [_labelled(labels, candidates, then.scores[n], {"reasoning": reasoning(answer)}, input_tokens=len(row),
+                      output_tokens=len(answer), seconds=seconds[n])
+            for n, (row, answer) in enumerate(zip(rows, answers, strict=True))]
 
 
 def _generate(tokenizer, model, prompts, max_tokens: int, *, opening: str, stop_ids: set[int], width: int
