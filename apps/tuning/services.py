@@ -229,10 +229,17 @@ def finetune_train_local(*, job_id: int) -> FineTuneJob:
     return job
 
 
-# --- checkpoints: <storage>/checkpoints/job-<id>/step-<n>/ (adapter, optimizer.pt, trainer_state.json) -------
+# --- checkpoints: <storage>/checkpoints/job-<id>-<created>/step-<n>/ (adapter, optimizer.pt, trainer_state.json) --
+
+def job_folder(job: FineTuneJob, kind: str) -> str:
+    """Where a job's files of a kind ("checkpoints", "adapters") go in storage: named by the job's id and creation
+    time, so that a job never meets the files of an older one with the same id (a database made again while the
+    storage was kept), nor does the local model cache, which knows an adapter by its name."""
+    return f"{kind}/job-{job.id}-{job.created_at:%Y%m%dT%H%M%S%f}"
+
 
 def _checkpoint_root(job: FineTuneJob) -> str:
-    return f"checkpoints/job-{job.id}"
+    return job_folder(job, "checkpoints")
 
 
 def checkpoint_step(job: FineTuneJob) -> int | None:
@@ -342,7 +349,7 @@ def _cancelled(job: FineTuneJob) -> bool:
 
 
 def _register_local_model(job: FineTuneJob, folder: str) -> Model:
-    storage_folder = f"adapters/job-{job.id}"
+    storage_folder = job_folder(job, "adapters")
     for path in Path(folder).iterdir():
         with open(path, "rb") as handle:
             default_storage.save(f"{storage_folder}/{path.name}", ContentFile(handle.read()))

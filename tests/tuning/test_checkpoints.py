@@ -15,7 +15,7 @@ from apps.prompts.services import prompt_create
 from apps.review.services import training_example_create
 from apps.tuning.backends import local
 from apps.tuning.models import FineTuneJob
-from apps.tuning.services import checkpoint_step, finetune_launch
+from apps.tuning.services import checkpoint_step, finetune_launch, job_folder
 from tests.support.tiny_models import make_models_folder
 from tests.support.worker import wait_for
 
@@ -68,8 +68,8 @@ def test_a_stale_local_finetune_with_a_complete_checkpoint_is_queued_again_not_f
     stale = timezone.now() - timedelta(hours=1)
     job = FineTuneJob.objects.create(project=project, base_model=base, backend="local", training_file_sha256="x",
                                      status=JobStatus.RUNNING, heartbeat_at=stale)
-    default_storage.save(f"checkpoints/job-{job.id}/step-3/trainer_state.json", ContentFile(b'{"step": 3}'))
-    default_storage.save(f"checkpoints/job-{job.id}/step-5/adapter_model.safetensors", ContentFile(b"half"))
+    default_storage.save(f"{job_folder(job, 'checkpoints')}/step-3/trainer_state.json", ContentFile(b'{"step": 3}'))
+    default_storage.save(f"{job_folder(job, 'checkpoints')}/step-5/adapter_model.safetensors", ContentFile(b"half"))
     assert checkpoint_step(job) == 3  # step 5 has no trainer_state.json: its worker died saving it
     with django_capture_on_commit_callbacks(execute=False) as queued:
         assert jobs.jobs_recover() == {"requeued": 1, "failed": 0}
@@ -107,6 +107,18 @@ def test_a_worker_killed_mid_training_leaves_a_job_the_next_worker_resumes(proje
     assert [m["step"] for m in job.metrics if "loss" in m] == list(range(1, 25))  # each step once
     resumed = [e["message"] for e in job.events if e["message"].startswith("Resumed from the checkpoint")]
     assert len(resumed) == 1 and int(resumed[0].rsplit(" ", 1)[1].rstrip(".")) >= 4
-    root = f"checkpoints/job-{job.id}"
+    root = job_folder(job, "checkpoints")
     assert checkpoint_step(job) is None  # the checkpoints' files are gone (a file storage may keep empty folders)
     assert not any(default_storage.listdir(f"{root}/{name}")[1] for name in default_storage.listdir(root)[0])
+
+
+def test_a_job_with_the_id_of_an_older_one_gets_folders_of_its_own():
+    """A database made again while the storage is kept gives ids again; an old job's checkpoint or adapter (and the
+    local model cache, which knows an adapter by its name) must never be taken for the new job's."""
+    from datetime import UTC, datetime
+
+    older = FineTuneJob(id=1, created_at=datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+    newer = FineTuneJob(id=1, created_at=datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
+    for kind in ("checkpoints", "adapters"):
+        assert job_folder(older, kind) != job_folder(newer, kind)
+        assert job_folder(newer, kind).startswith(f"{kind}/job-1-")

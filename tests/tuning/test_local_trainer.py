@@ -8,7 +8,7 @@ from apps.llm.models import Model
 from apps.prompts.rendering import render_messages
 from apps.prompts.services import prompt_create
 from apps.review.services import training_example_create
-from apps.tuning.services import finetune_launch, finetune_train_local
+from apps.tuning.services import finetune_launch, finetune_train_local, job_folder
 
 pytestmark = pytest.mark.local_model
 
@@ -35,7 +35,7 @@ def test_a_lora_fine_tune_lowers_the_loss_and_changes_the_answers(project, peopl
     assert job.step == job.total_steps == 4 and len(losses) == 4
     assert losses[-1] < losses[0]
     tuned = job.result_model
-    assert tuned.parent == base and tuned.adapter == f"adapters/job-{job.id}"
+    assert tuned.parent == base and tuned.adapter == job_folder(job, "adapters")
 
     messages = render_messages(project, version, "Ticket 1: my invoice is wrong")
     before = complete(base, messages, schema=GENERATE)
