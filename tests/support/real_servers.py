@@ -89,9 +89,10 @@ def model_folder() -> Path:
     return bundled_model_folder(FOLDER)
 
 
-def start_transformers_serve(log: Path) -> RealServer:
+def start_transformers_serve(log: Path, folder: Path | None = None) -> RealServer:
+    """transformers serve on a Hugging Face model `folder` (the bundled model's by default)."""
     port = free_port()
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_folder()),
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(folder or model_folder()),
                "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     return _start("transformers serve", command, port, log)
 

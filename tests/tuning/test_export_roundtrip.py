@@ -1,9 +1,12 @@
 """A real tiny fine-tune of the bundled model, exported, loaded back outside TaskLLM: same labels as TaskLLM's own."""
 
 import io
+import json
 import tarfile
+from pathlib import Path
 
 import pytest
+from openai import OpenAI
 
 from apps.core.models import JobStatus
 from apps.llm.bundled import load_bundled
@@ -14,8 +17,9 @@ from apps.prompts.services import prompt_create
 from apps.review.services import training_example_create
 from apps.tuning.exports import export_create, export_run
 from apps.tuning.services import finetune_launch, finetune_train_local
+from tests.support import real_servers
 
-pytestmark = [pytest.mark.local_model, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.local_model, pytest.mark.real_server, pytest.mark.django_db(transaction=True)]
 
 LABELS = ["billing", "technical"]
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": LABELS}}, "required": ["label"]}
@@ -78,3 +82,14 @@ def test_the_adapter_on_the_base_and_the_merged_folder_give_taskllms_labels(proj
     plain = AutoModelForCausalLM.from_pretrained(merged_folder).eval()
     assert plain_tokenizer.chat_template and "safetensors" in " ".join(p.name for p in (tmp_path / "m").rglob("*"))
     assert labels_of(plain_tokenizer, plain, project, version) == ours
+
+    # Served by transformers serve, the merged folder writes the answer's JSON itself: the fine-tune learned it.
+    server = real_servers.start_transformers_serve(tmp_path / "serve.log", folder=Path(merged_folder))
+    try:
+        client = OpenAI(base_url=server.base_url, api_key="none", timeout=300)
+        for text in RECORDS:
+            reply = client.chat.completions.create(model=server.model_id, messages=render_messages(project, version,
+                                                   text), max_tokens=12, temperature=0)
+            assert json.loads(reply.choices[0].message.content)["label"] in LABELS, server.log_tail()
+    finally:
+        server.stop()
