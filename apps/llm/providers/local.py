@@ -177,16 +177,9 @@ def _encode(tokenizer, prompts: list[tuple[str, str]], openings: list[str]) -> t
     """Token ids of each prompt + opening, and how many leading tokens they share with the prompts' shared part."""
     rows = [tokenizer(text + opening, add_special_tokens=False).input_ids for (text, _), opening in
             zip(prompts, openings, strict=True)]
-    shared = [_common(tokenizer(part, add_special_tokens=False).input_ids, row)
+    shared = [local_engine.common_length(tokenizer(part, add_special_tokens=False).input_ids, row)
               for (_, part), row in zip(prompts, rows, strict=True)]
     return rows, local_engine.shared_prefix_length(rows, shared)
-
-
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def _pad(tokenizer) -> int:
@@ -243,7 +236,7 @@ def _reason_then_label(tokenizer, model, prompts, labels: list[str], max_tokens:
         opening = f'{REASONING_OPENING}{json.dumps(reasoning(answer), ensure_ascii=False)[1:-1]}", "label": "'
         return tokenizer(prompts[row][0] + opening, add_special_tokens=False).input_ids
 
-    then = local_engine.LabelsAfter(candidates, label_row, _pad(tokenizer), group=max(1, width // 2))
+    then = local_engine.LabelsAfter(candidates, label_row, _pad(tokenizer), group=max(1, width // 4))
     seconds = [0.0] * len(rows)
     answers = local_engine.generate(model, rows, prefix, max_new_tokens=max_tokens,
                                     stop_ids=_quote_tokens(tokenizer) | _end_tokens(tokenizer, model),

@@ -256,7 +256,7 @@ class LabelsAfter:
         """Set aside the cache of the finished answer in `slot`."""
         row, known = batch.rows[slot], prompt + answer
         wanted = self.continuation(row, answer)
-        shared = min(_common_length(wanted, known), len(wanted) - 1, int(batch.keys[slot].sum()))
+        shared = min(common_length(wanted, known), len(wanted) - 1, int(batch.keys[slot].sum()))
         slots = batch.keys[slot].nonzero()[:shared, 0]
         layers = [(layer.keys[slot].index_select(1, slots), layer.values[slot].index_select(1, slots))
                   for layer in batch.cache.layers]
@@ -272,27 +272,20 @@ class LabelsAfter:
         rows, layers, tails = zip(*self._waiting, strict=True)
         self._waiting = []
         cached = torch.tensor([pairs[0][0].shape[1] for pairs in layers])
-        room = _scoring_room(list(tails), self.candidates)
-        cache = copy.copy(template)
-        cache.layers = [ReservedLayer(*(_stacked([pairs[n][side] for pairs in layers], room) for side in (0, 1)),
-                                      int(cached.max())) for n in range(len(template.layers))]
-        seen = torch.arange(int(cached.max()))[None, :] < cached[:, None]
+        longest, room = int(cached.max()), _scoring_room(list(tails), self.candidates)
+        cache = copy.copy(template)  # each answer's [H, L, D] keys and values, zero-padded into one batch
+        cache.layers = [ReservedLayer(*(_buffer([(pairs[n][side][None], None) for pairs in layers], longest + room)
+                                        for side in (0, 1)), longest) for n in range(len(template.layers))]
+        del layers  # the per-answer copies, now in the batch's buffers: freed before the forward pass
+        seen = torch.arange(longest)[None, :] < cached[:, None]
         for row, row_scores in zip(rows, _score_tails(model, cache, seen, list(tails), self.candidates, self.pad),
                                    strict=True):
             self.scores[row] = row_scores
         return list(rows)
 
 
-def _stacked(parts, room: int):
-    """[H, L_i, D] tensors as one zero-padded [B, H, max L + room, D] buffer."""
-    longest = max(p.shape[1] for p in parts)
-    buffer = parts[0].new_zeros(len(parts), parts[0].shape[0], longest + room, parts[0].shape[-1])
-    for n, part in enumerate(parts):
-        buffer[n, :, : part.shape[1]] = part
-    return buffer
-
-
-def _common_length(a: list[int], b: list[int]) -> int:
+def common_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
